@@ -1,0 +1,232 @@
+"""Muster's settings: one file, every value from the environment with a safe embedded default.
+
+Every variable read here is documented in README.md.
+"""
+
+from datetime import timedelta
+from pathlib import Path
+
+import dj_database_url
+from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("MUSTER_VAR_DIR", str(BASE_DIR / "var")))
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is not True")
+    SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"
+
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_countries",
+    "anymail",
+    "engage",
+    "mailings",
+    "petitions",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "config.context_processors.site",
+            ],
+        },
+    },
+]
+
+# The embedded default is SQLite under var/, so `make run` needs no server.
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'muster.sqlite3'}"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL and a busy timeout let the web server, worker and beat share one SQLite file.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+else:
+    # Shared by the web server, worker and beat processes of `make run`.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = env_str("TIME_ZONE", "Europe/London")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+
+# Bodies larger than this are refused with a 400 before any form sees them.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 64 * 1024)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
+
+SECURE = env_bool("SECURE", SITE_URL.startswith("https://"))
+if SECURE:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+LOGIN_URL = "admin:login"
+
+# --- Email -----------------------------------------------------------------------------------
+# Any django-anymail backend by settings, e.g. EMAIL_BACKEND=anymail.backends.postmark.EmailBackend
+# with ANYMAIL_POSTMARK_SERVER_TOKEN. Every ANYMAIL_* variable is passed to anymail.
+# The default writes one .eml file per message under var/mail/.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "mailings.backends.OutboxEmailBackend")
+MAIL_OUTBOX_DIR = Path(env_str("MAIL_OUTBOX_DIR", str(VAR_DIR / "mail")))
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Health Campaigns Together <hello@muster.localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+ANYMAIL = {
+    key.removeprefix("ANYMAIL_"): value
+    for key, value in __import__("os").environ.items()
+    if key.startswith("ANYMAIL_") and not key.endswith("_FILE")
+}
+
+# --- Celery ----------------------------------------------------------------------------------
+# With REDIS_URL the broker is Redis; without, kombu's filesystem transport under var/broker,
+# which needs no server and is shared by the worker and beat of `make run`.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _broker_dir = VAR_DIR / "broker"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir),
+        "data_folder_out": str(_broker_dir),
+        "control_folder": str(VAR_DIR / "broker-control"),
+        "store_processed": False,
+    }
+else:
+    # Redis re-delivers an unacknowledged task after the visibility timeout even while a worker
+    # still holds it; every task here runs for seconds, so an hour is far above the longest.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE = {
+    "reconcile-signature-counts": {
+        "task": "petitions.tasks.counts_reconcile",
+        "schedule": timedelta(seconds=env_int("COUNT_RECONCILE_SECONDS", 60)),
+    },
+    "send-owed-confirmations": {
+        "task": "petitions.tasks.confirmations_owed_send",
+        "schedule": timedelta(minutes=5),
+    },
+    "remind-unconfirmed-signatures": {
+        "task": "petitions.tasks.signatures_remind",
+        "schedule": timedelta(minutes=10),
+    },
+    "close-petitions-past-deadline": {
+        "task": "petitions.tasks.petitions_close_due",
+        "schedule": timedelta(minutes=1),
+    },
+    "purge-unconfirmed-signatures": {
+        "task": "petitions.tasks.signatures_unconfirmed_purge",
+        "schedule": crontab(minute=17),
+    },
+}
+
+# --- Petitions -------------------------------------------------------------------------------
+# Rates in django-ratelimit's syntax ("5/m", "5/300s"). Over a limit, a signature is stored as
+# held: kept, not counted, until an organiser releases or invalidates it.
+SIGN_RATE_PER_IP_PETITION = env_list("SIGN_RATE_PER_IP_PETITION", "3/60s,10/3600s")
+SIGN_RATE_PER_PETITION = env_str("SIGN_RATE_PER_PETITION", "6000/m")
+CONFIRM_TOKEN_MAX_AGE = timedelta(days=env_int("CONFIRM_TOKEN_MAX_AGE_DAYS", 30))
+CONFIRM_REMINDER_AFTER = timedelta(hours=env_int("CONFIRM_REMINDER_AFTER_HOURS", 24))
+# A confirmation not sent this long after signing (the broker was down) is queued again by beat.
+CONFIRM_OWED_AFTER = timedelta(minutes=env_int("CONFIRM_OWED_AFTER_MINUTES", 5))
+UNCONFIRMED_PURGE_AFTER = timedelta(days=env_int("UNCONFIRMED_PURGE_AFTER_DAYS", 30))
+ALREADY_SIGNED_EMAIL_INTERVAL = timedelta(minutes=env_int("ALREADY_SIGNED_EMAIL_INTERVAL_MINUTES", 15))
+# Behind a proxy, the request header holding the client address (e.g. HTTP_X_FORWARDED_FOR);
+# the last address in it, the one the proxy appended, is used.
+CLIENT_IP_HEADER = env_str("CLIENT_IP_HEADER")
+# IP addresses are kept only as an HMAC under this key.
+IP_HASH_KEY = env_str("IP_HASH_KEY", SECRET_KEY)
+COUNT_CACHE_SECONDS = env_int("COUNT_CACHE_SECONDS", 10)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}

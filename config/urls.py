@@ -1,0 +1,17 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+
+from mailings import views as mailing_views
+from petitions import views as petition_views
+
+admin.site.site_header = "Muster organisers"
+admin.site.site_title = "Muster"
+
+urlpatterns = [
+    path("", petition_views.home, name="home"),
+    path("admin/", admin.site.urls),
+    path("", include("petitions.urls")),
+]
+if settings.DEBUG:
+    urlpatterns.append(path("dev/outbox/", mailing_views.outbox, name="dev-outbox"))

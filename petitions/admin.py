@@ -1,0 +1,89 @@
+from django.contrib import admin, messages
+from django.http import StreamingHttpResponse
+from django.utils import timezone
+
+from petitions import services
+from petitions.exports import signatures_handin_csv
+from petitions.models import Petition, Signature
+from petitions.selectors import signature_count_live
+
+
+@admin.register(Petition)
+class PetitionAdmin(admin.ModelAdmin):
+    list_display = ["title", "status", "live_count", "goal", "closes_at", "organisation"]
+    list_filter = ["status", "organisation"]
+    search_fields = ["title", "slug", "target"]
+    prepopulated_fields = {"slug": ["title"]}
+    readonly_fields = ["status", "live_count", "signature_count", "counted_at", "opened_at", "closed_at", "handed_in_at"]
+    fieldsets = [
+        (None, {"fields": ["organisation", "title", "slug", "target", "summary", "body", "goal", "closes_at"]}),
+        ("Consent", {"fields": ["consent_wording"]}),
+        ("Status", {"fields": ["status", "live_count", "signature_count", "counted_at", "opened_at", "closed_at", "handed_in_at"]}),
+    ]
+    actions = ["publish", "close", "mark_handed_in", "export_handin_csv"]
+
+    @admin.display(description="Confirmed signatures")
+    def live_count(self, petition):
+        return signature_count_live(petition_id=petition.pk, fallback=petition.signature_count) if petition.pk else 0
+
+    def save_model(self, request, obj, form, change):
+        services.petition_save(petition=obj)
+
+    def _set_status(self, request, queryset, status, allowed_from):
+        changed = 0
+        for petition in queryset:
+            if petition.status in allowed_from:
+                services.petition_set_status(petition=petition, status=status)
+                changed += 1
+        skipped = queryset.count() - changed
+        self.message_user(request, f"{changed} petition(s) now {Petition.Status(status).label.lower()}.")
+        if skipped:
+            self.message_user(request, f"{skipped} skipped: not in a state that allows it.", level=messages.WARNING)
+
+    @admin.action(description="Publish (open for signatures)")
+    def publish(self, request, queryset):
+        self._set_status(request, queryset, Petition.Status.OPEN, {Petition.Status.DRAFT, Petition.Status.CLOSED})
+
+    @admin.action(description="Close")
+    def close(self, request, queryset):
+        self._set_status(request, queryset, Petition.Status.CLOSED, {Petition.Status.OPEN})
+
+    @admin.action(description="Mark handed in")
+    def mark_handed_in(self, request, queryset):
+        self._set_status(
+            request, queryset, Petition.Status.HANDED_IN, {Petition.Status.OPEN, Petition.Status.CLOSED}
+        )
+
+    @admin.action(description="Export confirmed signatures (CSV for hand-in)")
+    def export_handin_csv(self, request, queryset):
+        response = StreamingHttpResponse(signatures_handin_csv(petitions=list(queryset)), content_type="text/csv")
+        response["Content-Disposition"] = f'attachment; filename="signatures-{timezone.now():%Y%m%d-%H%M}.csv"'
+        return response
+
+
+@admin.register(Signature)
+class SignatureAdmin(admin.ModelAdmin):
+    list_display = ["supporter", "petition", "status", "hold_reason", "source", "created_at", "confirmed_at"]
+    list_filter = ["status", "hold_reason", "petition", "source"]
+    search_fields = ["supporter__email", "supporter__postcode", "ip_hash", "source"]
+    list_select_related = ["supporter", "petition"]
+    readonly_fields = [f.name for f in Signature._meta.fields if f.name != "id"]
+    exclude = ["confirm_nonce"]
+    actions = ["release", "invalidate"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [name for name in self.readonly_fields if name != "confirm_nonce"]
+
+    @admin.action(description="Release held signatures (send their confirmation email)")
+    def release(self, request, queryset):
+        released = services.signatures_release(signature_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"{released} held signature(s) released.")
+
+    @admin.action(description="Invalidate (never counted)")
+    def invalidate(self, request, queryset):
+        invalidated = services.signatures_invalidate(signature_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"{invalidated} signature(s) invalidated.")

@@ -1,0 +1,81 @@
+"""Demo data from the coalition that Muster was first built for, and an organiser login.
+Safe to run again: existing rows are left as they are."""
+
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.utils import timezone
+
+from engage.models import Organisation
+from petitions import services
+from petitions.models import Petition
+
+ORGANISATIONS = [
+    ("health-campaigns-together", "Health Campaigns Together", Organisation.Kind.HOST, "https://healthcampaignstogether.com"),
+    ("keep-our-nhs-public", "Keep Our NHS Public", Organisation.Kind.PARTNER, "https://keepournhspublic.com"),
+    ("we-own-it", "We Own It", Organisation.Kind.PARTNER, "https://weownit.org.uk"),
+]
+
+PETITIONS = [
+    {
+        "slug": "scrap-the-icp-contract",
+        "title": "Scrap the ICP contract",
+        "target": "Department of Health and Social Care",
+        "summary": "Keep our local health services public, accountable and free at the point of use.",
+        "body": (
+            "The proposed **Integrated Care Provider** contract would hand a single body control of "
+            "hospital, community and GP services for up to 15 years.\n\n"
+            "## We call on the Department of Health and Social Care to\n\n"
+            "1. Scrap the ICP contract.\n"
+            "2. Keep NHS services publicly provided and publicly accountable.\n"
+            "3. Consult patients and staff before any change to how our services are run.\n"
+        ),
+        "goal": 10000,
+        "days": 90,
+    },
+    {
+        "slug": "fund-our-nhs-properly",
+        "title": "Fund our NHS properly",
+        "target": "HM Treasury",
+        "summary": "End the squeeze on NHS budgets that leaves patients waiting.",
+        "body": "Waiting lists are the longest on record. We ask HM Treasury to restore NHS funding growth "
+        "to its long-term average of 3.7% a year.",
+        "goal": 50000,
+        "days": 180,
+    },
+]
+
+
+class Command(BaseCommand):
+    help = "Load demo organisations, petitions and an organiser login (admin / muster-admin)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--password", default="muster-admin")
+
+    def handle(self, *args, password, **options):
+        orgs = {}
+        for slug, name, kind, website in ORGANISATIONS:
+            orgs[slug], _ = Organisation.objects.get_or_create(
+                slug=slug, defaults={"name": name, "kind": kind, "website": website}
+            )
+        host = orgs["health-campaigns-together"]
+        for data in PETITIONS:
+            if Petition.objects.filter(slug=data["slug"]).exists():
+                continue
+            petition = Petition(
+                organisation=host,
+                slug=data["slug"],
+                title=data["title"],
+                target=data["target"],
+                summary=data["summary"],
+                body=data["body"],
+                goal=data["goal"],
+                closes_at=timezone.now() + timedelta(days=data["days"]),
+            )
+            services.petition_save(petition=petition)
+            services.petition_set_status(petition=petition, status=Petition.Status.OPEN)
+        User = get_user_model()
+        if not User.objects.filter(username="admin").exists():
+            User.objects.create_superuser("admin", "admin@muster.localhost", password)
+        self.stdout.write(self.style.SUCCESS("Demo data loaded."))

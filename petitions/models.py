@@ -1,0 +1,91 @@
+from django.db import models
+from django.urls import reverse
+
+from engage.models import Organisation, Supporter
+
+
+class Petition(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+        HANDED_IN = "handed_in", "Handed in"
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="petitions")
+    slug = models.SlugField(max_length=100, unique=True)
+    title = models.CharField(max_length=200)
+    target = models.CharField(max_length=200, help_text="Who the petition is addressed to.")
+    summary = models.CharField(max_length=300, blank=True, help_text="One sentence for share previews.")
+    body = models.TextField(help_text="Markdown. Scripts and unsafe HTML are removed.")
+    body_html = models.TextField(blank=True, editable=False)
+    goal = models.PositiveIntegerField(default=1000)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
+    closes_at = models.DateTimeField(null=True, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    handed_in_at = models.DateTimeField(null=True, blank=True)
+    consent_wording = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="The opt-in box's text. Empty: “Keep me updated by <organisation> about this and other campaigns.”",
+    )
+    # The confirmed count as of the last reconciliation; the live figure is in the cache.
+    signature_count = models.PositiveIntegerField(default=0, editable=False)
+    counted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return self.title
+
+    def get_absolute_url(self):
+        return reverse("petitions:detail", kwargs={"slug": self.slug})
+
+    @property
+    def opt_in_wording(self) -> str:
+        return self.consent_wording or (
+            f"Keep me updated by {self.organisation.name} about this and other campaigns. "
+            "You can unsubscribe at any time."
+        )
+
+
+class Signature(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Awaiting confirmation"
+        CONFIRMED = "confirmed", "Confirmed"
+        HELD = "held", "Held for review"
+        INVALID = "invalid", "Invalidated"
+
+    class HoldReason(models.TextChoices):
+        RATE_LIMIT = "rate_limit", "Over the rate limit"
+        HONEYPOT = "honeypot", "Caught by the honeypot"
+
+    petition = models.ForeignKey(Petition, on_delete=models.CASCADE, related_name="signatures")
+    supporter = models.ForeignKey(Supporter, on_delete=models.CASCADE, related_name="signatures")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    hold_reason = models.CharField(max_length=20, choices=HoldReason.choices, blank=True)
+    source = models.CharField(max_length=64, blank=True, help_text="The ?source= code of the link that brought them.")
+    # The random value a confirmation token carries; it reveals nothing about the person.
+    confirm_nonce = models.CharField(max_length=32, unique=True)
+    ip_hash = models.CharField(max_length=64, blank=True, help_text="HMAC of the IP address; the address is not kept.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    confirmation_sent_at = models.DateTimeField(null=True, blank=True)
+    reminder_sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["petition", "supporter"], name="signature_one_per_supporter"),
+        ]
+        indexes = [
+            # Reconciling counts and the admin's filter by status.
+            models.Index(fields=["petition", "status"]),
+            # Reminders, owed confirmations and the purge: pending rows by age.
+            models.Index(fields=["status", "created_at"]),
+        ]
+
+    def __str__(self):
+        return f"{self.supporter_id} on {self.petition_id} ({self.status})"

@@ -1,0 +1,341 @@
+"""Actions that change petitions and signatures. Each is one transaction; emails are queued
+only after it commits (DESIGN rule 6: the signature is stored first)."""
+
+import hashlib
+import hmac
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.db.models import Count
+from django.urls import reverse
+from django.utils import timezone
+
+from engage.models import Supporter
+from engage.services import consent_record, supporter_get_or_create
+from engage.tokens import new_nonce, token_make
+from mailings.services import EmailSendFailed, transactional_send
+from petitions.markdown import render_markdown
+from petitions.models import Petition, Signature
+from petitions.selectors import count_key, summary_key
+
+logger = logging.getLogger(__name__)
+
+CONFIRM_PURPOSE = "signature-confirm"
+
+
+class PetitionNotOpen(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class SignResult:
+    signature: Signature
+    created: bool
+
+
+def ip_hash(ip: str) -> str:
+    """A keyed hash: the same address gives the same value for spotting abuse, and the
+    address itself is never stored."""
+    if not ip:
+        return ""
+    return hmac.new(settings.IP_HASH_KEY.encode(), ip.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _queue(task, *args) -> None:
+    """Publish a task; if the broker is down, log and leave it to the beat sweeper."""
+    try:
+        task.apply_async(args=args, retry=True, retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5})
+    except Exception:
+        logger.exception("could not queue %s%r; the sweeper will send it", task.name, args)
+
+
+def petition_sign(
+    *,
+    petition: Petition,
+    first_name: str,
+    last_name: str,
+    email: str,
+    country: str,
+    postcode: str,
+    opt_in: bool,
+    source: str = "",
+    ip: str = "",
+    hold_reason: str = "",
+) -> SignResult:
+    """Store a signature (and the supporter and consent it needs) in one transaction.
+
+    Signing twice makes no second person or signature; the caller gives the same response
+    either way, and the address is sent an "already signed" email instead of a confirmation.
+    A held signature (rate limit, honeypot) is stored but sent nothing and not counted.
+    """
+    from petitions import tasks  # tasks import services
+
+    if petition.status != Petition.Status.OPEN:
+        raise PetitionNotOpen
+    with transaction.atomic(durable=True):
+        supporter, _ = supporter_get_or_create(
+            email=email, first_name=first_name, last_name=last_name, country=country, postcode=postcode
+        )
+        try:
+            with transaction.atomic():
+                signature = Signature.objects.create(
+                    petition=petition,
+                    supporter=supporter,
+                    status=Signature.Status.HELD if hold_reason else Signature.Status.PENDING,
+                    hold_reason=hold_reason,
+                    source=source,
+                    confirm_nonce=new_nonce(),
+                    ip_hash=ip_hash(ip),
+                )
+        except IntegrityError:
+            signature = Signature.objects.get(petition=petition, supporter=supporter)
+            if not hold_reason and signature.status in (Signature.Status.PENDING, Signature.Status.CONFIRMED):
+                transaction.on_commit(lambda: _queue(tasks.signature_already_signed_send, signature.pk))
+            return SignResult(signature=signature, created=False)
+
+        if opt_in:
+            consent_record(
+                supporter=supporter,
+                organisation=petition.organisation,
+                given=True,
+                wording=petition.opt_in_wording,
+                source=f"petition:{petition.slug}" + (f":{source}" if source else ""),
+            )
+        if not hold_reason:
+            transaction.on_commit(lambda: _queue(tasks.signature_confirmation_send, signature.pk))
+    return SignResult(signature=signature, created=True)
+
+
+def confirm_url(signature: Signature) -> str:
+    token = token_make(purpose=CONFIRM_PURPOSE, nonce=signature.confirm_nonce)
+    return settings.SITE_URL + reverse("petitions:confirm", kwargs={"token": token})
+
+
+def _email_context(signature: Signature) -> dict:
+    petition = signature.petition
+    return {
+        "petition": petition,
+        "petition_url": settings.SITE_URL + petition.get_absolute_url(),
+        "confirm_url": confirm_url(signature),
+        "pending": signature.status == Signature.Status.PENDING,
+    }
+
+
+def signature_confirmation_send(*, signature_id: int) -> bool:
+    """Send the confirmation email a pending signature owes, once."""
+    signature = Signature.objects.select_related("petition__organisation", "supporter").filter(pk=signature_id).first()
+    if signature is None or signature.status != Signature.Status.PENDING or signature.confirmation_sent_at:
+        return False
+    sent = transactional_send(
+        dedupe_key=f"signature-confirm:{signature.pk}",
+        kind="signature_confirm",
+        supporter=signature.supporter,
+        template="petitions/email/confirm",
+        context=_email_context(signature),
+    )
+    Signature.objects.filter(pk=signature.pk, confirmation_sent_at__isnull=True).update(confirmation_sent_at=timezone.now())
+    return sent
+
+
+def signature_already_signed_send(*, signature_id: int) -> bool:
+    """Tell the address it has already signed (with the confirm link if still pending).
+
+    At most one such email per signature per ALREADY_SIGNED_EMAIL_INTERVAL, so a form cannot be
+    used to flood somebody's inbox.
+    """
+    signature = Signature.objects.select_related("petition__organisation", "supporter").filter(pk=signature_id).first()
+    if signature is None:
+        return False
+    window = int(timezone.now().timestamp() // settings.ALREADY_SIGNED_EMAIL_INTERVAL.total_seconds())
+    return transactional_send(
+        dedupe_key=f"signature-already:{signature.pk}:{window}",
+        kind="signature_already_signed",
+        supporter=signature.supporter,
+        template="petitions/email/already_signed",
+        context=_email_context(signature),
+    )
+
+
+def signature_confirm(*, signature: Signature) -> bool:
+    """Confirm a pending signature. True if this call confirmed it (the count rises once)."""
+    with transaction.atomic(durable=True):
+        confirmed = Signature.objects.filter(pk=signature.pk, status=Signature.Status.PENDING).update(
+            status=Signature.Status.CONFIRMED, confirmed_at=timezone.now()
+        )
+        if confirmed:
+            transaction.on_commit(lambda: count_increment(petition_id=signature.petition_id))
+    signature.refresh_from_db(fields=["status", "confirmed_at"])
+    return bool(confirmed)
+
+
+def count_increment(*, petition_id: int) -> None:
+    """+1 in the cache. A cold key is seeded from the database, which already holds this
+    confirmation. No hot row is updated per signature."""
+    try:
+        cache.incr(count_key(petition_id))
+    except ValueError:
+        exact = Signature.objects.filter(petition_id=petition_id, status=Signature.Status.CONFIRMED).count()
+        cache.set(count_key(petition_id), exact, None)
+    except Exception:
+        logger.warning("count cache unavailable; reconciliation will catch up", exc_info=True)
+
+
+def counts_reconcile() -> int:
+    """Recount confirmed signatures of live petitions and reset the cached counts.
+
+    Runs every COUNT_RECONCILE_SECONDS from beat: one grouped COUNT for all live petitions,
+    and an UPDATE only of petitions whose figure changed.
+    """
+    now = timezone.now()
+    live = Petition.objects.filter(
+        status__in=[Petition.Status.OPEN, Petition.Status.CLOSED, Petition.Status.HANDED_IN]
+    ).only("id", "signature_count")
+    counts = dict(
+        Signature.objects.filter(status=Signature.Status.CONFIRMED, petition__in=live)
+        .values_list("petition")
+        .annotate(n=Count("id"))
+        .values_list("petition", "n")
+    )
+    changed = []
+    for petition in live:
+        exact = counts.get(petition.pk, 0)
+        try:
+            cache.set(count_key(petition.pk), exact, None)
+        except Exception:
+            logger.warning("count cache unavailable", exc_info=True)
+        if petition.signature_count != exact:
+            petition.signature_count = exact
+            petition.counted_at = now
+            changed.append(petition)
+    Petition.objects.bulk_update(changed, ["signature_count", "counted_at"])
+    return len(changed)
+
+
+def confirmations_owed_send() -> int:
+    """Queue confirmation emails that were never sent, e.g. because the broker was down when
+    the signature was stored."""
+    from petitions import tasks
+
+    cutoff = timezone.now() - settings.CONFIRM_OWED_AFTER
+    owed = Signature.objects.filter(
+        status=Signature.Status.PENDING,
+        confirmation_sent_at__isnull=True,
+        created_at__lte=cutoff,
+        created_at__gte=timezone.now() - settings.UNCONFIRMED_PURGE_AFTER,
+    ).values_list("pk", flat=True)
+    count = 0
+    for signature_id in owed.iterator():
+        tasks.signature_confirmation_send.delay(signature_id)
+        count += 1
+    return count
+
+
+def signatures_remind() -> int:
+    """Send one reminder to each signature still pending after CONFIRM_REMINDER_AFTER.
+
+    Safe to run twice or concurrently: transactional_send claims each email once.
+    """
+    now = timezone.now()
+    due = Signature.objects.filter(
+        status=Signature.Status.PENDING,
+        reminder_sent_at__isnull=True,
+        created_at__lte=now - settings.CONFIRM_REMINDER_AFTER,
+        created_at__gt=now - settings.UNCONFIRMED_PURGE_AFTER,
+    ).values_list("pk", flat=True)
+    sent = 0
+    for signature_id in list(due[:5000]):
+        signature = Signature.objects.select_related("petition__organisation", "supporter").get(pk=signature_id)
+        try:
+            sent += transactional_send(
+                dedupe_key=f"signature-remind:{signature.pk}",
+                kind="signature_reminder",
+                supporter=signature.supporter,
+                template="petitions/email/reminder",
+                context=_email_context(signature),
+            )
+        except EmailSendFailed:
+            continue  # left unmarked, so the next run tries again
+        Signature.objects.filter(pk=signature.pk).update(reminder_sent_at=now)
+    return sent
+
+
+def signatures_unconfirmed_purge() -> int:
+    """Delete signatures left unconfirmed for UNCONFIRMED_PURGE_AFTER, and the supporters who
+    have nothing else with us. Held signatures wait for an organiser instead."""
+    cutoff = timezone.now() - settings.UNCONFIRMED_PURGE_AFTER
+    stale = Signature.objects.filter(status=Signature.Status.PENDING, created_at__lt=cutoff)
+    purged = 0
+    while True:
+        batch = list(stale.values_list("pk", "supporter_id")[:1000])
+        if not batch:
+            return purged
+        with transaction.atomic():
+            Signature.objects.filter(pk__in=[pk for pk, _ in batch]).delete()
+            Supporter.objects.filter(pk__in={sid for _, sid in batch}, signatures__isnull=True).delete()
+        purged += len(batch)
+
+
+def signatures_release(*, signature_ids: list[int]) -> int:
+    """Release held signatures: they become pending and are sent their confirmation email."""
+    from petitions import tasks
+
+    with transaction.atomic(durable=True):
+        ids = list(
+            Signature.objects.select_for_update()
+            .filter(pk__in=signature_ids, status=Signature.Status.HELD)
+            .values_list("pk", flat=True)
+        )
+        Signature.objects.filter(pk__in=ids).update(status=Signature.Status.PENDING)
+        transaction.on_commit(lambda: [_queue(tasks.signature_confirmation_send, pk) for pk in ids])
+    return len(ids)
+
+
+def signatures_invalidate(*, signature_ids: list[int]) -> int:
+    """Invalidate signatures (held or not). Confirmed ones stop counting at the next reconciliation."""
+    return Signature.objects.filter(pk__in=signature_ids).exclude(status=Signature.Status.INVALID).update(
+        status=Signature.Status.INVALID
+    )
+
+
+def petition_save(*, petition: Petition) -> Petition:
+    """Save an organiser's edit: render the body and drop the cached summary."""
+    petition.body_html = render_markdown(petition.body)
+    petition.save()
+    _summary_forget(petition)
+    return petition
+
+
+def _summary_forget(petition: Petition) -> None:
+    try:
+        cache.delete(summary_key(petition.slug))
+    except Exception:
+        logger.warning("summary cache unavailable", exc_info=True)
+
+
+def petition_set_status(*, petition: Petition, status: str) -> Petition:
+    """Publish, close or mark handed in, recording when."""
+    now = timezone.now()
+    petition.status = status
+    fields = ["status", "updated_at"]
+    stamp = {
+        Petition.Status.OPEN: "opened_at",
+        Petition.Status.CLOSED: "closed_at",
+        Petition.Status.HANDED_IN: "handed_in_at",
+    }.get(status)
+    if stamp:
+        setattr(petition, stamp, now)
+        fields.append(stamp)
+    petition.save(update_fields=fields)
+    _summary_forget(petition)
+    return petition
+
+
+def petitions_close_due() -> int:
+    """Close open petitions whose deadline has passed."""
+    due = list(Petition.objects.filter(status=Petition.Status.OPEN, closes_at__lte=timezone.now()))
+    for petition in due:
+        petition_set_status(petition=petition, status=Petition.Status.CLOSED)
+    return len(due)

@@ -1,0 +1,14 @@
+from django.urls import path
+
+from petitions import api, views
+
+app_name = "petitions"
+
+urlpatterns = [
+    path("p/<slug:slug>/", views.petition_detail, name="detail"),
+    path("p/<slug:slug>/sign", views.petition_sign, name="sign"),
+    path("p/<slug:slug>/signed", views.petition_signed, name="signed"),
+    path("p/<slug:slug>/thanks", views.petition_thanks, name="thanks"),
+    path("confirm/<str:token>/", views.signature_confirm, name="confirm"),
+    path("api/petitions/<slug:slug>", api.petition_summary_api, name="api-summary"),
+]

@@ -1,0 +1,128 @@
+from django.conf import settings
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from engage.tokens import TokenExpired, TokenInvalid, token_read
+from petitions import services
+from petitions.abuse import client_ip, sign_over_limit
+from petitions.forms import SignatureForm, clean_source
+from petitions.models import Petition, Signature
+from petitions.selectors import petition_progress_percent, signature_count_live
+
+
+def _visible_petition(request, slug: str) -> Petition:
+    petition = get_object_or_404(Petition.objects.select_related("organisation"), slug=slug)
+    # Drafts are visible only to staff, as a preview.
+    if petition.status == Petition.Status.DRAFT and not request.user.is_staff:
+        raise Http404
+    return petition
+
+
+def _page_context(request, petition: Petition, form: SignatureForm) -> dict:
+    count = signature_count_live(petition_id=petition.pk, fallback=petition.signature_count)
+    return {
+        "petition": petition,
+        "form": form,
+        "count": count,
+        "percent": petition_progress_percent(count=count, goal=petition.goal),
+        "share_url": request.build_absolute_uri(petition.get_absolute_url()),
+        "is_preview": petition.status == Petition.Status.DRAFT,
+    }
+
+
+@require_GET
+def petition_detail(request, slug):
+    petition = _visible_petition(request, slug)
+    form = SignatureForm(
+        initial={"source": clean_source(request.GET.get("source")), "country": "GB"},
+        opt_in_label=petition.opt_in_wording,
+    )
+    return render(request, "petitions/detail.html", _page_context(request, petition, form))
+
+
+@require_POST
+def petition_sign(request, slug):
+    petition = _visible_petition(request, slug)
+    form = SignatureForm(request.POST, opt_in_label=petition.opt_in_wording)
+    if petition.status != Petition.Status.OPEN:
+        form.is_valid()
+        form.add_error(None, "This petition is not open for signatures.")
+        return render(request, "petitions/detail.html", _page_context(request, petition, form), status=409)
+    if not form.is_valid():
+        return render(request, "petitions/detail.html", _page_context(request, petition, form), status=400)
+
+    hold_reason = ""
+    if form.caught_by_honeypot:
+        hold_reason = Signature.HoldReason.HONEYPOT
+    elif sign_over_limit(request, petition_id=petition.pk):
+        hold_reason = Signature.HoldReason.RATE_LIMIT
+    data = form.cleaned_data
+    try:
+        services.petition_sign(
+            petition=petition,
+            first_name=data["first_name"],
+            last_name=data["last_name"],
+            email=data["email"],
+            country=data["country"],
+            postcode=data["postcode"],
+            opt_in=data["opt_in"],
+            source=data["source"],
+            ip=client_ip(request),
+            hold_reason=hold_reason,
+        )
+    except services.PetitionNotOpen:
+        form.add_error(None, "This petition is not open for signatures.")
+        return render(request, "petitions/detail.html", _page_context(request, petition, form), status=409)
+    # The same answer whether this address is new, has signed before or was held.
+    return HttpResponseRedirect(reverse("petitions:signed", kwargs={"slug": petition.slug}), status=303)
+
+
+@require_GET
+def petition_signed(request, slug):
+    petition = _visible_petition(request, slug)
+    return render(request, "petitions/signed.html", {"petition": petition})
+
+
+@require_GET
+def petition_thanks(request, slug):
+    petition = _visible_petition(request, slug)
+    return render(
+        request,
+        "petitions/thanks.html",
+        {"petition": petition, "share_url": request.build_absolute_uri(petition.get_absolute_url())},
+    )
+
+
+def _token_error(request, *, expired: bool):
+    return render(request, "petitions/token_error.html", {"expired": expired}, status=410 if expired else 400)
+
+
+@require_http_methods(["GET", "POST"])
+def signature_confirm(request, token):
+    """GET shows a button and changes nothing: mail scanners open links. POST confirms."""
+    try:
+        nonce = token_read(purpose=services.CONFIRM_PURPOSE, token=token, max_age=settings.CONFIRM_TOKEN_MAX_AGE)
+    except TokenExpired:
+        return _token_error(request, expired=True)
+    except TokenInvalid:
+        return _token_error(request, expired=False)
+    signature = Signature.objects.select_related("petition").filter(confirm_nonce=nonce).first()
+    if signature is None or signature.status in (Signature.Status.INVALID, Signature.Status.HELD):
+        # Purged after its time, or withdrawn by an organiser.
+        return _token_error(request, expired=signature is None)
+    if request.method == "POST":
+        services.signature_confirm(signature=signature)
+        return HttpResponseRedirect(reverse("petitions:thanks", kwargs={"slug": signature.petition.slug}), status=303)
+    return render(
+        request,
+        "petitions/confirm.html",
+        {"petition": signature.petition, "already": signature.status == Signature.Status.CONFIRMED},
+    )
+
+
+@require_GET
+def home(request):
+    petitions = Petition.objects.filter(status=Petition.Status.OPEN).select_related("organisation")[:50]
+    return render(request, "petitions/home.html", {"petitions": petitions})

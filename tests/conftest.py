@@ -1,0 +1,29 @@
+import os
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+
+CI = os.environ.get("CI", "").lower() == "true"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip, with the reason, tests that need a server that is not running; under CI=true
+    settings_test has already refused to start without them, so nothing is skipped."""
+    missing = {
+        "postgres": None if settings.HAS_POSTGRES else "PostgreSQL is not running (set DATABASE_URL or start it on 127.0.0.1:5432)",
+        "redis": None if settings.HAS_REDIS else "Redis is not running (set REDIS_URL or start it on 127.0.0.1:6379)",
+    }
+    for item in items:
+        for marker, reason in missing.items():
+            if reason and item.get_closest_marker(marker):
+                if CI:
+                    raise pytest.UsageError(f"CI=true and {reason}")
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    cache.clear()
+    yield
+    cache.clear()
