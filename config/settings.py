@@ -161,7 +161,7 @@ ANYMAIL = {
 # --- Celery ----------------------------------------------------------------------------------
 # With REDIS_URL the broker is Redis; without, kombu's filesystem transport under var/broker,
 # which needs no server and is shared by the worker and beat of `make run`.
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "filesystem://")
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "filesystem://localhost//")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"
     CELERY_BROKER_TRANSPORT_OPTIONS = {

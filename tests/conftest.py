@@ -23,6 +23,13 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
+def _anymail_test_backend(settings):
+    """Django's test runner swaps in the locmem backend; send through anymail's test backend
+    instead, so tests see what anymail would post to the ESP."""
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+
+
+@pytest.fixture(autouse=True)
 def _clear_cache():
     cache.clear()
     yield

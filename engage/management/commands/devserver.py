@@ -19,11 +19,13 @@ class Command(BaseCommand):
     def handle(self, *args, addrport, **options):
         for folder in ("broker", "broker-control", "mail", "cache"):
             (settings.VAR_DIR / folder).mkdir(parents=True, exist_ok=True)
+        site = f"http://{addrport}"
+        # Links in emails point at this server unless SITE_URL says otherwise.
+        os.environ.setdefault("SITE_URL", site)
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "--beat", "--pool=threads",
              "--concurrency=2", "--loglevel=INFO", "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME],
         )
-        site = f"http://{addrport}"
         self.stdout.write(
             self.style.SUCCESS(
                 f"\nMuster is starting at {site}/\n"
