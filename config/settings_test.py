@@ -35,6 +35,15 @@ os.environ.setdefault("MUSTER_VAR_DIR", os.path.join(os.path.dirname(os.path.dir
 from config.settings import *  # noqa: E402,F403
 from config.settings import DATABASES, REDIS_URL  # noqa: E402
 
+import hashlib  # noqa: E402
+
+# Two checkouts on one machine (a working tree and CI's clean clone) may test at the same time:
+# each gets its own test database, cache prefix and Celery queue.
+CHECKOUT_ID = hashlib.sha1(str(BASE_DIR).encode()).hexdigest()[:8]  # noqa: F405
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["TEST"] = {"NAME": f"test_muster_{CHECKOUT_ID}"}
+CELERY_TASK_DEFAULT_QUEUE = f"muster-test-{CHECKOUT_ID}"
+
 HAS_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 HAS_REDIS = bool(REDIS_URL)
 
@@ -43,7 +52,7 @@ if not HAS_REDIS:
     # django-ratelimit warns that an in-process cache is not shared; in tests it needn't be.
     SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 else:
-    CACHES["default"]["KEY_PREFIX"] = "muster-test"  # noqa: F405
+    CACHES["default"]["KEY_PREFIX"] = f"muster-test-{CHECKOUT_ID}"  # noqa: F405
 
 SITE_URL = "https://muster.test"
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1", "muster.test"]
