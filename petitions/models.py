@@ -64,7 +64,15 @@ class Signature(models.Model):
         HONEYPOT = "honeypot", "Caught by the honeypot"
 
     petition = models.ForeignKey(Petition, on_delete=models.CASCADE, related_name="signatures")
-    supporter = models.ForeignKey(Supporter, on_delete=models.CASCADE, related_name="signatures")
+    # Null once the person is erased or the signature anonymised: the row, and so the count and
+    # the geography below, survive them.
+    supporter = models.ForeignKey(Supporter, null=True, blank=True, on_delete=models.SET_NULL, related_name="signatures")
+    country = models.CharField(max_length=2, blank=True)
+    postcode_area = models.CharField(max_length=4, blank=True, help_text="e.g. S for S70 2AB; kept for statistics.")
+    partner = models.ForeignKey(
+        Organisation, null=True, blank=True, on_delete=models.SET_NULL, related_name="partner_signatures",
+        help_text="The coalition partner whose embed or link brought this signature.",
+    )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     hold_reason = models.CharField(max_length=20, choices=HoldReason.choices, blank=True)
     source = models.CharField(max_length=64, blank=True, help_text="The ?source= code of the link that brought them.")
@@ -75,6 +83,7 @@ class Signature(models.Model):
     confirmed_at = models.DateTimeField(null=True, blank=True)
     confirmation_sent_at = models.DateTimeField(null=True, blank=True)
     reminder_sent_at = models.DateTimeField(null=True, blank=True)
+    anonymised_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -89,3 +98,25 @@ class Signature(models.Model):
 
     def __str__(self):
         return f"{self.supporter_id} on {self.petition_id} ({self.status})"
+
+
+class Cosponsorship(models.Model):
+    """A coalition partner co-sponsoring a petition: its own opt-in box on the sign form,
+    its embed, its figures."""
+
+    petition = models.ForeignKey(Petition, on_delete=models.CASCADE, related_name="cosponsorships")
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="cosponsorships")
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["petition", "organisation"], name="cosponsorship_once_per_partner"),
+        ]
+
+    def __str__(self):
+        return f"{self.organisation} on {self.petition}"
+
+    @property
+    def opt_in_wording(self) -> str:
+        return f"Keep me updated by {self.organisation.name}. You can unsubscribe at any time."

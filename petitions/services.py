@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from engage.models import Supporter
+from engage.normalise import postcode_area
 from engage.services import consent_record, supporter_get_or_create
 from engage.tokens import new_nonce, token_make
 from mailings.services import EmailSendFailed, transactional_send
@@ -87,6 +88,8 @@ def petition_sign(
                     status=Signature.Status.HELD if hold_reason else Signature.Status.PENDING,
                     hold_reason=hold_reason,
                     source=source,
+                    country=country,
+                    postcode_area=postcode_area(postcode),
                     confirm_nonce=new_nonce(),
                     ip_hash=ip_hash(ip),
                 )
@@ -127,7 +130,12 @@ def _email_context(signature: Signature) -> dict:
 def signature_confirmation_send(*, signature_id: int) -> bool:
     """Send the confirmation email a pending signature owes, once."""
     signature = Signature.objects.select_related("petition__organisation", "supporter").filter(pk=signature_id).first()
-    if signature is None or signature.status != Signature.Status.PENDING or signature.confirmation_sent_at:
+    if (
+        signature is None
+        or signature.supporter is None
+        or signature.status != Signature.Status.PENDING
+        or signature.confirmation_sent_at
+    ):
         return False
     sent = transactional_send(
         dedupe_key=f"signature-confirm:{signature.pk}",
@@ -147,7 +155,7 @@ def signature_already_signed_send(*, signature_id: int) -> bool:
     used to flood somebody's inbox.
     """
     signature = Signature.objects.select_related("petition__organisation", "supporter").filter(pk=signature_id).first()
-    if signature is None:
+    if signature is None or signature.supporter is None:
         return False
     window = int(timezone.now().timestamp() // settings.ALREADY_SIGNED_EMAIL_INTERVAL.total_seconds())
     return transactional_send(
@@ -241,6 +249,7 @@ def signatures_remind() -> int:
     now = timezone.now()
     due = Signature.objects.filter(
         status=Signature.Status.PENDING,
+        supporter__isnull=False,
         reminder_sent_at__isnull=True,
         created_at__lte=now - settings.CONFIRM_REMINDER_AFTER,
         created_at__gt=now - settings.UNCONFIRMED_PURGE_AFTER,
