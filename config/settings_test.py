@@ -1,6 +1,7 @@
 """Test settings: PostgreSQL and Redis when they answer (DATABASE_URL, REDIS_URL, or the local
 defaults), SQLite and an in-process cache otherwise. With CI=true both servers are required."""
 
+import hashlib
 import os
 import socket
 from urllib.parse import urlparse
@@ -35,11 +36,9 @@ os.environ.setdefault("MUSTER_VAR_DIR", os.path.join(os.path.dirname(os.path.dir
 from config.settings import *  # noqa: E402,F403
 from config.settings import DATABASES, REDIS_URL  # noqa: E402
 
-import hashlib  # noqa: E402
-
 # Two checkouts on one machine (a working tree and CI's clean clone) may test at the same time:
 # each gets its own test database, cache prefix and Celery queue.
-CHECKOUT_ID = hashlib.sha1(str(BASE_DIR).encode()).hexdigest()[:8]  # noqa: F405
+CHECKOUT_ID = os.environ.get("MUSTER_TEST_ID") or hashlib.sha1(str(BASE_DIR).encode()).hexdigest()[:8]  # noqa: F405
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["TEST"] = {"NAME": f"test_muster_{CHECKOUT_ID}"}
 CELERY_TASK_DEFAULT_QUEUE = f"muster-test-{CHECKOUT_ID}"
