@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -42,8 +43,19 @@ def petition_detail(request, slug):
     return render(request, "petitions/detail.html", _page_context(request, petition, form))
 
 
+def _body_too_large(request) -> bool:
+    """Django counts only form fields against DATA_UPLOAD_MAX_MEMORY_SIZE, not uploaded files."""
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    try:
+        return limit is not None and int(request.META.get("CONTENT_LENGTH") or 0) > limit
+    except ValueError:
+        return False
+
+
 @require_POST
 def petition_sign(request, slug):
+    if _body_too_large(request):
+        raise RequestDataTooBig("The signature form's body is too large.")
     petition = _visible_petition(request, slug)
     form = SignatureForm(request.POST, opt_in_label=petition.opt_in_wording)
     if petition.status != Petition.Status.OPEN:
