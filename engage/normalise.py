@@ -36,13 +36,20 @@ def normalise_postcode(value: str, country: str) -> str:
 
 def postcode_area(postcode: str) -> str:
     """The letters before the first digit: "S70 2AB" -> "S"."""
-    match = re.match(r"^[A-Z]+", postcode)
+    match = re.match(r"^[A-Z]+", postcode.strip().upper())
     return match.group(0) if match else ""
 
 
+# Format characters that names need: zero-width (non-)joiners in Persian and Indic scripts.
+_ALLOWED_FORMAT = {"\u200c", "\u200d"}
+
+
 def validate_no_control_characters(value: str) -> None:
+    """Refuse control characters and the other invisible format characters (bidi overrides
+    that disguise text, NUL), which no name, address or postcode needs."""
     for char in value:
-        if unicodedata.category(char) in ("Cc", "Cf") and char not in "\t":
+        category = unicodedata.category(char)
+        if category == "Cc" or (category == "Cf" and char not in _ALLOWED_FORMAT):
             raise ValidationError("Remove the invisible control characters.", code="control_characters")
 
 

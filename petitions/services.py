@@ -74,7 +74,8 @@ def petition_sign(
     """
     from petitions import tasks  # tasks import services
 
-    if petition.status != Petition.Status.OPEN:
+    # The deadline binds at once, not only when beat next closes the petition.
+    if petition.status != Petition.Status.OPEN or (petition.closes_at and petition.closes_at <= timezone.now()):
         raise PetitionNotOpen
     with transaction.atomic(durable=True):
         supporter, _ = supporter_get_or_create(

@@ -111,7 +111,7 @@ def _token_error(request, *, expired: bool):
     return render(request, "petitions/token_error.html", {"expired": expired}, status=410 if expired else 400)
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def signature_confirm(request, token):
     """GET shows a button and changes nothing: mail scanners open links. POST confirms."""
     try:

@@ -183,3 +183,11 @@ class ClosingTests(TestCase):
         petition.refresh_from_db()
         self.assertEqual(petition.status, Petition.Status.CLOSED)
         self.assertIsNotNone(petition.closed_at)
+
+
+class DeadlineTests(TestCase):
+    def test_signing_stops_at_the_deadline_before_beat_closes_the_petition(self):
+        petition = make_petition()
+        with later(timedelta(days=31)), self.assertRaises(services.PetitionNotOpen):
+            sign(petition)
+        self.assertFalse(Signature.objects.exists())

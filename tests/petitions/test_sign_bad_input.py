@@ -4,6 +4,7 @@ its field, and writes nothing."""
 import re
 from urllib.parse import urlencode
 
+import pytest
 from django.core.exceptions import ValidationError
 from django.test import TestCase
 from django.test.client import MULTIPART_CONTENT, encode_multipart
@@ -338,3 +339,13 @@ class MethodAndPetitionTests(SignTestCase):
         draft = make_petition(slug="a-draft", status=Petition.Status.DRAFT)
         response = self.client.post(f"/p/{draft.slug}/sign", sign_data(opt_in="on"))
         self.assertRefused(response, status=404)
+
+
+def test_names_may_hold_zero_width_joiners_but_not_bidi_overrides():
+    from django.core.exceptions import ValidationError
+
+    from engage.normalise import validate_person_name
+
+    validate_person_name("\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645")  # Persian with a ZWNJ
+    with pytest.raises(ValidationError):
+        validate_person_name("Ada\u202eecalevoL")
