@@ -1,4 +1,5 @@
 import re
+from collections.abc import Sequence
 
 from django import forms
 from django_countries import countries
@@ -26,6 +27,8 @@ class SignatureForm(forms.Form):
     )
     opt_in = forms.BooleanField(required=False, initial=False)
     source = forms.CharField(required=False, widget=forms.HiddenInput, max_length=200)
+    # The coalition partner whose link or embed brought the signer (an organisation's slug).
+    partner = forms.CharField(required=False, widget=forms.HiddenInput, max_length=200)
     # A field people never see; bots fill it in. Its name looks worth filling.
     website = forms.CharField(required=False, max_length=500, label="Leave this empty")
 
@@ -35,9 +38,19 @@ class SignatureForm(forms.Form):
         "email": {"required": "Enter your email address.", "invalid": "Enter an email address like name@example.com."},
     }
 
-    def __init__(self, *args, opt_in_label: str = "", **kwargs):
+    def __init__(self, *args, opt_in_label: str = "", cosponsorships: Sequence = (), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["opt_in"].label = opt_in_label
+        # One unticked box per active co-sponsor, each naming the organisation (UK GDPR: consent is
+        # specific to each organisation that relies on it, and never pre-ticked).
+        self.cosponsorships = list(cosponsorships)
+        if self.cosponsorships:
+            self.fields["partner_opt_in"] = forms.MultipleChoiceField(
+                choices=[(c.organisation.slug, c.opt_in_wording) for c in self.cosponsorships],
+                required=False,
+                widget=forms.CheckboxSelectMultiple,
+                error_messages={"invalid_choice": "“%(value)s” is not a co-sponsor of this petition."},
+            )
         for name, messages in self.field_messages.items():
             self.fields[name].error_messages.update(messages)
         self.fields["email"].widget.attrs.update({"autocomplete": "email", "inputmode": "email"})
@@ -59,6 +72,10 @@ class SignatureForm(forms.Form):
     def clean_source(self):
         return clean_source(self.cleaned_data.get("source"))
 
+    def clean_partner(self):
+        # Attribution only: a code that is not plain is dropped, like a bad ?source=.
+        return clean_source(self.cleaned_data.get("partner"))
+
     def clean(self):
         cleaned = super().clean()
         country = cleaned.get("country")
@@ -68,6 +85,12 @@ class SignatureForm(forms.Form):
             except forms.ValidationError as error:
                 self.add_error("postcode", error)
         return cleaned
+
+    @property
+    def cosponsor_opt_ins(self) -> list:
+        """The co-sponsorships whose box was ticked."""
+        ticked = set(self.cleaned_data.get("partner_opt_in") or ())
+        return [c for c in self.cosponsorships if c.organisation.slug in ticked]
 
     @property
     def caught_by_honeypot(self) -> bool:

@@ -6,7 +6,8 @@ import logging
 from django.core.cache import cache
 from django.urls import reverse
 
-from petitions.models import Petition
+from engage.models import Organisation
+from petitions.models import Cosponsorship, Petition
 
 logger = logging.getLogger(__name__)
 
@@ -68,3 +69,23 @@ def petition_progress_percent(*, count: int, goal: int) -> int:
     if goal <= 0:
         return 100
     return min(100, count * 100 // goal)
+
+
+def cosponsorships_active(*, petition: Petition) -> list[Cosponsorship]:
+    """The co-sponsors whose opt-in box the sign form shows, in name order."""
+    return list(
+        Cosponsorship.objects.filter(petition=petition, active=True)
+        .select_related("organisation")
+        .order_by("organisation__name", "pk")
+    )
+
+
+def petition_partner(*, petition: Petition, slug: str, cosponsorships: list[Cosponsorship]) -> Organisation | None:
+    """The organisation a `partner` slug names for this petition: an active co-sponsor, or the host
+    (embedding on its own sites). None for anything else: unknown, or a co-sponsorship switched off.
+    `cosponsorships` is cosponsorships_active(petition), already loaded for the form."""
+    if not slug:
+        return None
+    if slug == petition.organisation.slug:
+        return petition.organisation
+    return next((c.organisation for c in cosponsorships if c.organisation.slug == slug), None)

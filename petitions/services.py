@@ -4,6 +4,7 @@ only after it commits (DESIGN rule 6: the signature is stored first)."""
 import hashlib
 import hmac
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -13,13 +14,13 @@ from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
 
-from engage.models import Supporter
+from engage.models import Organisation, Supporter
 from engage.normalise import postcode_area
 from engage.services import consent_record, supporter_get_or_create
 from engage.tokens import new_nonce, token_make
 from mailings.services import EmailSendFailed, transactional_send
 from petitions.markdown import render_markdown
-from petitions.models import Petition, Signature
+from petitions.models import Cosponsorship, Petition, Signature
 from petitions.selectors import count_key, summary_key
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,16 @@ def _queue(task, *args) -> None:
         logger.exception("could not queue %s%r; the sweeper will send it", task.name, args)
 
 
+def consent_source(*, petition: Petition, source: str = "", partner: Organisation | None = None, via: str = "") -> str:
+    """Where a consent was given, for the ledger: "petition:<slug>[:<source>] [partner:<slug>] [via:<channel>]"."""
+    parts = [f"petition:{petition.slug}" + (f":{source}" if source else "")]
+    if partner is not None:
+        parts.append(f"partner:{partner.slug}")
+    if via:
+        parts.append(f"via:{via}")
+    return " ".join(parts)
+
+
 def petition_sign(
     *,
     petition: Petition,
@@ -65,20 +76,34 @@ def petition_sign(
     source: str = "",
     ip: str = "",
     hold_reason: str = "",
+    partner: Organisation | None = None,
+    cosponsor_opt_ins: Sequence[Cosponsorship] = (),
+    via: str = "",
 ) -> SignResult:
     """Store a signature (and the supporter and consent it needs) in one transaction.
 
     Signing twice makes no second person or signature; the caller gives the same response
     either way, and the address is sent an "already signed" email instead of a confirmation.
     A held signature (rate limit, honeypot) is stored but sent nothing and not counted.
+
+    `partner` is the coalition partner whose embed or link brought the signature; `via` names the
+    channel ("embed", "api") for the consent ledger. `cosponsor_opt_ins` are the active
+    co-sponsorships of this petition whose box was ticked: they reach the ledger on confirmation.
     """
     from petitions import tasks  # tasks import services
+
+    if partner is not None and partner.pk == petition.organisation_id:
+        partner = None  # the host's own embed: its signatures are not a partner's
+    for cosponsorship in cosponsor_opt_ins:
+        if cosponsorship.petition_id != petition.pk or not cosponsorship.active:
+            raise ValueError(f"{cosponsorship} is not an active co-sponsorship of {petition.slug}")
+    ledger_source = consent_source(petition=petition, source=source, partner=partner, via=via)
 
     # The deadline binds at once, not only when beat next closes the petition.
     if petition.status != Petition.Status.OPEN or (petition.closes_at and petition.closes_at <= timezone.now()):
         raise PetitionNotOpen
     with transaction.atomic(durable=True):
-        supporter, _ = supporter_get_or_create(
+        supporter, supporter_created = supporter_get_or_create(
             email=email, first_name=first_name, last_name=last_name, country=country, postcode=postcode
         )
         try:
@@ -93,6 +118,12 @@ def petition_sign(
                     postcode_area=postcode_area(postcode),
                     confirm_nonce=new_nonce(),
                     ip_hash=ip_hash(ip),
+                    partner=partner,
+                    new_supporter=supporter_created,
+                    partner_opt_ins=[
+                        {"organisation_id": c.organisation_id, "wording": c.opt_in_wording, "source": ledger_source}
+                        for c in cosponsor_opt_ins
+                    ],
                 )
         except IntegrityError:
             signature = Signature.objects.get(petition=petition, supporter=supporter)
@@ -106,7 +137,7 @@ def petition_sign(
                 organisation=petition.organisation,
                 given=True,
                 wording=petition.opt_in_wording,
-                source=f"petition:{petition.slug}" + (f":{source}" if source else ""),
+                source=ledger_source,
             )
         if not hold_reason:
             transaction.on_commit(lambda: _queue(tasks.signature_confirmation_send, signature.pk))
@@ -169,15 +200,35 @@ def signature_already_signed_send(*, signature_id: int) -> bool:
 
 
 def signature_confirm(*, signature: Signature) -> bool:
-    """Confirm a pending signature. True if this call confirmed it (the count rises once)."""
+    """Confirm a pending signature. True if this call confirmed it (the count rises once).
+
+    The co-sponsors' boxes ticked when signing reach the consent ledger here, in the same
+    transaction, so only a confirmed address is ever passed to a partner.
+    """
     with transaction.atomic(durable=True):
         confirmed = Signature.objects.filter(pk=signature.pk, status=Signature.Status.PENDING).update(
             status=Signature.Status.CONFIRMED, confirmed_at=timezone.now()
         )
         if confirmed:
+            _partner_opt_ins_record(signature)
             transaction.on_commit(lambda: count_increment(petition_id=signature.petition_id))
     signature.refresh_from_db(fields=["status", "confirmed_at"])
     return bool(confirmed)
+
+
+def _partner_opt_ins_record(signature: Signature) -> None:
+    # partner_opt_ins is written once, when the signature is stored, so the caller's copy is current.
+    opt_ins = signature.partner_opt_ins
+    if not opt_ins or signature.supporter_id is None:
+        return
+    organisations = Organisation.objects.in_bulk([item["organisation_id"] for item in opt_ins])
+    supporter = Supporter(pk=signature.supporter_id)
+    for item in opt_ins:
+        organisation = organisations.get(item["organisation_id"])
+        if organisation is not None:  # a partner deleted since has nobody to pass the consent to
+            consent_record(
+                supporter=supporter, organisation=organisation, given=True, wording=item["wording"], source=item["source"]
+            )
 
 
 def count_increment(*, petition_id: int) -> None:

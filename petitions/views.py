@@ -7,10 +7,15 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from engage.tokens import TokenExpired, TokenInvalid, token_read
 from petitions import services
-from petitions.abuse import client_ip, sign_over_limit
 from petitions.forms import SignatureForm, clean_source
 from petitions.models import Petition, Signature
-from petitions.selectors import petition_progress_percent, signature_count_live
+from petitions.selectors import (
+    cosponsorships_active,
+    petition_partner,
+    petition_progress_percent,
+    signature_count_live,
+)
+from petitions.signing import sign_submitted
 
 
 def _visible_petition(request, slug: str) -> Petition:
@@ -37,8 +42,13 @@ def _page_context(request, petition: Petition, form: SignatureForm) -> dict:
 def petition_detail(request, slug):
     petition = _visible_petition(request, slug)
     form = SignatureForm(
-        initial={"source": clean_source(request.GET.get("source")), "country": "GB"},
+        initial={
+            "source": clean_source(request.GET.get("source")),
+            "partner": clean_source(request.GET.get("partner")),
+            "country": "GB",
+        },
         opt_in_label=petition.opt_in_wording,
+        cosponsorships=cosponsorships_active(petition=petition),
     )
     return render(request, "petitions/detail.html", _page_context(request, petition, form))
 
@@ -57,33 +67,18 @@ def petition_sign(request, slug):
     if _body_too_large(request):
         raise RequestDataTooBig("The signature form's body is too large.")
     petition = _visible_petition(request, slug)
-    form = SignatureForm(request.POST, opt_in_label=petition.opt_in_wording)
+    cosponsorships = cosponsorships_active(petition=petition)
+    form = SignatureForm(request.POST, opt_in_label=petition.opt_in_wording, cosponsorships=cosponsorships)
     if petition.status != Petition.Status.OPEN:
         form.is_valid()
         form.add_error(None, "This petition is not open for signatures.")
         return render(request, "petitions/detail.html", _page_context(request, petition, form), status=409)
     if not form.is_valid():
         return render(request, "petitions/detail.html", _page_context(request, petition, form), status=400)
-
-    hold_reason = ""
-    if form.caught_by_honeypot:
-        hold_reason = Signature.HoldReason.HONEYPOT
-    elif sign_over_limit(request, petition_id=petition.pk):
-        hold_reason = Signature.HoldReason.RATE_LIMIT
-    data = form.cleaned_data
+    # ?partner= on a link is attribution only: a code that names no active co-sponsor is ignored.
+    partner = petition_partner(petition=petition, slug=form.cleaned_data["partner"], cosponsorships=cosponsorships)
     try:
-        services.petition_sign(
-            petition=petition,
-            first_name=data["first_name"],
-            last_name=data["last_name"],
-            email=data["email"],
-            country=data["country"],
-            postcode=data["postcode"],
-            opt_in=data["opt_in"],
-            source=data["source"],
-            ip=client_ip(request),
-            hold_reason=hold_reason,
-        )
+        sign_submitted(request, petition=petition, form=form, partner=partner)
     except services.PetitionNotOpen:
         form.add_error(None, "This petition is not open for signatures.")
         return render(request, "petitions/detail.html", _page_context(request, petition, form), status=409)

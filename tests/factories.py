@@ -43,3 +43,16 @@ def sign_data(**overrides):
     }
     data.update(overrides)
     return data
+
+
+def make_partner(*, slug="we-own-it", name="We Own It", origins="https://weownit.org.uk"):
+    organisation, _ = Organisation.objects.get_or_create(
+        slug=slug, defaults={"name": name, "kind": Organisation.Kind.PARTNER, "allowed_origins": origins}
+    )
+    return organisation
+
+
+def make_cosponsorship(*, petition, organisation, active=True):
+    from petitions.models import Cosponsorship
+
+    return Cosponsorship.objects.create(petition=petition, organisation=organisation, active=active)

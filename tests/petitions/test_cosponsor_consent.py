@@ -1,0 +1,163 @@
+"""Co-sponsors on the sign form: one unticked box per active co-sponsor, each naming the
+organisation; a ticked box reaches the consent ledger when the signature is confirmed; a
+signature records the partner that brought it."""
+
+import re
+
+from django.core import mail
+from django.test import TestCase
+
+from engage.models import Consent
+from engage.services import supporter_get_or_create
+from petitions import services
+from petitions.models import Signature
+from tests.factories import make_cosponsorship, make_partner, make_petition, sign_data
+
+CONFIRM_LINK = re.compile(r"https://muster\.test(/confirm/[^\s]+/)")
+
+
+class CosponsorTestCase(TestCase):
+    def setUp(self):
+        self.petition = make_petition()
+        self.we_own_it = make_partner()
+        self.knhsp = make_partner(slug="keep-our-nhs-public", name="Keep Our NHS Public", origins="https://keepournhspublic.com")
+        self.dormant = make_partner(slug="dormant", name="Dormant Group", origins="")
+        make_cosponsorship(petition=self.petition, organisation=self.we_own_it)
+        make_cosponsorship(petition=self.petition, organisation=self.knhsp)
+        make_cosponsorship(petition=self.petition, organisation=self.dormant, active=False)
+
+    def sign(self, **overrides):
+        with self.captureOnCommitCallbacks(execute=True):
+            return self.client.post(f"/p/{self.petition.slug}/sign", sign_data(**overrides))
+
+    def confirm_last(self):
+        path = CONFIRM_LINK.search(mail.outbox[-1].body).group(1)
+        with self.captureOnCommitCallbacks(execute=True):
+            return self.client.post(path)
+
+
+class FormTests(CosponsorTestCase):
+    def test_it_shows_one_unticked_box_per_active_cosponsor_naming_it(self):
+        response = self.client.get(f"/p/{self.petition.slug}/")
+        html = response.content.decode()
+        boxes = re.findall(r'<input type="checkbox" name="partner_opt_in" value="([^"]+)"[^>]*>', html)
+        self.assertEqual(boxes, ["keep-our-nhs-public", "we-own-it"])
+        self.assertNotIn("checked", "".join(re.findall(r'<input type="checkbox"[^>]*>', html)))
+        self.assertContains(response, "Keep me updated by We Own It.")
+        self.assertContains(response, "Keep me updated by Keep Our NHS Public.")
+        self.assertContains(response, "Keep me updated by Health Campaigns Together")
+        self.assertNotContains(response, "Dormant Group")
+
+    def test_a_petition_without_cosponsors_shows_only_the_hosts_box(self):
+        other = make_petition(slug="fund-our-nhs")
+        response = self.client.get(f"/p/{other.slug}/")
+        self.assertNotContains(response, 'name="partner_opt_in"')
+        self.assertContains(response, 'name="opt_in"')
+
+    def test_a_box_for_an_organisation_that_is_not_an_active_cosponsor_is_refused(self):
+        for slug in ("dormant", "nobody"):
+            with self.subTest(slug=slug):
+                response = self.sign(partner_opt_in=[slug])
+                self.assertEqual(response.status_code, 400)
+                self.assertContains(response, "is not a co-sponsor of this petition", status_code=400)
+        self.assertEqual(Signature.objects.count(), 0)
+
+
+class LedgerTests(CosponsorTestCase):
+    def test_a_ticked_box_reaches_the_ledger_only_on_confirmation_with_its_wording(self):
+        self.sign(partner_opt_in=["we-own-it"], opt_in="on", source="leaflet")
+        # The host's box is recorded at once, as before; the partner's waits for the emailed link.
+        self.assertEqual(list(Consent.objects.values_list("organisation__slug", flat=True)), ["health-campaigns-together"])
+        self.confirm_last()
+        partner_rows = Consent.objects.filter(organisation=self.we_own_it)
+        self.assertEqual(partner_rows.count(), 1)
+        row = partner_rows.get()
+        self.assertTrue(row.given)
+        self.assertEqual(row.wording, "Keep me updated by We Own It. You can unsubscribe at any time.")
+        self.assertEqual(row.source, "petition:scrap-the-icp-contract:leaflet")
+        self.assertFalse(Consent.objects.filter(organisation=self.knhsp).exists())
+
+    def test_each_ticked_box_writes_its_own_row(self):
+        self.sign(partner_opt_in=["we-own-it", "keep-our-nhs-public"])
+        self.confirm_last()
+        self.assertEqual(
+            sorted(Consent.objects.values_list("organisation__slug", "wording")),
+            [
+                ("keep-our-nhs-public", "Keep me updated by Keep Our NHS Public. You can unsubscribe at any time."),
+                ("we-own-it", "Keep me updated by We Own It. You can unsubscribe at any time."),
+            ],
+        )
+
+    def test_no_box_ticked_writes_no_row(self):
+        self.sign()
+        self.confirm_last()
+        self.assertFalse(Consent.objects.exists())
+
+    def test_confirming_twice_writes_the_rows_once(self):
+        self.sign(partner_opt_in=["we-own-it"])
+        self.confirm_last()
+        self.confirm_last()
+        self.assertEqual(Consent.objects.filter(organisation=self.we_own_it).count(), 1)
+
+    def test_an_unconfirmed_signature_never_reaches_the_partners_ledger(self):
+        self.sign(partner_opt_in=["we-own-it"])
+        self.assertFalse(Consent.objects.filter(organisation=self.we_own_it).exists())
+        self.assertEqual(Signature.objects.get().partner_opt_ins[0]["organisation_id"], self.we_own_it.pk)
+
+    def test_signing_again_with_a_box_ticked_records_nothing(self):
+        # Anyone can type anyone's address: a repeat submission must not add consent to a real person.
+        self.sign()
+        self.confirm_last()
+        self.sign(partner_opt_in=["we-own-it"])
+        self.assertFalse(Consent.objects.filter(organisation=self.we_own_it).exists())
+
+    def test_a_held_signature_records_its_boxes_once_released_and_confirmed(self):
+        self.sign(partner_opt_in=["we-own-it"], website="http://spam.example")
+        signature = Signature.objects.get()
+        self.assertEqual(signature.status, Signature.Status.HELD)
+        with self.captureOnCommitCallbacks(execute=True):
+            services.signatures_release(signature_ids=[signature.pk])
+        self.confirm_last()
+        self.assertTrue(Consent.objects.filter(organisation=self.we_own_it, given=True).exists())
+
+    def test_the_service_refuses_a_cosponsorship_that_is_switched_off(self):
+        dormant = self.petition.cosponsorships.get(organisation=self.dormant)
+        with self.assertRaises(ValueError):
+            services.petition_sign(
+                petition=self.petition, first_name="Ada", last_name="L", email="a@example.org", country="GB",
+                postcode="S70 2AB", opt_in=False, cosponsor_opt_ins=[dormant],
+            )
+        self.assertFalse(Signature.objects.exists())
+
+
+class AttributionTests(CosponsorTestCase):
+    def test_a_partner_link_attributes_the_signature(self):
+        page = self.client.get(f"/p/{self.petition.slug}/?partner=we-own-it&source=newsletter")
+        self.assertContains(page, 'name="partner" value="we-own-it"')
+        self.sign(partner="we-own-it", source="newsletter", partner_opt_in=["we-own-it"])
+        signature = Signature.objects.get()
+        self.assertEqual(signature.partner, self.we_own_it)
+        self.assertEqual(signature.source, "newsletter")
+        self.confirm_last()
+        self.assertEqual(
+            Consent.objects.get(organisation=self.we_own_it).source,
+            "petition:scrap-the-icp-contract:newsletter partner:we-own-it",
+        )
+
+    def test_an_unknown_or_switched_off_partner_is_ignored(self):
+        for n, slug in enumerate(["nobody", "dormant", "<script>"]):
+            with self.subTest(slug=slug):
+                response = self.sign(partner=slug, email=f"p{n}@example.org")
+                self.assertEqual(response.status_code, 303)
+                self.assertIsNone(Signature.objects.get(supporter__email=f"p{n}@example.org").partner)
+
+    def test_the_hosts_own_code_is_not_a_partner(self):
+        self.sign(partner="health-campaigns-together")
+        self.assertIsNone(Signature.objects.get().partner)
+
+    def test_it_marks_whether_the_signature_brought_a_new_supporter(self):
+        supporter_get_or_create(email="known@example.org", first_name="K", last_name="N", country="GB", postcode="")
+        self.sign(email="known@example.org")
+        self.sign(email="new@example.org")
+        self.assertFalse(Signature.objects.get(supporter__email="known@example.org").new_supporter)
+        self.assertTrue(Signature.objects.get(supporter__email="new@example.org").new_supporter)
