@@ -2,10 +2,18 @@ import hashlib
 import json
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.http import HttpResponse, HttpResponseNotModified, JsonResponse
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods
 
-from petitions.selectors import petition_summary, signature_count_live
+from petitions import services
+from petitions.cors import cors_allow, origin_allowed
+from petitions.forms import SignatureForm
+from petitions.models import Petition
+from petitions.selectors import cosponsorships_active, petition_partner, petition_summary, signature_count_live
+from petitions.signing import sign_submitted
+from petitions.views import _body_too_large
 
 
 @require_GET
@@ -39,3 +47,104 @@ def petition_summary_api(request, slug):
     )
     response["Access-Control-Allow-Origin"] = "*"
     return response
+
+
+# --- signing -------------------------------------------------------------------------------------
+
+_TEXT_FIELDS = ("first_name", "last_name", "email", "country", "postcode", "source", "partner", "website")
+
+
+def _error(status: int, code: str, message: str, fields: dict | None = None) -> JsonResponse:
+    body = {"error": code, "message": message}
+    if fields is not None:
+        body["fields"] = fields
+    return JsonResponse(body, status=status)
+
+
+def _submitted_data(request) -> tuple[dict | None, JsonResponse | None]:
+    """The submitted fields from a JSON object or a form body, or a 400 saying what is wrong."""
+    content_type = request.content_type or ""
+    try:
+        if _body_too_large(request):
+            raise RequestDataTooBig
+        if content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            return request.POST, None
+        if content_type != "application/json":
+            return None, _error(
+                400, "unsupported_media_type", "Send the fields as JSON (application/json) or as a form."
+            )
+        try:
+            data = json.loads(request.body or b"null")
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return None, _error(400, "invalid_json", "The body is not valid JSON.")
+    except (RequestDataTooBig, TooManyFieldsSent):
+        return None, _error(400, "too_large", "The body is too large.")
+    if not isinstance(data, dict):
+        return None, _error(400, "invalid_json", "The body must be a JSON object of fields.")
+    # A form takes whatever type it is given (a list becomes its repr), so JSON types are checked here.
+    fields = {name: ["Must be a string."] for name in _TEXT_FIELDS if not isinstance(data.get(name, ""), str)}
+    if not isinstance(data.get("opt_in", False), bool | str):
+        fields["opt_in"] = ["Must be true or false."]
+    opt_ins = data.get("partner_opt_in", [])
+    if not isinstance(opt_ins, list) or not all(isinstance(slug, str) for slug in opt_ins):
+        fields["partner_opt_in"] = ["Must be a list of organisation slugs."]
+    if fields:
+        return None, _error(400, "invalid", "Some fields are not valid.", fields)
+    return data, None
+
+
+@csrf_exempt  # third-party contexts carry no CSRF cookie; the Origin check below stands in for it
+@require_http_methods(["POST", "OPTIONS"])
+def petition_signatures_api(request, slug):
+    """Sign from a partner's page. POST the form's fields (plus `partner` and `source`) as JSON or a
+    form; the Origin must be one the partner registered. Answers 201 whether the address is new,
+    has signed before or was held, like the form; the emailed link confirms."""
+    petition = (
+        Petition.objects.select_related("organisation").exclude(status=Petition.Status.DRAFT).filter(slug=slug).first()
+    )
+    if petition is None:
+        return _error(404, "not_found", "No such petition.")
+    cosponsorships = cosponsorships_active(petition=petition)
+    if request.method == "OPTIONS":
+        # The preflight carries no body, so no partner yet: any origin of the host or of an active
+        # co-sponsor may ask; the POST itself is checked against the partner it names.
+        organisations = [petition.organisation, *(c.organisation for c in cosponsorships)]
+        if not origin_allowed(request, organisations=organisations):
+            return _error(403, "origin_not_allowed", "This origin may not sign this petition.")
+        return cors_allow(HttpResponse(status=204), request, preflight=True)
+
+    data, problem = _submitted_data(request)
+    if problem is not None:
+        return problem
+    partner_slug = (data.get("partner") or "").strip()
+    partner = (
+        petition_partner(petition=petition, slug=partner_slug, cosponsorships=cosponsorships)
+        if partner_slug
+        else petition.organisation
+    )
+    if partner is None:
+        return _error(403, "unknown_partner", "No active co-sponsor of this petition has that slug.")
+    if not origin_allowed(request, organisations=[partner]):
+        return _error(403, "origin_not_allowed", f"This origin is not registered by {partner.name}.")
+
+    form = SignatureForm(data, opt_in_label=petition.opt_in_wording, cosponsorships=cosponsorships)
+    if not form.is_valid():
+        fields = {
+            ("form" if name == "__all__" else name): [str(m) for m in messages]
+            for name, messages in form.errors.items()
+        }
+        return cors_allow(_error(400, "invalid", "Some fields are not valid.", fields), request)
+    try:
+        sign_submitted(request, petition=petition, form=form, partner=partner, via="api")
+    except services.PetitionNotOpen:
+        return cors_allow(_error(409, "not_open", "This petition is not open for signatures."), request)
+    return cors_allow(
+        JsonResponse(
+            {
+                "status": "received",
+                "message": "Thank you. Check your email and press the link to confirm your signature.",
+            },
+            status=201,
+        ),
+        request,
+    )

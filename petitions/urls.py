@@ -11,4 +11,5 @@ urlpatterns = [
     path("p/<slug:slug>/thanks", views.petition_thanks, name="thanks"),
     path("confirm/<str:token>/", views.signature_confirm, name="confirm"),
     path("api/petitions/<slug:slug>", api.petition_summary_api, name="api-summary"),
+    path("api/petitions/<slug:slug>/signatures", api.petition_signatures_api, name="api-signatures"),
 ]
