@@ -1,0 +1,114 @@
+"""What Muster needs to know about the ESP behind anymail: its name, whether it sends a batch
+with per-recipient merge data in one call, and how to ask it whether it accepted a message
+(to settle sends whose outcome is unknown)."""
+
+import json
+import logging
+
+import requests
+from django.conf import settings
+from django.core.mail import get_connection
+
+logger = logging.getLogger(__name__)
+
+# ESPs whose API takes one message for many recipients with per-recipient merge data and
+# headers (anymail's merge_data / merge_headers without a stored template), and the syntax
+# of a merge variable in the message body.
+_BATCH_MERGE_FORMAT = {
+    "mailgun": "%recipient.{}%",
+    "test": "{{{{{}}}}}",  # anymail's test backend: records what would be posted
+}
+# Recipients per API call (Mailgun takes at most 1,000).
+_BATCH_LIMIT = {"mailgun": 1000, "test": 1000}
+
+
+def bulk_backend_path() -> str:
+    return settings.MAILINGS_BULK_EMAIL_BACKEND or settings.EMAIL_BACKEND
+
+
+def esp_name(backend_path: str | None = None) -> str:
+    """"mailgun" for anymail.backends.mailgun.EmailBackend; the class's module otherwise."""
+    path = backend_path or bulk_backend_path()
+    parts = path.split(".")
+    if len(parts) >= 3 and parts[0] == "anymail" and parts[1] == "backends":
+        return parts[2]
+    return parts[-2] if len(parts) >= 2 else path
+
+
+def bulk_connection():
+    return get_connection(bulk_backend_path())
+
+
+def send_mode() -> str:
+    """"batch" (one call per chunk, with merge data) or "single" (one call per message)."""
+    mode = settings.MAILINGS_SEND_MODE
+    if mode in ("batch", "single"):
+        return mode if (mode == "single" or esp_name() in _BATCH_MERGE_FORMAT) else "single"
+    return "batch" if esp_name() in _BATCH_MERGE_FORMAT else "single"
+
+
+def merge_format() -> str:
+    return _BATCH_MERGE_FORMAT[esp_name()]
+
+
+def chunk_size() -> int:
+    size = settings.MAILINGS_CHUNK_SIZE
+    if send_mode() == "batch":
+        return max(1, min(size, _BATCH_LIMIT.get(esp_name(), 1000)))
+    return max(1, size)
+
+
+class LookupFailed(Exception):
+    """The ESP could not be asked now; try again later."""
+
+
+def _anymail(name: str, default=None):
+    return settings.ANYMAIL.get(name, default)
+
+
+def _mailgun_lookup(delivery_id: int) -> str | None:
+    api_url = _anymail("MAILGUN_API_URL", "https://api.mailgun.net/v3").rstrip("/")
+    domain = _anymail("MAILGUN_SENDER_DOMAIN") or settings.MAILINGS_BULK_FROM_EMAIL.rpartition("@")[2].rstrip(">")
+    response = requests.get(
+        f"{api_url}/{domain}/events",
+        params={"event": "accepted", "user-variables": json.dumps({"delivery_id": str(delivery_id)}), "limit": 1},
+        auth=("api", _anymail("MAILGUN_API_KEY", "")),
+        timeout=10,
+    )
+    if response.status_code != 200:
+        raise LookupFailed(f"Mailgun events answered {response.status_code}")
+    items = response.json().get("items") or []
+    if not items:
+        return None
+    return (items[0].get("message", {}).get("headers", {}).get("message-id")) or "accepted"
+
+
+def _postmark_lookup(delivery_id: int) -> str | None:
+    api_url = _anymail("POSTMARK_API_URL", "https://api.postmarkapp.com/").rstrip("/")
+    response = requests.get(
+        f"{api_url}/messages/outbound",
+        params={"count": 1, "offset": 0, "metadata_delivery_id": str(delivery_id)},
+        headers={"Accept": "application/json", "X-Postmark-Server-Token": _anymail("POSTMARK_SERVER_TOKEN", "")},
+        timeout=10,
+    )
+    if response.status_code != 200:
+        raise LookupFailed(f"Postmark outbound search answered {response.status_code}")
+    messages = response.json().get("Messages") or []
+    return messages[0].get("MessageID") or "accepted" if messages else None
+
+
+_LOOKUPS = {"mailgun": _mailgun_lookup, "postmark": _postmark_lookup}
+
+
+def has_lookup() -> bool:
+    return esp_name() in _LOOKUPS
+
+
+def delivery_lookup(delivery_id: int) -> str | None:
+    """The ESP's message id for the message carrying this delivery id, or None if the ESP
+    never accepted one. Raises LookupFailed when the ESP cannot answer; KeyError when the ESP
+    has no such search (see has_lookup)."""
+    try:
+        return _LOOKUPS[esp_name()](delivery_id)
+    except requests.RequestException as error:
+        raise LookupFailed(str(error)) from error
