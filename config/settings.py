@@ -179,6 +179,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -223,6 +224,45 @@ CLIENT_IP_HEADER = env_str("CLIENT_IP_HEADER")
 # IP addresses are kept only as an HMAC under this key.
 IP_HASH_KEY = env_str("IP_HASH_KEY", SECRET_KEY)
 COUNT_CACHE_SECONDS = env_int("COUNT_CACHE_SECONDS", 10)
+
+# --- Mailings --------------------------------------------------------------------------------
+# Bulk mail (mailings) and transactional mail (confirmations, reminders) are separate streams:
+# their own sender addresses and, if set, their own anymail backends (e.g. two Postmark
+# servers, or a bulk Mailgun domain). Empty backends mean EMAIL_BACKEND.
+MAILINGS_BULK_EMAIL_BACKEND = env_str("MAILINGS_BULK_EMAIL_BACKEND")
+MAILINGS_TRANSACTIONAL_EMAIL_BACKEND = env_str("MAILINGS_TRANSACTIONAL_EMAIL_BACKEND")
+MAILINGS_BULK_FROM_EMAIL = env_str("MAILINGS_BULK_FROM_EMAIL", DEFAULT_FROM_EMAIL)
+MAILINGS_TRANSACTIONAL_FROM_EMAIL = env_str("MAILINGS_TRANSACTIONAL_FROM_EMAIL", DEFAULT_FROM_EMAIL)
+# "batch": one API call per chunk with per-recipient merge data (Mailgun); "single": one call
+# per message (Postmark without templates); "auto" picks from the bulk backend.
+MAILINGS_SEND_MODE = env_str("MAILINGS_SEND_MODE", "auto")
+MAILINGS_CHUNK_SIZE = env_int("MAILINGS_CHUNK_SIZE", 500)  # capped at the ESP's batch limit
+MAILINGS_SINGLE_GROUP_SIZE = env_int("MAILINGS_SINGLE_GROUP_SIZE", 20)
+MAILINGS_SEND_LANES = env_int("MAILINGS_SEND_LANES", 4)  # chunk tasks queued per mailing
+MAILINGS_MAX_ATTEMPTS = env_int("MAILINGS_MAX_ATTEMPTS", 5)
+# The ESP's quota, shared by every worker through Redis (0: no limit).
+MAILINGS_RATE_PER_SECOND = env_int("MAILINGS_RATE_PER_SECOND", 0)
+MAILINGS_RATE_PER_HOUR = env_int("MAILINGS_RATE_PER_HOUR", 0)
+MAILINGS_RATE_MAX_WAIT_SECONDS = env_int("MAILINGS_RATE_MAX_WAIT_SECONDS", 10)
+MAILINGS_RATE_LIMIT_REDIS_URL = env_str("MAILINGS_RATE_LIMIT_REDIS_URL", REDIS_URL)
+MAILINGS_RATE_LIMIT_KEY_PREFIX = env_str("MAILINGS_RATE_LIMIT_KEY_PREFIX", "muster")
+# A claim older than this belongs to a dead worker: the sweeper queues its unsent rows again
+# and marks the rows it had handed to the ESP unknown. Keep it well above the ESP's timeout
+# (ANYMAIL_REQUESTS_TIMEOUT, 30 s by default) times MAILINGS_SINGLE_GROUP_SIZE / 2.
+MAILINGS_CLAIM_TIMEOUT = timedelta(seconds=env_int("MAILINGS_CLAIM_TIMEOUT_SECONDS", 600))
+# Unknown outcomes are looked up in the ESP's own records after this (its search lags).
+MAILINGS_RECONCILE_AFTER = timedelta(seconds=env_int("MAILINGS_RECONCILE_AFTER_SECONDS", 300))
+MAILINGS_STALL_AFTER = timedelta(seconds=env_int("MAILINGS_STALL_AFTER_SECONDS", 120))
+# Soft bounces in a row before an address is suppressed.
+MAILINGS_SOFT_BOUNCE_LIMIT = env_int("MAILINGS_SOFT_BOUNCE_LIMIT", 3)
+# anymail's tracking webhooks at /anymail/<esp>/tracking/ answer only with this basic-auth
+# "user:password"; without it they refuse every request (a random secret nobody knows).
+WEBHOOK_SECRET = env_str("WEBHOOK_SECRET")
+ANYMAIL.setdefault("WEBHOOK_SECRET", WEBHOOK_SECRET or f"unset:{__import__('secrets').token_urlsafe(32)}")
+CELERY_BEAT_SCHEDULE["mailings-tick"] = {
+    "task": "mailings.tasks.mailings_tick",
+    "schedule": timedelta(seconds=env_int("MAILINGS_TICK_SECONDS", 10)),
+}
 
 LOGGING = {
     "version": 1,

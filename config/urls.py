@@ -11,6 +11,8 @@ admin.site.site_title = "Muster"
 urlpatterns = [
     path("", petition_views.home, name="home"),
     path("admin/", admin.site.urls),
+    # ESP tracking webhooks (basic auth with WEBHOOK_SECRET): mailings.webhooks applies them.
+    path("anymail/", include("anymail.urls")),
     path("", include("petitions.urls")),
 ]
 if settings.DEBUG:
