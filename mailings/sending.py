@@ -57,7 +57,7 @@ def deliveries_snapshot(*, mailing: Mailing) -> int:
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (mailing_id, supporter_id, status, attempts, esp_message_id, last_error, outcome) "
-            f"SELECT %s, recipients.id, %s, 0, '', '', '' FROM ({select_sql}) AS recipients "
+            f"SELECT %s, recipients.pk, %s, 0, '', '', '' FROM ({select_sql}) AS recipients "
             f"ON CONFLICT (mailing_id, supporter_id) DO NOTHING",
             [mailing.pk, Delivery.Status.QUEUED, *params],
         )
