@@ -47,3 +47,6 @@ class ConsentAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+from engage import admin_partners  # noqa: E402,F401

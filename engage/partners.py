@@ -10,7 +10,6 @@ import re
 import secrets
 from datetime import datetime, timedelta
 
-from django.db import transaction
 from django.db.models import F, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
@@ -76,8 +75,7 @@ def partner_api_key_authenticate(*, plain: str) -> PartnerApiKey | None:
         return None
     now = timezone.now()
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
-        with transaction.atomic():
-            PartnerApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        PartnerApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
         key.last_used_at = now
     return key
 

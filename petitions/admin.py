@@ -4,8 +4,17 @@ from django.utils import timezone
 
 from petitions import services
 from petitions.exports import signatures_handin_csv
-from petitions.models import Petition, Signature
+from petitions.models import Cosponsorship, Petition, Signature
 from petitions.selectors import signature_count_live
+
+
+class CosponsorshipInline(admin.TabularInline):
+    """Partners co-sponsoring this petition; untick `active` to switch one off (its box leaves the form)."""
+
+    model = Cosponsorship
+    extra = 0
+    fields = ["organisation", "active"]
+    autocomplete_fields = ["organisation"]
 
 
 @admin.register(Petition)
@@ -21,6 +30,7 @@ class PetitionAdmin(admin.ModelAdmin):
         ("Status", {"fields": ["status", "live_count", "signature_count", "counted_at", "opened_at", "closed_at", "handed_in_at"]}),
     ]
     actions = ["publish", "close", "mark_handed_in", "export_handin_csv"]
+    inlines = [CosponsorshipInline]
 
     @admin.display(description="Confirmed signatures")
     def live_count(self, petition):
@@ -87,3 +97,11 @@ class SignatureAdmin(admin.ModelAdmin):
     def invalidate(self, request, queryset):
         invalidated = services.signatures_invalidate(signature_ids=list(queryset.values_list("pk", flat=True)))
         self.message_user(request, f"{invalidated} signature(s) invalidated.")
+
+
+@admin.register(Cosponsorship)
+class CosponsorshipAdmin(admin.ModelAdmin):
+    list_display = ["organisation", "petition", "active", "created_at"]
+    list_filter = ["active", "organisation", "petition"]
+    list_select_related = ["organisation", "petition"]
+    autocomplete_fields = ["organisation", "petition"]
