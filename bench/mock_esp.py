@@ -69,12 +69,17 @@ class Record:
         return _RECIPIENT_VAR.sub(lambda m: str(values.get(m.group(1), "")), template)
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        pass  # a client killed mid-request (the crash test's point) is not an error here
+
+
 class MockEsp:
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, keep_records: bool = True):
         self.lock = threading.Lock()
         self.keep_records = keep_records
         self.reset()
-        self.server = ThreadingHTTPServer((host, port), _handler_for(self))
+        self.server = _QuietServer((host, port), _handler_for(self))
         self.server.daemon_threads = True
         self.thread: threading.Thread | None = None
 
@@ -119,6 +124,14 @@ class MockEsp:
                     self.accepted_ids.setdefault(record.delivery_id, record.message_id)
                 if self.keep_records:
                     self.records.append(record)
+
+    def copies_snapshot(self) -> dict[str, int]:
+        with self.lock:
+            return dict(self.copies)
+
+    def records_snapshot(self) -> list[Record]:
+        with self.lock:
+            return list(self.records)
 
     def stats(self) -> dict:
         with self.lock:
@@ -249,8 +262,7 @@ def _handler_for(esp: MockEsp):
             if parts.path == "/_mock/stats":
                 return self._answer(200, esp.stats())
             if parts.path == "/_mock/deliveries":
-                with esp.lock:
-                    return self._answer(200, dict(esp.copies))
+                return self._answer(200, esp.copies_snapshot())
             if re.fullmatch(r"/v3/[^/]+/events", parts.path):
                 wanted = json.loads(query.get("user-variables", ["{}"])[0]).get("delivery_id", "")
                 message_id = esp.lookup(wanted)
