@@ -65,20 +65,21 @@ def tracking_event_apply(*, esp: str, event: AnymailTrackingEvent) -> bool:
             delivery = None  # a forged or foreign id: do not touch someone else's delivery
     outbound_id = _int(metadata.get("outbound_email_id"))
     when: datetime = event.timestamp or timezone.now()
+    event_type = _event_type(event)
     try:
         with transaction.atomic():
             WebhookEvent.objects.create(
-                esp=esp[:40], event_id=_event_id(esp, event), event_type=str(event.event_type)[:40],
+                esp=esp[:40], event_id=_event_id(esp, event), event_type=event_type[:40],
                 delivery=delivery, outbound_email_id=outbound_id if outbound_id and OutboundEmail.objects.filter(pk=outbound_id).exists() else None,
                 occurred_at=when,
             )
             if delivery is not None:
-                _delivery_update(delivery, event.event_type, when)
+                _delivery_update(delivery, event_type, when)
             if event.recipient:
-                _suppression_update(event)
+                _suppression_update(event, event_type)
     except IntegrityError:
         return False
-    if event.event_type == "unsubscribed" and delivery is not None and delivery.supporter is not None:
+    if event_type == "unsubscribed" and delivery is not None and delivery.supporter is not None:
         unsubscribe(
             supporter=delivery.supporter, mailing_list=delivery.mailing.mailing_list,
             wording=ESP_UNSUBSCRIBE_WORDING, source=f"esp:{esp}"[:200],
@@ -104,20 +105,32 @@ def _delivery_update(delivery: Delivery, event_type: str, when: datetime) -> Non
         rows.filter(unsubscribed_at__isnull=True).update(unsubscribed_at=when)
 
 
-def _suppression_update(event: AnymailTrackingEvent) -> None:
+# Postmark's bounce types that are temporary; anymail reports them as "bounced" too.
+_SOFT_BOUNCE_TYPES = {"SoftBounce", "Transient", "DnsError"}
+
+
+def _event_type(event: AnymailTrackingEvent) -> str:
+    """anymail's event type, with a temporary bounce reported as "deferred" for every ESP."""
+    raw = event.esp_event if isinstance(event.esp_event, dict) else {}
+    if event.event_type == "bounced" and (raw.get("Type") in _SOFT_BOUNCE_TYPES or raw.get("severity") == "temporary"):
+        return "deferred"
+    return str(event.event_type)
+
+
+def _suppression_update(event: AnymailTrackingEvent, event_type: str) -> None:
     address = event.recipient
-    if event.event_type == "bounced" or (event.event_type == "rejected" and event.reject_reason in ("bounced", "invalid")):
+    if event_type == "bounced" or (event.event_type == "rejected" and event.reject_reason in ("bounced", "invalid")):
         suppression_add(email=address, reason=Suppression.Reason.HARD_BOUNCE)
-    elif event.event_type == "complained" or (event.event_type == "rejected" and event.reject_reason == "spam"):
+    elif event_type == "complained" or (event.event_type == "rejected" and event.reject_reason == "spam"):
         suppression_add(email=address, reason=Suppression.Reason.COMPLAINT)
-    elif event.event_type == "deferred":
+    elif event_type == "deferred":
         key = email_hash(address)
         counter, _ = SoftBounceCount.objects.get_or_create(email_hash=key)
         SoftBounceCount.objects.filter(pk=counter.pk).update(count=F("count") + 1)
         counter.refresh_from_db(fields=["count"])
         if counter.count >= settings.MAILINGS_SOFT_BOUNCE_LIMIT:
             suppression_add(email=address, reason=Suppression.Reason.SOFT_BOUNCES)
-    elif event.event_type == "delivered":
+    elif event_type == "delivered":
         SoftBounceCount.objects.filter(email_hash=email_hash(address)).update(count=0)
 
 

@@ -1,0 +1,60 @@
+"""One sending rate per ESP shared by every worker: two limiters (two workers) draw on the
+same Redis buckets, so together they never exceed the quota."""
+
+import threading
+import time
+
+import pytest
+
+from mailings.ratelimit import RateLimited, RateLimiter
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+def key_prefix(settings):
+    settings.MAILINGS_RATE_LIMIT_KEY_PREFIX = f"muster-test-h5-rate-{time.monotonic_ns()}"
+
+
+def test_it_shares_the_per_second_bucket_between_workers(key_prefix):
+    first, second = RateLimiter(esp="mailgun", per_second=10, per_hour=0), RateLimiter(esp="mailgun", per_second=10, per_hour=0)
+    assert first.try_take(6) == 0
+    assert second.try_take(4) == 0
+    wait = second.try_take(5)
+    assert 0.3 < wait <= 0.6  # five more tokens take half a second at ten a second
+    with pytest.raises(RateLimited):
+        first.take(5, max_wait=0.1)
+
+
+def test_it_holds_the_rate_across_threads_and_limiters(key_prefix):
+    limiters = [RateLimiter(esp="postmark", per_second=50, per_hour=0) for _ in range(4)]
+    taken = []
+
+    def work(limiter):
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            limiter.take(5, max_wait=2)
+            taken.append(5)
+
+    threads = [threading.Thread(target=work, args=(each,)) for each in limiters]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - started
+    # A full bucket (50) plus 50 a second; never what four unshared limiters would allow.
+    assert sum(taken) <= 50 + 50 * elapsed + 5
+    assert sum(taken) >= 50
+
+
+def test_it_applies_the_hourly_quota_too(key_prefix):
+    limiter = RateLimiter(esp="ses", per_second=1000, per_hour=20)
+    assert limiter.try_take(20) == 0
+    assert limiter.try_take(1) > 60  # the next token is three minutes away
+
+
+def test_a_chunk_larger_than_the_bucket_waits_for_a_full_bucket_then_goes_into_debt(key_prefix):
+    limiter = RateLimiter(esp="mailgun", per_second=100, per_hour=0)
+    assert limiter.try_take(500) == 0  # full bucket: allowed, 400 in debt
+    assert limiter.try_take(1) > 3.5
