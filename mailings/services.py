@@ -319,3 +319,21 @@ def message_test_send(*, message: Message, to_email: str, supporter: Supporter |
         status=OutboundEmail.Status.SENT, esp_message_id=message_id[:200], sent_at=timezone.now()
     )
     return message_id
+
+
+def mailing_draft_create(
+    *, name: str, sender: Sender, subject: str, body: str, merge_values: dict, segment_name: str, definition: dict,
+    mailing_list=None, created_by=None,
+) -> Mailing:
+    """A draft mailing with its own message and segment, for the organiser to edit, preview,
+    test and send (mobilisation from a petition starts here)."""
+    from mailings.models import Segment
+    from mailings.segments import segment_q
+
+    segment_q(definition)  # a bad definition fails here, not at send time
+    with transaction.atomic():
+        message = Message.objects.create(name=name, sender=sender, subject=subject, body=body, merge_values=merge_values)
+        segment = Segment.objects.create(name=segment_name, definition=definition)
+        return Mailing.objects.create(
+            name=name, message=message, segment=segment, mailing_list=mailing_list, created_by=created_by
+        )

@@ -29,7 +29,7 @@ class PetitionAdmin(admin.ModelAdmin):
         ("Consent", {"fields": ["consent_wording"]}),
         ("Status", {"fields": ["status", "live_count", "signature_count", "counted_at", "opened_at", "closed_at", "handed_in_at"]}),
     ]
-    actions = ["publish", "close", "mark_handed_in", "export_handin_csv"]
+    actions = ["publish", "close", "mark_handed_in", "export_handin_csv", "email_signers"]
     inlines = [CosponsorshipInline]
 
     @admin.display(description="Confirmed signatures")
@@ -69,6 +69,24 @@ class PetitionAdmin(admin.ModelAdmin):
         response = StreamingHttpResponse(signatures_handin_csv(petitions=list(queryset)), content_type="text/csv")
         response["Content-Disposition"] = f'attachment; filename="signatures-{timezone.now():%Y%m%d-%H%M}.csv"'
         return response
+
+    @admin.action(description="Email its signers (a draft mailing to confirmed signers who opted in)")
+    def email_signers(self, request, queryset):
+        from django.http import HttpResponseRedirect
+        from django.urls import reverse
+
+        from petitions.mobilisation import NoSender, mobilisation_create
+
+        if queryset.count() != 1:
+            self.message_user(request, "Choose one petition.", level=messages.WARNING)
+            return None
+        try:
+            mailing = mobilisation_create(petition=queryset.get(), created_by=request.user)
+        except NoSender as error:
+            self.message_user(request, str(error), level=messages.ERROR)
+            return None
+        self.message_user(request, "Draft mailing created: write the message, preview it, send a test, then send.")
+        return HttpResponseRedirect(reverse("admin:mailings_message_change", args=[mailing.message_id]))
 
 
 @admin.register(Signature)
