@@ -225,6 +225,18 @@ CLIENT_IP_HEADER = env_str("CLIENT_IP_HEADER")
 IP_HASH_KEY = env_str("IP_HASH_KEY", SECRET_KEY)
 COUNT_CACHE_SECONDS = env_int("COUNT_CACHE_SECONDS", 10)
 
+# --- Supporters: lists, sign-ups, preferences, their data --------------------------------------
+# Suppressed addresses are kept only as an HMAC of the normalised address under this key.
+SUPPRESSION_HASH_KEY = env_str("SUPPRESSION_HASH_KEY", SECRET_KEY)
+# The subscribe, join and "email me my preferences link" forms, in django-ratelimit's syntax.
+# Over a limit a sign-up is held, like a signature.
+SIGNUP_RATE_PER_IP = env_list("SIGNUP_RATE_PER_IP", "5/60s,20/3600s")
+SIGNUP_RATE_PER_FORM = env_str("SIGNUP_RATE_PER_FORM", "600/m")
+# Per email address, so a form cannot be used to flood somebody's inbox with confirmations.
+SIGNUP_RATE_PER_ADDRESS = env_str("SIGNUP_RATE_PER_ADDRESS", "3/3600s")
+# How long the emailed link to a person's copy of their data works; then the copy is deleted.
+DATA_EXPORT_LINK_MAX_AGE = timedelta(days=env_int("DATA_EXPORT_LINK_MAX_AGE_DAYS", 7))
+
 # --- Mailings --------------------------------------------------------------------------------
 # Bulk mail (mailings) and transactional mail (confirmations, reminders) are separate streams:
 # their own sender addresses and, if set, their own anymail backends (e.g. two Postmark

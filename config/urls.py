@@ -14,6 +14,7 @@ urlpatterns = [
     # ESP tracking webhooks (basic auth with WEBHOOK_SECRET): mailings.webhooks applies them.
     path("anymail/", include("anymail.urls")),
     path("", include("petitions.urls")),
+    path("", include("engage.urls")),
 ]
 if settings.DEBUG:
     urlpatterns.append(path("dev/outbox/", mailing_views.outbox, name="dev-outbox"))

@@ -80,6 +80,9 @@ class Consent(models.Model):
     wording = models.TextField()
     source = models.CharField(max_length=200)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # When the person gave this consent, if that was before the row was written: an imported
+    # list's provenance ("they subscribed on our old platform in 2019"). Empty means created_at.
+    given_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         # Serves "latest row per (supporter, organisation)".
@@ -117,6 +120,12 @@ class MailingList(models.Model):
     slug = models.SlugField(max_length=80, unique=True)
     description = models.TextField(blank=True)
     public = models.BooleanField(default=True, help_text="Shown on the subscribe form and preference page.")
+    consent_wording = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="The subscribe box's text. Empty: “Email me <list> from <organisation>. "
+        "I can unsubscribe at any time.”",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -124,6 +133,13 @@ class MailingList(models.Model):
 
     def __str__(self):
         return self.name
+
+    @property
+    def opt_in_wording(self) -> str:
+        """Exactly what the box beside this list says; the ledger records it word for word."""
+        return self.consent_wording or (
+            f"Email me {self.name} from {self.organisation.name}. I can unsubscribe at any time."
+        )
 
 
 class Subscription(models.Model):
@@ -169,3 +185,183 @@ class Suppression(models.Model):
 
     def __str__(self):
         return f"{self.email_hash[:12]}… ({self.reason})"
+
+
+class AppendOnly(models.Model):
+    """A ledger row: written once, never changed."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError(f"{type(self).__name__} rows are append-only")
+        super().save(*args, **kwargs)
+
+
+class SubscriptionEvent(AppendOnly):
+    """The ledger of one person's subscriptions to one list: every request, confirmation and
+    unsubscribe, with the wording shown and where it happened. Consent to an organisation is
+    in Consent; a list can be switched off without withdrawing it."""
+
+    supporter = models.ForeignKey(Supporter, on_delete=models.CASCADE, related_name="subscription_events")
+    mailing_list = models.ForeignKey(MailingList, on_delete=models.CASCADE, related_name="subscription_events")
+    status = models.CharField(max_length=20, choices=Subscription.Status.choices)
+    wording = models.TextField(blank=True)
+    source = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["supporter", "created_at"])]
+
+    def __str__(self):
+        return f"{self.supporter_id} {self.status} on {self.mailing_list_id}"
+
+
+class SupporterChange(AppendOnly):
+    """Which details a person corrected, where and when. The old values are not kept: a
+    correction is made so that the wrong value is gone."""
+
+    supporter = models.ForeignKey(Supporter, on_delete=models.CASCADE, related_name="changes")
+    fields = models.CharField(max_length=200)
+    source = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.supporter_id} changed {self.fields}"
+
+
+class Affiliate(models.Model):
+    """An organisation that registered, through the join form, as affiliated to the coalition.
+
+    An organisation's name and website are not personal data; its contact person is a
+    Supporter, and erasing them leaves the affiliation without a contact."""
+
+    class Kind(models.TextChoices):
+        CAMPAIGN_GROUP = "campaign_group", "Campaign group"
+        TRADE_UNION_BRANCH = "trade_union_branch", "Trade union branch"
+        TRADES_COUNCIL = "trades_council", "Trades council"
+        PATIENT_GROUP = "patient_group", "Patients' or carers' group"
+        COMMUNITY_GROUP = "community_group", "Community or voluntary group"
+        POLITICAL_PARTY = "political_party", "Political party branch"
+        OTHER = "other", "Other"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Awaiting the contact's confirmation"
+        CONFIRMED = "confirmed", "Confirmed"
+
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="affiliates", help_text="The coalition joined."
+    )
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    website = models.URLField(blank=True)
+    contact = models.ForeignKey(
+        Supporter, null=True, blank=True, on_delete=models.SET_NULL, related_name="affiliates_contacted"
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Membership(models.Model):
+    """A person who joined an organisation (the coalition) as an individual."""
+
+    supporter = models.ForeignKey(Supporter, on_delete=models.CASCADE, related_name="memberships")
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="memberships")
+    source = models.CharField(max_length=200, blank=True)
+    joined_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["supporter", "organisation"], name="membership_one_per_organisation"),
+        ]
+
+    def __str__(self):
+        return f"{self.supporter_id} in {self.organisation_id}"
+
+
+class Signup(models.Model):
+    """One submission of the subscribe or join form, waiting for its emailed confirmation.
+
+    Nothing it asks for takes effect until the person presses the button behind the emailed
+    link: then its lists are subscribed, its membership or affiliation confirmed, and the
+    wording of every box they ticked is written to the ledgers. `consent_wordings` keeps that
+    wording exactly as the form showed it, so a later edit of a list's text changes nothing.
+    """
+
+    class Kind(models.TextChoices):
+        SUBSCRIBE = "subscribe", "Subscribe"
+        JOIN = "join", "Join as an individual"
+        AFFILIATE = "affiliate", "Register an affiliated organisation"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Awaiting confirmation"
+        CONFIRMED = "confirmed", "Confirmed"
+        HELD = "held", "Held for review"
+
+    class HoldReason(models.TextChoices):
+        RATE_LIMIT = "rate_limit", "Over the rate limit"
+        HONEYPOT = "honeypot", "Caught by the honeypot"
+
+    supporter = models.ForeignKey(Supporter, on_delete=models.CASCADE, related_name="signups")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    organisation = models.ForeignKey(
+        Organisation, null=True, blank=True, on_delete=models.PROTECT, related_name="signups",
+        help_text="The organisation joined (join forms only).",
+    )
+    affiliate = models.OneToOneField(
+        Affiliate, null=True, blank=True, on_delete=models.SET_NULL, related_name="signup"
+    )
+    mailing_lists = models.ManyToManyField(MailingList, blank=True, related_name="signups")
+    # {"lists": {"<list id>": wording}, "organisations": {"<organisation id>": wording}}
+    consent_wordings = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    hold_reason = models.CharField(max_length=20, choices=HoldReason.choices, blank=True)
+    source = models.CharField(max_length=64, blank=True)
+    confirm_nonce = models.CharField(max_length=32, unique=True, default=new_nonce)
+    created_at = models.DateTimeField(auto_now_add=True)
+    confirmation_sent_at = models.DateTimeField(null=True, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        # The owed-confirmation sweep and the purge of unconfirmed sign-ups: pending rows by age.
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} by {self.supporter_id} ({self.status})"
+
+
+class DataExport(models.Model):
+    """A copy of everything held about one person, asked for by them or an organiser.
+
+    The JSON is kept in the row (every web and worker machine can read it) until the link
+    expires; the link carries `download_nonce`, never an id or address.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Being prepared"
+        READY = "ready", "Ready to download"
+        EXPIRED = "expired", "Expired (content deleted)"
+
+    supporter = models.ForeignKey(Supporter, on_delete=models.CASCADE, related_name="data_exports")
+    requested_by = models.CharField(max_length=200, help_text="“supporter”, or the organiser's user name.")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    download_nonce = models.CharField(max_length=32, unique=True, default=new_nonce)
+    content = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        # The expiry sweep: ready rows by expiry.
+        indexes = [models.Index(fields=["status", "expires_at"])]
+
+    def __str__(self):
+        return f"Data export {self.pk} ({self.status})"

@@ -1,0 +1,180 @@
+import re
+
+from django import forms
+from django_countries import countries
+from django_countries.fields import LazyTypedChoiceField
+
+from engage.models import Affiliate, MailingList, Signup
+from engage.normalise import normalise_email, normalise_postcode, validate_no_control_characters, validate_person_name
+
+_SOURCE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def clean_source(value: str | None) -> str:
+    """A ?source= code as recorded: short and plain, or nothing."""
+    value = (value or "").strip()
+    return value if _SOURCE.match(value) else ""
+
+
+class ListChoiceField(forms.ModelMultipleChoiceField):
+    """One unticked box per list, labelled with the exact wording the ledger will record."""
+
+    widget = forms.CheckboxSelectMultiple
+
+    def label_from_instance(self, obj: MailingList) -> str:
+        return obj.opt_in_wording
+
+
+class PersonForm(forms.Form):
+    """Name, address and place, checked as on the sign form."""
+
+    first_name = forms.CharField(max_length=100, validators=[validate_person_name], label="First name")
+    last_name = forms.CharField(max_length=100, validators=[validate_person_name], label="Last name")
+    # A quoted local part ("a\x07b"@example.org) passes the address check with control characters in it.
+    email = forms.EmailField(max_length=254, validators=[validate_no_control_characters], label="Email address")
+    country = LazyTypedChoiceField(choices=countries, initial="GB", label="Country")
+    postcode = forms.CharField(max_length=16, required=False, validators=[validate_no_control_characters], label="Postcode")
+    # A field people never see; bots fill it in. Its name looks worth filling.
+    website = forms.CharField(required=False, max_length=500, label="Leave this empty")
+    source = forms.CharField(required=False, widget=forms.HiddenInput, max_length=200)
+
+    postcode_required = True
+    field_messages = {
+        "first_name": {"required": "Enter your first name."},
+        "last_name": {"required": "Enter your last name."},
+        "email": {"required": "Enter your email address.", "invalid": "Enter an email address like name@example.com."},
+    }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, messages in self.field_messages.items():
+            if name in self.fields:
+                self.fields[name].error_messages.update(messages)
+        for name, attrs in (
+            ("email", {"autocomplete": "email", "inputmode": "email"}),
+            ("first_name", {"autocomplete": "given-name"}),
+            ("last_name", {"autocomplete": "family-name"}),
+            ("postcode", {"autocomplete": "postal-code"}),
+            ("country", {"autocomplete": "country"}),
+            ("website", {"tabindex": "-1", "autocomplete": "off"}),
+        ):
+            if name in self.fields:
+                self.fields[name].widget.attrs.update(attrs)
+
+    def clean_first_name(self):
+        return self.cleaned_data["first_name"].strip()
+
+    def clean_last_name(self):
+        return self.cleaned_data["last_name"].strip()
+
+    def clean_email(self):
+        return normalise_email(self.cleaned_data["email"])
+
+    def clean_source(self):
+        return clean_source(self.cleaned_data.get("source"))
+
+    def clean(self):
+        cleaned = super().clean()
+        country = cleaned.get("country")
+        postcode = cleaned.get("postcode")
+        if country and postcode is not None and (postcode.strip() or self.postcode_required):
+            try:
+                cleaned["postcode"] = normalise_postcode(postcode, country)
+            except forms.ValidationError as error:
+                self.add_error("postcode", error)
+        return cleaned
+
+    @property
+    def caught_by_honeypot(self) -> bool:
+        return bool(self.cleaned_data.get("website"))
+
+
+class SubscribeForm(PersonForm):
+    lists = ListChoiceField(
+        queryset=MailingList.objects.none(),
+        label="What would you like to receive?",
+        error_messages={
+            "required": "Choose at least one list.",
+            "invalid_choice": "Choose from the lists shown.",
+            "invalid_pk_value": "Choose from the lists shown.",
+        },
+    )
+    postcode_required = False
+
+    def __init__(self, *args, lists, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["lists"].queryset = lists
+
+
+class JoinForm(PersonForm):
+    AS_INDIVIDUAL = "individual"
+    AS_ORGANISATION = "organisation"
+
+    joining_as = forms.ChoiceField(
+        choices=[(AS_INDIVIDUAL, "Myself, as an individual"), (AS_ORGANISATION, "An organisation I represent")],
+        widget=forms.RadioSelect,
+        initial=AS_INDIVIDUAL,
+        label="Who is joining?",
+        error_messages={"required": "Choose who is joining.", "invalid_choice": "Choose who is joining."},
+    )
+    organisation_name = forms.CharField(max_length=200, required=False, validators=[validate_no_control_characters], label="Organisation name")
+    organisation_kind = forms.ChoiceField(choices=[("", "Choose…"), *Affiliate.Kind.choices], required=False, label="Kind of organisation")
+    organisation_website = forms.URLField(max_length=200, required=False, assume_scheme="https", label="Organisation's website")
+    lists = ListChoiceField(
+        queryset=MailingList.objects.none(),
+        required=False,
+        label="Email updates",
+        error_messages={"invalid_choice": "Choose from the lists shown.", "invalid_pk_value": "Choose from the lists shown."},
+    )
+    opt_in = forms.BooleanField(required=False, initial=False)
+
+    def __init__(self, *args, lists, opt_in_label: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["lists"].queryset = lists
+        self.fields["opt_in"].label = opt_in_label
+        self.fields["email"].help_text = "If you're registering an organisation, its contact person's address."
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("joining_as") == self.AS_ORGANISATION:
+            if not (cleaned.get("organisation_name") or "").strip():
+                self.add_error("organisation_name", "Enter the organisation's name.")
+            if not cleaned.get("organisation_kind"):
+                self.add_error("organisation_kind", "Choose the kind of organisation.")
+        return cleaned
+
+    @property
+    def kind(self) -> str:
+        return Signup.Kind.AFFILIATE if self.cleaned_data["joining_as"] == self.AS_ORGANISATION else Signup.Kind.JOIN
+
+    @property
+    def affiliate(self) -> dict | None:
+        if self.kind != Signup.Kind.AFFILIATE:
+            return None
+        data = self.cleaned_data
+        return {"name": data["organisation_name"].strip(), "kind": data["organisation_kind"], "website": data["organisation_website"]}
+
+
+class EmailOnlyForm(forms.Form):
+    email = forms.EmailField(
+        max_length=254, validators=[validate_no_control_characters], label="Email address",
+        error_messages={"required": "Enter your email address.", "invalid": "Enter an email address like name@example.com."},
+    )
+
+    def clean_email(self):
+        return normalise_email(self.cleaned_data["email"])
+
+
+class DetailsForm(PersonForm):
+    """The preference page's corrections: the address itself is not changed here."""
+
+    email = None
+    website = None
+    source = None
+
+
+class EraseForm(forms.Form):
+    understood = forms.BooleanField(
+        label="I understand that this deletes everything held about me and cannot be undone.",
+        error_messages={"required": "Tick the box to confirm."},
+    )

@@ -1,0 +1,373 @@
+"""Public pages: subscribe, join, confirm, preferences, unsubscribe, data download.
+
+Links in emails answer GET with a page and a button and change nothing: mail scanners open
+links. Only a POST acts, except the RFC 8058 one-click endpoint, which is a POST by definition.
+"""
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from engage import data_exports, services
+from engage.abuse import signup_over_limit
+from engage.forms import DetailsForm, EmailOnlyForm, EraseForm, JoinForm, SubscribeForm, clean_source
+from engage.links import preferences_url, read_preferences_token, read_unsubscribe_token, unsubscribe_url
+from engage.models import Signup, Subscription
+from engage.personal_data import supporter_erase
+from engage.selectors import (
+    consents_current,
+    host_organisation,
+    is_unsubscribed,
+    preference_lists,
+    preference_organisations,
+    public_lists,
+    subscription_statuses,
+)
+from engage.tokens import TokenExpired, TokenInvalid, token_read
+
+CHECK_EMAIL_REASONS = {"subscribe", "join", "preferences"}
+
+
+def _refuse_large_bodies(request) -> None:
+    """Django counts only form fields against DATA_UPLOAD_MAX_MEMORY_SIZE, not uploaded files."""
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    try:
+        too_large = limit is not None and int(request.META.get("CONTENT_LENGTH") or 0) > limit
+    except ValueError:
+        too_large = False
+    if too_large:
+        raise RequestDataTooBig("The form's body is too large.")
+
+
+def _private(response):
+    """Pages behind a personal link: never cached, never indexed."""
+    add_never_cache_headers(response)
+    response["X-Robots-Tag"] = "noindex"
+    return response
+
+
+def _token_error(request, *, expired: bool, what: str):
+    response = render(request, "engage/token_error.html", {"expired": expired, "what": what}, status=410 if expired else 400)
+    return _private(response)
+
+
+def _check_email(kind: str):
+    return HttpResponseRedirect(reverse("engage:check-email") + f"?for={kind}", status=303)
+
+
+def _hold_reason(request, form) -> str:
+    if form.caught_by_honeypot:
+        return Signup.HoldReason.HONEYPOT
+    if signup_over_limit(request, form="signup", email=form.cleaned_data["email"]):
+        return Signup.HoldReason.RATE_LIMIT
+    return ""
+
+
+@require_http_methods(["GET", "POST"])
+def subscribe(request):
+    lists = public_lists()
+    if request.method == "GET":
+        form = SubscribeForm(lists=lists, initial={"source": clean_source(request.GET.get("source")), "country": "GB"})
+        return render(request, "engage/subscribe.html", {"form": form})
+    _refuse_large_bodies(request)
+    form = SubscribeForm(request.POST, lists=lists)
+    if not form.is_valid():
+        return render(request, "engage/subscribe.html", {"form": form}, status=400)
+    data = form.cleaned_data
+    try:
+        services.signup_create(
+            kind=Signup.Kind.SUBSCRIBE,
+            email=data["email"],
+            first_name=data["first_name"],
+            last_name=data["last_name"],
+            country=data["country"],
+            postcode=data["postcode"],
+            mailing_lists=list(data["lists"]),
+            source=data["source"],
+            hold_reason=_hold_reason(request, form),
+        )
+    except services.SignupRefused:
+        pass  # the same answer, so the form cannot be used to learn who is suppressed
+    return _check_email("subscribe")
+
+
+@require_http_methods(["GET", "POST"])
+def join(request):
+    host = host_organisation()
+    if host is None:
+        raise Http404("No host organisation is set up.")
+    lists = public_lists().filter(organisation=host)
+    opt_in_label = services.organisation_opt_in_wording(host)
+    context = {"organisation": host}
+    if request.method == "GET":
+        form = JoinForm(
+            lists=lists, opt_in_label=opt_in_label,
+            initial={"source": clean_source(request.GET.get("source")), "country": "GB", "joining_as": JoinForm.AS_INDIVIDUAL},
+        )
+        return render(request, "engage/join.html", {**context, "form": form})
+    _refuse_large_bodies(request)
+    form = JoinForm(request.POST, lists=lists, opt_in_label=opt_in_label)
+    if not form.is_valid():
+        return render(request, "engage/join.html", {**context, "form": form}, status=400)
+    data = form.cleaned_data
+    try:
+        services.signup_create(
+            kind=form.kind,
+            email=data["email"],
+            first_name=data["first_name"],
+            last_name=data["last_name"],
+            country=data["country"],
+            postcode=data["postcode"],
+            mailing_lists=list(data["lists"]),
+            organisation=host,
+            opt_in=data["opt_in"],
+            affiliate=form.affiliate,
+            source=data["source"],
+            hold_reason=_hold_reason(request, form),
+        )
+    except services.SignupRefused:
+        pass
+    return _check_email("join")
+
+
+@require_GET
+def check_email(request):
+    reason = request.GET.get("for")
+    return render(request, "engage/check_email.html", {"reason": reason if reason in CHECK_EMAIL_REASONS else ""})
+
+
+@require_http_methods(["GET", "POST"])
+def signup_confirm(request, token):
+    """GET shows a button and changes nothing: mail scanners open links. POST confirms."""
+    try:
+        nonce = token_read(purpose=services.SIGNUP_CONFIRM_PURPOSE, token=token, max_age=settings.CONFIRM_TOKEN_MAX_AGE)
+    except TokenExpired:
+        return _token_error(request, expired=True, what="confirm")
+    except TokenInvalid:
+        return _token_error(request, expired=False, what="confirm")
+    signup = Signup.objects.select_related("supporter", "organisation", "affiliate").filter(confirm_nonce=nonce).first()
+    if signup is None or signup.status == Signup.Status.HELD:
+        # Purged after its time, or waiting for an organiser.
+        return _token_error(request, expired=signup is None, what="confirm")
+    if request.method == "POST":
+        services.signup_confirm(signup=signup)
+        return HttpResponseRedirect(request.path, status=303)
+    context = {
+        "signup": signup,
+        "lists": list(signup.mailing_lists.select_related("organisation")),
+        "preferences_url": preferences_url(signup.supporter),
+    }
+    return _private(render(request, "engage/signup_confirm.html", context))
+
+
+# --- Preferences ----------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def preferences_request(request):
+    """Ask for a link to one's preference page by email; the same answer for every address."""
+    if request.method == "GET":
+        return render(request, "engage/preferences_request.html", {"form": EmailOnlyForm()})
+    _refuse_large_bodies(request)
+    form = EmailOnlyForm(request.POST)
+    if not form.is_valid():
+        return render(request, "engage/preferences_request.html", {"form": form}, status=400)
+    if not signup_over_limit(request, form="preferences", email=form.cleaned_data["email"]):
+        services.preferences_link_request(email=form.cleaned_data["email"])
+    return _check_email("preferences")
+
+
+def _supporter_from_preferences_token(request, token):
+    """(supporter, None) or (None, an error response)."""
+    try:
+        supporter = read_preferences_token(token)
+    except TokenExpired:
+        return None, _token_error(request, expired=True, what="preferences")
+    except TokenInvalid:
+        return None, _token_error(request, expired=False, what="preferences")
+    if supporter is None:
+        return None, _token_error(request, expired=True, what="preferences")
+    return supporter, None
+
+
+def _preferences_page(request, token, supporter, *, details_form=None, status=200):
+    consents = consents_current(supporter=supporter)
+    statuses = subscription_statuses(supporter=supporter)
+    lists = [
+        {"list": each, "on": statuses.get(each.pk) == Subscription.Status.SUBSCRIBED, "pending": statuses.get(each.pk) == Subscription.Status.PENDING}
+        for each in preference_lists(supporter=supporter)
+    ]
+    organisations = [
+        {"organisation": org, "on": consents.get(org.pk, False), "wording": services.organisation_opt_in_wording(org)}
+        for org in preference_organisations(supporter=supporter, consents=consents)
+    ]
+    details_form = details_form or DetailsForm(
+        initial={
+            "first_name": supporter.first_name, "last_name": supporter.last_name,
+            "country": supporter.country.code, "postcode": supporter.postcode,
+        }
+    )
+    context = {
+        "supporter": supporter,
+        "token": token,
+        "lists": lists,
+        "organisations": organisations,
+        "details_form": details_form,
+        "saved": request.GET.get("saved", ""),
+        "unsubscribe_all_url": unsubscribe_url(supporter),
+    }
+    return _private(render(request, "engage/preferences.html", context, status=status))
+
+
+def _back_to_preferences(token, saved: str):
+    return HttpResponseRedirect(reverse("engage:preferences", kwargs={"token": token}) + f"?saved={saved}", status=303)
+
+
+@require_GET
+def preferences(request, token):
+    supporter, error = _supporter_from_preferences_token(request, token)
+    return error or _preferences_page(request, token, supporter)
+
+
+def _ids(values: list[str]) -> set[int]:
+    return {int(value) for value in values if value.isdigit()}
+
+
+@require_POST
+def preferences_choices(request, token):
+    _refuse_large_bodies(request)
+    supporter, error = _supporter_from_preferences_token(request, token)
+    if error:
+        return error
+    services.preferences_update(
+        supporter=supporter,
+        list_ids_on=_ids(request.POST.getlist("lists")),
+        organisation_ids_on=_ids(request.POST.getlist("organisations")),
+    )
+    return _back_to_preferences(token, "choices")
+
+
+@require_POST
+def preferences_details(request, token):
+    _refuse_large_bodies(request)
+    supporter, error = _supporter_from_preferences_token(request, token)
+    if error:
+        return error
+    form = DetailsForm(request.POST)
+    if not form.is_valid():
+        return _preferences_page(request, token, supporter, details_form=form, status=400)
+    services.supporter_details_update(supporter=supporter, **form.cleaned_data)
+    return _back_to_preferences(token, "details")
+
+
+@require_POST
+def preferences_export(request, token):
+    supporter, error = _supporter_from_preferences_token(request, token)
+    if error:
+        return error
+    data_exports.data_export_request(supporter=supporter, requested_by="supporter")
+    return _back_to_preferences(token, "export")
+
+
+@require_http_methods(["GET", "POST"])
+def preferences_erase(request, token):
+    supporter, error = _supporter_from_preferences_token(request, token)
+    if error:
+        return error
+    form = EraseForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        supporter_erase(supporter=supporter)
+        return HttpResponseRedirect(reverse("engage:erased"), status=303)
+    status = 400 if request.method == "POST" else 200
+    return _private(render(request, "engage/erase_confirm.html", {"form": form, "token": token, "supporter": supporter}, status=status))
+
+
+@require_GET
+def erased(request):
+    return render(request, "engage/erased.html")
+
+
+# --- Unsubscribe ------------------------------------------------------------------------------------
+
+
+def _read_unsubscribe(request, token):
+    """((supporter, list), None) or (None, an error response)."""
+    try:
+        return read_unsubscribe_token(token), None
+    except TokenExpired:
+        return None, _token_error(request, expired=True, what="unsubscribe")
+    except TokenInvalid:
+        return None, _token_error(request, expired=False, what="unsubscribe")
+
+
+def _unsubscribe_wording(mailing_list, host) -> str:
+    if mailing_list is not None:
+        return f"Unsubscribe me from {mailing_list.name}."
+    return services.organisation_opt_out_wording(host) if host else "Unsubscribe me from every list."
+
+
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request, token):
+    """GET shows one button and changes nothing; POST unsubscribes."""
+    found, error = _read_unsubscribe(request, token)
+    if error:
+        return error
+    supporter, mailing_list = found
+    host = host_organisation()
+    wording = _unsubscribe_wording(mailing_list, host)
+    if request.method == "POST" and supporter is not None:
+        services.unsubscribe(supporter=supporter, mailing_list=mailing_list, wording=wording, source="unsubscribe-link")
+        return HttpResponseRedirect(request.path, status=303)
+    context = {
+        "supporter": supporter,
+        "mailing_list": mailing_list,
+        "organisation": mailing_list.organisation if mailing_list else host,
+        "wording": wording,
+        "done": supporter is None or is_unsubscribed(supporter=supporter, mailing_list=mailing_list),
+        "action": reverse("engage:unsubscribe", kwargs={"token": token}),
+        "preferences_url": preferences_url(supporter) if supporter else "",
+    }
+    return _private(render(request, "engage/unsubscribe.html", context))
+
+
+@csrf_exempt  # RFC 8058: the POST comes from a mail provider with no cookies and no form token
+@require_http_methods(["GET", "POST"])
+def unsubscribe_one_click(request, token):
+    """RFC 8058 one-click: a POST with List-Unsubscribe=One-Click, authenticated only by the
+    signed token. Answers 200 with no redirect, and takes effect for every later send at once.
+    A GET (someone opening the address in a browser) shows the one-button page instead."""
+    if request.method == "GET":
+        return unsubscribe(request, token)
+    found, error = _read_unsubscribe(request, token)
+    if error:
+        return error
+    supporter, mailing_list = found
+    if supporter is not None:
+        services.unsubscribe(supporter=supporter, mailing_list=mailing_list, wording=services.ONE_CLICK_WORDING, source="one-click")
+    response = HttpResponse("You are unsubscribed.\n", content_type="text/plain; charset=utf-8")
+    add_never_cache_headers(response)
+    return response
+
+
+# --- Data export download ---------------------------------------------------------------------------
+
+
+@require_GET
+def data_export_download(request, token):
+    try:
+        export = data_exports.data_export_from_token(token)
+    except TokenExpired:
+        return _token_error(request, expired=True, what="export")
+    except TokenInvalid:
+        return _token_error(request, expired=False, what="export")
+    if export is None:
+        return _token_error(request, expired=True, what="export")
+    response = HttpResponse(export.content, content_type="application/json; charset=utf-8")
+    # The file's name says nothing about whose data it is.
+    response["Content-Disposition"] = f'attachment; filename="muster-personal-data-{export.created_at:%Y-%m-%d}.json"'
+    return _private(response)

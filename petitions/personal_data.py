@@ -1,0 +1,49 @@
+"""petitions' part of a person's data: their signatures (engage.personal_data).
+
+Erasing a person keeps each signature's petition, status, dates, source, country and postcode
+area, so counts and geography totals survive; the link to the person (supporter, set null by
+the deletion) and the hash of their IP address go.
+"""
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from engage import personal_data
+from engage.models import Supporter
+from petitions.models import Signature
+
+
+def signatures_of(supporter: Supporter) -> dict:
+    signatures = supporter.signatures.select_related("petition", "partner").order_by("created_at", "id")
+    return {
+        "signatures": [
+            {
+                "petition": s.petition.title,
+                "petition_url": s.petition.get_absolute_url(),
+                "status": s.status,
+                "country": s.country,
+                "postcode_area": s.postcode_area,
+                "source": s.source,
+                "through_partner": s.partner.name if s.partner else None,
+                "signed_at": s.created_at.isoformat(),
+                "confirmed_at": s.confirmed_at.isoformat() if s.confirmed_at else None,
+            }
+            for s in signatures
+        ]
+    }
+
+
+def signatures_anonymise(supporters: QuerySet) -> None:
+    Signature.objects.filter(supporter__in=supporters).update(supporter=None, ip_hash="", anonymised_at=timezone.now())
+
+
+def signers_among(supporter_ids: list[int]) -> set[int]:
+    return set(
+        Signature.objects.filter(supporter_id__in=supporter_ids).values_list("supporter_id", flat=True).distinct()
+    )
+
+
+def register() -> None:
+    personal_data.source_register(
+        name="petitions", export=signatures_of, erase=signatures_anonymise, holds=signers_among
+    )
