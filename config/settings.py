@@ -205,6 +205,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "petitions.tasks.signatures_unconfirmed_purge",
         "schedule": crontab(minute=17),
     },
+    "send-owed-signup-confirmations": {
+        "task": "engage.tasks.signups_confirmation_owed_send",
+        "schedule": timedelta(minutes=5),
+    },
+    "purge-unconfirmed-signups": {
+        "task": "engage.tasks.signups_unconfirmed_purge",
+        "schedule": crontab(minute=23),
+    },
+    "expire-data-exports": {
+        "task": "engage.tasks.data_exports_expire",
+        "schedule": crontab(minute=29),
+    },
 }
 
 # --- Petitions -------------------------------------------------------------------------------
