@@ -11,7 +11,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from engage import data_exports, services
 from engage.abuse import signup_over_limit
@@ -68,10 +68,10 @@ def _hold_reason(request, form) -> str:
     return ""
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def subscribe(request):
     lists = public_lists()
-    if request.method == "GET":
+    if request.method != "POST":
         form = SubscribeForm(lists=lists, initial={"source": clean_source(request.GET.get("source")), "country": "GB"})
         return render(request, "engage/subscribe.html", {"form": form})
     _refuse_large_bodies(request)
@@ -96,7 +96,7 @@ def subscribe(request):
     return _check_email("subscribe")
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def join(request):
     host = host_organisation()
     if host is None:
@@ -104,7 +104,7 @@ def join(request):
     lists = public_lists().filter(organisation=host)
     opt_in_label = services.organisation_opt_in_wording(host)
     context = {"organisation": host}
-    if request.method == "GET":
+    if request.method != "POST":
         form = JoinForm(
             lists=lists, opt_in_label=opt_in_label,
             initial={"source": clean_source(request.GET.get("source")), "country": "GB", "joining_as": JoinForm.AS_INDIVIDUAL},
@@ -135,13 +135,13 @@ def join(request):
     return _check_email("join")
 
 
-@require_GET
+@require_safe
 def check_email(request):
     reason = request.GET.get("for")
     return render(request, "engage/check_email.html", {"reason": reason if reason in CHECK_EMAIL_REASONS else ""})
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def signup_confirm(request, token):
     """GET shows a button and changes nothing: mail scanners open links. POST confirms."""
     try:
@@ -168,10 +168,10 @@ def signup_confirm(request, token):
 # --- Preferences ----------------------------------------------------------------------------------
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def preferences_request(request):
     """Ask for a link to one's preference page by email; the same answer for every address."""
-    if request.method == "GET":
+    if request.method != "POST":
         return render(request, "engage/preferences_request.html", {"form": EmailOnlyForm()})
     _refuse_large_bodies(request)
     form = EmailOnlyForm(request.POST)
@@ -228,7 +228,7 @@ def _back_to_preferences(token, saved: str):
     return HttpResponseRedirect(reverse("engage:preferences", kwargs={"token": token}) + f"?saved={saved}", status=303)
 
 
-@require_GET
+@require_safe
 def preferences(request, token):
     supporter, error = _supporter_from_preferences_token(request, token)
     return error or _preferences_page(request, token, supporter)
@@ -274,7 +274,7 @@ def preferences_export(request, token):
     return _back_to_preferences(token, "export")
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def preferences_erase(request, token):
     supporter, error = _supporter_from_preferences_token(request, token)
     if error:
@@ -287,7 +287,7 @@ def preferences_erase(request, token):
     return _private(render(request, "engage/erase_confirm.html", {"form": form, "token": token, "supporter": supporter}, status=status))
 
 
-@require_GET
+@require_safe
 def erased(request):
     return render(request, "engage/erased.html")
 
@@ -311,7 +311,7 @@ def _unsubscribe_wording(mailing_list, host) -> str:
     return services.organisation_opt_out_wording(host) if host else "Unsubscribe me from every list."
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def unsubscribe(request, token):
     """GET shows one button and changes nothing; POST unsubscribes."""
     found, error = _read_unsubscribe(request, token)
@@ -336,12 +336,12 @@ def unsubscribe(request, token):
 
 
 @csrf_exempt  # RFC 8058: the POST comes from a mail provider with no cookies and no form token
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def unsubscribe_one_click(request, token):
     """RFC 8058 one-click: a POST with List-Unsubscribe=One-Click, authenticated only by the
     signed token. Answers 200 with no redirect, and takes effect for every later send at once.
     A GET (someone opening the address in a browser) shows the one-button page instead."""
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         return unsubscribe(request, token)
     found, error = _read_unsubscribe(request, token)
     if error:
@@ -357,7 +357,7 @@ def unsubscribe_one_click(request, token):
 # --- Data export download ---------------------------------------------------------------------------
 
 
-@require_GET
+@require_safe
 def data_export_download(request, token):
     try:
         export = data_exports.data_export_from_token(token)
