@@ -1,11 +1,18 @@
 from django.contrib import admin, messages
 from django.http import StreamingHttpResponse
 from django.utils import timezone
+from django.utils.html import escape, format_html, format_html_join
 
 from petitions import services
+from petitions.embed import embed_snippet
 from petitions.exports import signatures_handin_csv
 from petitions.models import Cosponsorship, Petition, Signature
 from petitions.selectors import signature_count_live
+
+
+def _code_box(code: str):
+    # The snippet is safe HTML to paste, so escape() (which escapes even safe strings) shows it as text.
+    return format_html('<textarea readonly rows="3" cols="90" onfocus="this.select()">{}</textarea>', escape(code))
 
 
 class CosponsorshipInline(admin.TabularInline):
@@ -24,13 +31,26 @@ class PetitionAdmin(admin.ModelAdmin):
     search_fields = ["title", "slug", "target"]
     prepopulated_fields = {"slug": ["title"]}
     readonly_fields = ["status", "live_count", "signature_count", "counted_at", "opened_at", "closed_at", "handed_in_at"]
+    readonly_fields += ["embed_codes"]
     fieldsets = [
         (None, {"fields": ["organisation", "title", "slug", "target", "summary", "body", "goal", "closes_at"]}),
         ("Consent", {"fields": ["consent_wording"]}),
+        ("Get embed code", {"fields": ["embed_codes"], "classes": ["collapse"]}),
         ("Status", {"fields": ["status", "live_count", "signature_count", "counted_at", "opened_at", "closed_at", "handed_in_at"]}),
     ]
     actions = ["publish", "close", "mark_handed_in", "export_handin_csv", "email_signers"]
     inlines = [CosponsorshipInline]
+
+    @admin.display(description="Embed codes")
+    def embed_codes(self, petition):
+        if petition.pk is None:
+            return "Save the petition first."
+        codes = [("Your own sites (the host's allowed origins)", embed_snippet(petition=petition))]
+        codes += [
+            (c.organisation.name, embed_snippet(petition=petition, partner=c.organisation))
+            for c in petition.cosponsorships.filter(active=True).select_related("organisation")
+        ]
+        return format_html_join("", "<p><strong>{}</strong></p>{}", ((name, _code_box(code)) for name, code in codes))
 
     @admin.display(description="Confirmed signatures")
     def live_count(self, petition):
@@ -119,7 +139,20 @@ class SignatureAdmin(admin.ModelAdmin):
 
 @admin.register(Cosponsorship)
 class CosponsorshipAdmin(admin.ModelAdmin):
-    list_display = ["organisation", "petition", "active", "created_at"]
+    list_display = ["organisation", "petition", "active", "created_at", "embed_code"]
     list_filter = ["active", "organisation", "petition"]
     list_select_related = ["organisation", "petition"]
     autocomplete_fields = ["organisation", "petition"]
+    readonly_fields = ["embed_code"]
+
+    @admin.display(description="Get embed code")
+    def embed_code(self, cosponsorship):
+        if cosponsorship.pk is None:
+            return "Save first."
+        note = "" if cosponsorship.organisation.origins else " It works only on sites listed in the partner's allowed origins: add them first."
+        return format_html(
+            "{}<p class='help'>Paste this where the petition should appear on {}'s site.{}</p>",
+            _code_box(embed_snippet(petition=cosponsorship.petition, partner=cosponsorship.organisation)),
+            cosponsorship.organisation.name,
+            note,
+        )

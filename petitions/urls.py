@@ -1,6 +1,6 @@
 from django.urls import path
 
-from petitions import api, partner_api, views
+from petitions import api, embed, partner_api, views
 
 app_name = "petitions"
 
@@ -12,6 +12,10 @@ urlpatterns = [
     path("confirm/<str:token>/", views.signature_confirm, name="confirm"),
     path("api/petitions/<slug:slug>", api.petition_summary_api, name="api-summary"),
     path("api/petitions/<slug:slug>/signatures", api.petition_signatures_api, name="api-signatures"),
+    path("embed/<slug:slug>.js", embed.embed_script, name="embed-script"),
+    path("embed/<slug:slug>/", embed.embed_page, name="embed-page"),
+    path("embed/<slug:slug>/sign", embed.embed_sign, name="embed-sign"),
+    path("embed/<slug:slug>/signed", embed.embed_signed, name="embed-signed"),
     path("api/partner/supporters", partner_api.partner_supporters_api, name="api-partner-supporters"),
     path("api/partner/supporters.csv", partner_api.partner_supporters_csv, name="api-partner-supporters-csv"),
 ]
