@@ -1,6 +1,28 @@
-from django.contrib import admin
+import io
+import zipfile
 
-from engage.models import Consent, Organisation, Supporter
+from django import forms
+from django.contrib import admin
+from django.contrib.admin import helpers
+from django.db.models import Count, Q
+from django.http import HttpResponse
+from django.template.response import TemplateResponse
+from django.utils import timezone
+
+from engage import data_exports, services
+from engage.models import (
+    Affiliate,
+    Consent,
+    MailingList,
+    Membership,
+    Organisation,
+    Signup,
+    Subscription,
+    Supporter,
+    Suppression,
+)
+from engage.personal_data import supporter_erase
+from engage.suppression import email_hash, suppression_add
 
 
 @admin.register(Organisation)
@@ -21,15 +43,6 @@ class ConsentInline(admin.TabularInline):
         return False
 
 
-@admin.register(Supporter)
-class SupporterAdmin(admin.ModelAdmin):
-    list_display = ["email", "first_name", "last_name", "country", "postcode", "created_at"]
-    list_filter = ["country"]
-    search_fields = ["email", "first_name", "last_name", "postcode"]
-    readonly_fields = ["email", "created_at", "updated_at"]
-    inlines = [ConsentInline]
-
-
 @admin.register(Consent)
 class ConsentAdmin(admin.ModelAdmin):
     """The ledger is append-only: no adding, changing or deleting here."""
@@ -47,6 +60,204 @@ class ConsentAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written only by services (ledgers, sign-ups): organisers look, and act through actions."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class SubscriptionInline(admin.TabularInline):
+    model = Subscription
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = ["mailing_list", "status", "source", "subscribed_at", "unsubscribed_at"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Supporter)
+class SupporterAdmin(admin.ModelAdmin):
+    """Deleting a person here would leave their IP hashes and no suppression: "Erase" does it
+    properly, so plain deletion is off."""
+
+    list_display = ["email", "first_name", "last_name", "country", "postcode", "created_at"]
+    list_filter = ["country"]
+    search_fields = ["email", "first_name", "last_name", "postcode"]
+    readonly_fields = ["email", "created_at", "updated_at"]
+    exclude = ["link_nonce"]
+    inlines = [SubscriptionInline, ConsentInline]
+    actions = ["download_data_export", "email_data_export", "erase"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        changed = [name for name in form.changed_data if name in {"first_name", "last_name", "country", "postcode"}]
+        if change and changed:
+            services.supporter_details_update(
+                supporter=Supporter.objects.get(pk=obj.pk),
+                **{name: str(getattr(obj, name)) for name in ("first_name", "last_name", "country", "postcode")},
+                source=f"admin:{request.user.get_username()}",
+            )
+        else:
+            super().save_model(request, obj, form, change)
+
+    @admin.action(description="Download their data (JSON, as the person would get it)")
+    def download_data_export(self, request, queryset):
+        supporters = list(queryset[:200])
+        stamp = f"{timezone.now():%Y%m%d-%H%M}"
+        if len(supporters) == 1:
+            response = HttpResponse(data_exports.supporter_export_json(supporter=supporters[0]), content_type="application/json")
+            response["Content-Disposition"] = f'attachment; filename="personal-data-{stamp}.json"'
+            return response
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for supporter in supporters:
+                archive.writestr(f"personal-data-{supporter.pk}.json", data_exports.supporter_export_json(supporter=supporter))
+        response = HttpResponse(buffer.getvalue(), content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="personal-data-{stamp}.zip"'
+        return response
+
+    @admin.action(description="Email them a link to their data")
+    def email_data_export(self, request, queryset):
+        for supporter in queryset:
+            data_exports.data_export_request(supporter=supporter, requested_by=request.user.get_username())
+        self.message_user(request, f"{queryset.count()} data export(s) queued; each person is emailed a link.")
+
+    @admin.action(description="Erase (delete everything about them; keep only a suppression hash)")
+    def erase(self, request, queryset):
+        if request.POST.get("confirmed") == "yes":
+            supporters = list(queryset)
+            for supporter in supporters:
+                supporter_erase(supporter=supporter)
+            self.message_user(request, f"{len(supporters)} supporter(s) erased. Their addresses are suppressed.")
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Erase supporters?",
+            "supporters": queryset,
+            "opts": self.model._meta,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/engage/supporter/erase_confirmation.html", context)
+
+
+@admin.register(MailingList)
+class MailingListAdmin(admin.ModelAdmin):
+    list_display = ["name", "organisation", "public", "subscribers"]
+    list_filter = ["organisation", "public"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+
+    def get_queryset(self, request):
+        return (
+            super().get_queryset(request)
+            .select_related("organisation")
+            .annotate(subscribers=Count("subscriptions", filter=Q(subscriptions__status=Subscription.Status.SUBSCRIBED)))
+        )
+
+    @admin.display(description="Subscribers", ordering="subscribers")
+    def subscribers(self, mailing_list):
+        return mailing_list.subscribers
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(ReadOnlyAdmin):
+    list_display = ["supporter", "mailing_list", "status", "source", "subscribed_at", "unsubscribed_at"]
+    list_filter = ["status", "mailing_list"]
+    search_fields = ["supporter__email", "source"]
+    list_select_related = ["supporter", "mailing_list"]
+    exclude = ["confirm_nonce"]
+    actions = ["unsubscribe"]
+
+    @admin.action(description="Unsubscribe (writes a ledger row)")
+    def unsubscribe(self, request, queryset):
+        changed = 0
+        for subscription in queryset.select_related("supporter", "mailing_list"):
+            changed += services.unsubscribe(
+                supporter=subscription.supporter, mailing_list=subscription.mailing_list,
+                wording=f"Unsubscribed by an organiser ({request.user.get_username()}).", source="admin",
+            )
+        self.message_user(request, f"{changed} subscription(s) unsubscribed.")
+
+
+class SuppressionAddForm(forms.ModelForm):
+    email = forms.EmailField(help_text="Stored only as a keyed hash; the address itself is not kept.")
+
+    class Meta:
+        model = Suppression
+        fields = ["email", "reason"]
+
+
+@admin.register(Suppression)
+class SuppressionAdmin(admin.ModelAdmin):
+    """Search by typing the whole address: it is hashed and compared."""
+
+    list_display = ["short_hash", "reason", "created_at"]
+    list_filter = ["reason"]
+    search_fields = ["email_hash"]
+    form = SuppressionAddForm
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def get_search_results(self, request, queryset, search_term):
+        if "@" in search_term:
+            return queryset.filter(email_hash=email_hash(search_term)), False
+        return super().get_search_results(request, queryset, search_term)
+
+    def save_model(self, request, obj, form, change):
+        saved = suppression_add(email=form.cleaned_data["email"], reason=form.cleaned_data["reason"])
+        obj.pk, obj.email_hash, obj.created_at = saved.pk, saved.email_hash, saved.created_at
+
+    @admin.display(description="Address (keyed hash)")
+    def short_hash(self, suppression):
+        return f"{suppression.email_hash[:16]}…"
+
+
+@admin.register(Signup)
+class SignupAdmin(ReadOnlyAdmin):
+    list_display = ["supporter", "kind", "status", "hold_reason", "source", "created_at", "confirmed_at"]
+    list_filter = ["status", "kind", "hold_reason"]
+    search_fields = ["supporter__email", "source"]
+    list_select_related = ["supporter"]
+    exclude = ["confirm_nonce"]
+    actions = ["release"]
+
+    @admin.action(description="Release held sign-ups (send their confirmation email)")
+    def release(self, request, queryset):
+        released = services.signups_release(signup_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"{released} held sign-up(s) released.")
+
+
+@admin.register(Affiliate)
+class AffiliateAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "status", "contact", "website", "created_at"]
+    list_filter = ["status", "kind"]
+    search_fields = ["name", "contact__email"]
+    readonly_fields = ["status", "contact", "created_at", "confirmed_at"]
+    list_select_related = ["contact"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Membership)
+class MembershipAdmin(ReadOnlyAdmin):
+    list_display = ["supporter", "organisation", "source", "joined_at"]
+    list_filter = ["organisation"]
+    search_fields = ["supporter__email"]
+    list_select_related = ["supporter", "organisation"]
 
 
 from engage import admin_partners  # noqa: E402,F401

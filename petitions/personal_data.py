@@ -1,8 +1,8 @@
 """petitions' part of a person's data: their signatures (engage.personal_data).
 
 Erasing a person keeps each signature's petition, status, dates, source, country and postcode
-area, so counts and geography totals survive; the link to the person (supporter, set null by
-the deletion) and the hash of their IP address go.
+area, so counts and geography totals survive; the link to the person (supporter), the hash of
+their IP address and the partner boxes they ticked go.
 """
 
 from django.db.models import QuerySet
@@ -25,6 +25,7 @@ def signatures_of(supporter: Supporter) -> dict:
                 "postcode_area": s.postcode_area,
                 "source": s.source,
                 "through_partner": s.partner.name if s.partner else None,
+                "partner_boxes_ticked": [box.get("wording", "") for box in s.partner_opt_ins],
                 "signed_at": s.created_at.isoformat(),
                 "confirmed_at": s.confirmed_at.isoformat() if s.confirmed_at else None,
             }
@@ -34,7 +35,9 @@ def signatures_of(supporter: Supporter) -> dict:
 
 
 def signatures_anonymise(supporters: QuerySet) -> None:
-    Signature.objects.filter(supporter__in=supporters).update(supporter=None, ip_hash="", anonymised_at=timezone.now())
+    Signature.objects.filter(supporter__in=supporters).update(
+        supporter=None, ip_hash="", partner_opt_ins=[], anonymised_at=timezone.now()
+    )
 
 
 def signers_among(supporter_ids: list[int]) -> set[int]:
