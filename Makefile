@@ -29,6 +29,7 @@ lint: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) bench/sign.py
+	$(PY) bench/mail.py
 
 clean:
 	rm -rf $(VENV) var

@@ -20,7 +20,7 @@ def mailgun(settings, mock_esp):
         "MAILGUN_SENDER_DOMAIN": "mail.muster.test",
         "REQUESTS_TIMEOUT": 5,
     }
-    settings.MAILINGS_RATE_LIMIT_KEY_PREFIX = "muster-test-h5-mailings"
+    settings.MAILINGS_RATE_LIMIT_KEY_PREFIX = f"muster-test-{settings.CHECKOUT_ID}-mailings"
     return mock_esp
 
 

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.redis
 
 @pytest.fixture
 def key_prefix(settings):
-    settings.MAILINGS_RATE_LIMIT_KEY_PREFIX = f"muster-test-h5-rate-{time.monotonic_ns()}"
+    settings.MAILINGS_RATE_LIMIT_KEY_PREFIX = f"muster-test-{settings.CHECKOUT_ID}-rate-{time.monotonic_ns()}"
 
 
 def test_it_shares_the_per_second_bucket_between_workers(key_prefix):

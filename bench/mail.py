@@ -1,0 +1,300 @@
+"""Mail sending benchmark: Muster's workers against a raw anymail loop, both posting to the
+local mock ESP (bench/mock_esp.py), in both ESP shapes.
+
+Run by `make bench`, or: .venv/bin/python bench/mail.py [--sizes 10000 100000] [--million]
+
+For each mode (batch: Mailgun's API with merge data; single: Postmark's, one message per
+call) and each size:
+1. fills the PostgreSQL database `muster_bench_mail` with N opted-in, subscribed supporters
+   (generate_series, a few seconds), and creates a mailing to all of them;
+2. starts 2 worker processes (`celery -A config worker --concurrency 1`, twice) on Redis db 13,
+   starts the mailing (the snapshot is timed on its own) and times until the mock ESP has
+   accepted N messages, sampling the workers' memory (RSS of every process of each worker)
+   every 0.2 s;
+3. runs the raw reference: the same N messages (same body, a per-recipient List-Unsubscribe
+   and delivery id, merge data in batch mode) built with anymail and posted to the same mock
+   ESP by a plain loop in 2 processes, with no database, app or queue;
+4. prints messages per second for both, the ratio, and peak worker memory.
+Then it times the snapshot of a 1,000,000-supporter segment (one INSERT … SELECT).
+
+The machine's 2 cores are shared by the workers, the mock ESP, PostgreSQL and Redis (and, on
+a shared machine, by anyone else's work). Results are also written as JSON to bench/results/.
+"""
+
+import argparse
+import datetime as dt
+import json
+import multiprocessing
+import os
+import platform
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+RESULTS = ROOT / "bench" / "results"
+DB_NAME = "muster_bench_mail"
+PG = "postgres://postgres@127.0.0.1:5432"
+REDIS = "redis://127.0.0.1:6379/13"
+SECRET = "bench-secret-key-" + "x" * 40
+MOCK_PORT = 8931
+QUEUE = f"muster-bench-mail-{secrets.token_hex(4)}"
+
+MODES = {
+    "batch": {
+        "EMAIL_BACKEND": "anymail.backends.mailgun.EmailBackend",
+        "ANYMAIL_MAILGUN_API_KEY": "bench",
+        "ANYMAIL_MAILGUN_API_URL": f"http://127.0.0.1:{MOCK_PORT}/v3",
+        "ANYMAIL_MAILGUN_SENDER_DOMAIN": "mail.muster.test",
+        "MAILINGS_CHUNK_SIZE": "1000",
+    },
+    "single": {
+        "EMAIL_BACKEND": "anymail.backends.postmark.EmailBackend",
+        "ANYMAIL_POSTMARK_SERVER_TOKEN": "bench",
+        "ANYMAIL_POSTMARK_API_URL": f"http://127.0.0.1:{MOCK_PORT}/",
+        "MAILINGS_CHUNK_SIZE": "200",
+    },
+}
+BASE_ENV = {
+    "SECRET_KEY": SECRET,
+    "DEBUG": "False",
+    "SITE_URL": "https://act.example.org",
+    "DATABASE_URL": f"{PG}/{DB_NAME}",
+    "REDIS_URL": REDIS,
+    "CELERY_BROKER_URL": REDIS,
+    "LOG_LEVEL": "WARNING",
+    "MAILINGS_SEND_LANES": "4",
+    "MAILINGS_RATE_LIMIT_KEY_PREFIX": QUEUE,
+    "CELERY_TASK_DEFAULT_QUEUE": QUEUE,
+}
+BODY = (
+    "Hello {{ first_name|default:\"friend\" }},\n\n"
+    "Rally at **Old Palace Yard** on Friday at noon: bring your petition, your friends and a placard.\n\n"
+    + "We will hand in the petition together and tell Parliament to keep our NHS public. " * 6
+    + "\n\n[See the petition](https://act.example.org/p/scrap-the-icp-contract/)\n"
+)
+
+
+def mock(path: str, payload: dict | None = None) -> dict:
+    url = f"http://127.0.0.1:{MOCK_PORT}{path}"
+    data = None if payload is None else json.dumps(payload).encode()
+    with urllib.request.urlopen(urllib.request.Request(url, data=data, method="POST" if data else "GET"), timeout=30) as r:
+        return json.loads(r.read())
+
+
+def django_setup(mode: str) -> None:
+    os.environ.update(BASE_ENV)
+    os.environ.update(MODES[mode])
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    import django
+
+    django.setup()
+    import config.celery  # noqa: F401  (tasks publish through the project's app and broker)
+
+
+def recreate_database() -> None:
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {DB_NAME}")
+    env = {**os.environ, **BASE_ENV}
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+
+
+def fill(n: int) -> None:
+    """n supporters, each opted in to the host and subscribed to the list."""
+    from django.db import connection
+
+    from engage.models import MailingList, Organisation
+
+    host, _ = Organisation.objects.get_or_create(slug="hct", defaults={"name": "Health Campaigns Together", "kind": "host"})
+    news, _ = MailingList.objects.get_or_create(slug="news", defaults={"name": "News", "organisation": host})
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE mailings_delivery, engage_subscription, engage_consent, engage_supporter CASCADE")
+        cursor.execute(
+            "INSERT INTO engage_supporter (email, first_name, last_name, country, postcode, link_nonce, created_at, updated_at) "
+            "SELECT 'b' || g || '@example.org', 'Name' || g, 'Bench', 'GB', 'S70 2AB', md5(g::text), now(), now() "
+            "FROM generate_series(1, %s) g", [n],
+        )
+        cursor.execute(
+            "INSERT INTO engage_consent (supporter_id, organisation_id, given, wording, source, created_at) "
+            "SELECT id, %s, true, 'Keep me updated', 'bench', now() FROM engage_supporter", [host.pk],
+        )
+        cursor.execute(
+            "INSERT INTO engage_subscription (supporter_id, mailing_list_id, status, source, confirm_nonce, created_at, subscribed_at) "
+            "SELECT id, %s, 'subscribed', 'bench', md5('s' || id), now(), now() FROM engage_supporter", [news.pk],
+        )
+        cursor.execute("ANALYZE")
+
+
+def make_mailing(name: str):
+    from engage.models import MailingList, Organisation
+    from mailings.models import Mailing, Message, Segment, Sender
+
+    host = Organisation.objects.get(slug="hct")
+    sender, _ = Sender.objects.get_or_create(
+        organisation=host, defaults={"name": host.name, "bulk_email": "news@mail.muster.test", "transactional_email": "hello@muster.test"}
+    )
+    message = Message.objects.create(name=name, sender=sender, subject="Rally on Friday, {{ first_name|default:\"friend\" }}", body=BODY)
+    segment = Segment.objects.create(name=name, definition={"condition": "subscribed_to_list", "list": "news"})
+    return Mailing.objects.create(name=name, message=message, segment=segment, mailing_list=MailingList.objects.get(slug="news"))
+
+
+def rss_tree_kb(pid: int) -> int:
+    """Resident memory of a process and its children, in KiB."""
+    total = 0
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+        for child in children:
+            total += rss_tree_kb(int(child))
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return total
+
+
+def run_muster(mode: str, n: int, workdir: str) -> dict:
+    from bench.celery_workers import Worker
+    from mailings import services
+
+    fill(n)
+    mailing = make_mailing(f"{mode}-{n}")
+    env = {**BASE_ENV, **MODES[mode], "MUSTER_VAR_DIR": workdir}
+    workers = [Worker(env=env, queue=QUEUE, concurrency=1, workdir=workdir, name=f"bench{i}") for i in range(2)]
+    for worker in workers:
+        worker.start()
+    time.sleep(6)  # both workers up and waiting
+    mock("/_mock/reset", {})
+    peak = [0, 0]
+    started = time.monotonic()
+    services.mailing_start(mailing_id=mailing.pk)
+    snapshot_done = time.monotonic()
+    deadline = started + max(120, n / 200)
+    while time.monotonic() < deadline:
+        for i, worker in enumerate(workers):
+            peak[i] = max(peak[i], rss_tree_kb(worker.pid))
+        if mock("/_mock/stats")["messages"] >= n:
+            break
+        time.sleep(0.2)
+    finished = time.monotonic()
+    stats = mock("/_mock/stats")
+    for worker in workers:
+        worker.stop()
+    mailing.refresh_from_db()
+    sending_seconds = finished - snapshot_done
+    return {
+        "messages": stats["messages"], "duplicates": stats["duplicates"], "calls": stats["calls"],
+        "snapshot_seconds": round(snapshot_done - started, 3), "sending_seconds": round(sending_seconds, 3),
+        "per_second": round(stats["messages"] / sending_seconds, 1),
+        "peak_worker_rss_mib": [round(kb / 1024, 1) for kb in peak], "mailing_status": mailing.status,
+    }
+
+
+def _raw_part(args) -> int:
+    """The reference: anymail builds and posts the messages; no database, app or queue."""
+    mode, start, count = args
+    django_setup(mode)
+    from django.core.mail import EmailMultiAlternatives, get_connection
+
+    connection = get_connection()
+    connection.open()
+    html = "<p>" + BODY.replace("\n", "<br>") * 2 + "</p>"
+    sent = 0
+    if mode == "batch":
+        for first in range(start, start + count, 1000):
+            ids = range(first, min(first + 1000, start + count))
+            to = [f"b{i}@example.org" for i in ids]
+            message = EmailMultiAlternatives("Rally on Friday, %recipient.t0%", BODY, "news@mail.muster.test", to, connection=connection)
+            message.attach_alternative(html, "text/html")
+            message.merge_data = {a: {"t0": f"Name{i}", "h0": f"Name{i}"} for a, i in zip(to, ids, strict=True)}
+            message.merge_metadata = {a: {"delivery_id": str(i)} for a, i in zip(to, ids, strict=True)}
+            message.merge_headers = {
+                a: {"List-Unsubscribe": f"<https://act.example.org/unsubscribe/{secrets.token_urlsafe(40)}/one-click>",
+                    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"} for a in to
+            }
+            message.send()
+            sent += len(to)
+    else:
+        for i in range(start, start + count):
+            message = EmailMultiAlternatives(f"Rally on Friday, Name{i}", BODY, "news@mail.muster.test", [f"b{i}@example.org"], connection=connection,
+                                             headers={"List-Unsubscribe": f"<https://act.example.org/unsubscribe/{secrets.token_urlsafe(40)}/one-click>",
+                                                      "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})
+            message.attach_alternative(html, "text/html")
+            message.metadata = {"delivery_id": str(i)}
+            message.send()
+            sent += 1
+    connection.close()
+    return sent
+
+
+def run_raw(mode: str, n: int) -> dict:
+    mock("/_mock/reset", {})
+    half = n // 2
+    started = time.monotonic()
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        sent = sum(pool.map(_raw_part, [(mode, 1, half), (mode, 1 + half, n - half)]))
+    seconds = time.monotonic() - started
+    return {"messages": mock("/_mock/stats")["messages"], "sent": sent, "seconds": round(seconds, 3), "per_second": round(n / seconds, 1)}
+
+
+def snapshot_million(n: int) -> dict:
+    from mailings import sending
+
+    fill(n)
+    mailing = make_mailing(f"snapshot-{n}")
+    started = time.monotonic()
+    count = sending.deliveries_snapshot(mailing=mailing)
+    return {"supporters": n, "deliveries": count, "seconds": round(time.monotonic() - started, 2)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Mail sending benchmark")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--million", action="store_true", help="also send 1,000,000")
+    parser.add_argument("--modes", nargs="+", default=["batch", "single"], choices=list(MODES))
+    parser.add_argument("--snapshot", type=int, default=1_000_000, help="supporters in the snapshot timing (0: skip)")
+    args = parser.parse_args()
+    sizes = args.sizes + ([1_000_000] if args.million else [])
+
+    recreate_database()
+    mock_process = subprocess.Popen([sys.executable, "bench/mock_esp.py", "--port", str(MOCK_PORT), "--no-records"], cwd=ROOT,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1)
+    results = {"machine": f"{platform.node()} {os.cpu_count()} cores", "when": dt.datetime.now(dt.UTC).isoformat(), "runs": []}
+    try:
+        with tempfile.TemporaryDirectory() as workdir:
+            for mode in args.modes:
+                django_setup(mode)
+                for n in sizes:
+                    ours = run_muster(mode, n, workdir)
+                    raw = run_raw(mode, n)
+                    ratio = ours["per_second"] / raw["per_second"] if raw["per_second"] else 0
+                    run = {"mode": mode, "recipients": n, "muster": ours, "raw": raw, "ratio": round(ratio, 3)}
+                    results["runs"].append(run)
+                    print(f"{mode:6} {n:>9,}: muster {ours['per_second']:>8,.0f}/s ({ours['messages']:,} msgs, "
+                          f"{ours['duplicates']} dup, snapshot {ours['snapshot_seconds']}s, peak worker RSS "
+                          f"{ours['peak_worker_rss_mib']} MiB) | raw {raw['per_second']:>8,.0f}/s | ratio {ratio:.2f}", flush=True)
+            if args.snapshot:
+                snap = snapshot_million(args.snapshot)
+                results["snapshot"] = snap
+                print(f"snapshot of a {snap['supporters']:,}-supporter segment: {snap['seconds']} s ({snap['deliveries']:,} deliveries)", flush=True)
+    finally:
+        mock_process.terminate()
+        mock_process.wait(timeout=10)
+        with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"mail-{dt.datetime.now():%Y%m%d-%H%M%S}.json").write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
