@@ -83,6 +83,14 @@ def partner_api_key_authenticate(*, plain: str) -> PartnerApiKey | None:
 # --- supporters a partner may receive -----------------------------------------------------------
 
 
+def consent_latest(*, organisation: Organisation, supporter_ref: str = "supporter_id") -> QuerySet[Consent]:
+    """For a subquery: the outer row's supporter's ledger rows for this organisation, latest first.
+    Served by the index on (supporter, organisation, -created_at, -id)."""
+    return Consent.objects.filter(supporter=OuterRef(supporter_ref), organisation=organisation).order_by(
+        "-created_at", "-id"
+    )
+
+
 def partner_opt_ins_current(*, organisation: Organisation, since: datetime | None = None) -> QuerySet[Consent]:
     """The supporters whose latest consent row for this organisation is an opt-in, one row each:
     that latest row, with its supporter loaded, oldest first by (created_at, id).
@@ -91,14 +99,9 @@ def partner_opt_ins_current(*, organisation: Organisation, since: datetime | Non
     keeps only opt-ins whose latest row is at or after it. A later opt-out row, or a later row of
     any kind, replaces the earlier one, so a withdrawal removes the person at once.
     """
-    latest_for_supporter = (
-        Consent.objects.filter(supporter=OuterRef("supporter_id"), organisation=organisation)
-        .order_by("-created_at", "-id")
-        .values("pk")[:1]
-    )
     rows = (
         Consent.objects.filter(organisation=organisation, given=True)
-        .annotate(latest_pk=Subquery(latest_for_supporter))
+        .annotate(latest_pk=Subquery(consent_latest(organisation=organisation).values("pk")[:1]))
         .filter(pk=F("latest_pk"))
         .select_related("supporter")
         .order_by("created_at", "id")

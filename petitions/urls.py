@@ -1,6 +1,6 @@
 from django.urls import path
 
-from petitions import api, embed, partner_api, views
+from petitions import api, dashboard, embed, partner_api, views
 
 app_name = "petitions"
 
@@ -16,6 +16,10 @@ urlpatterns = [
     path("embed/<slug:slug>/", embed.embed_page, name="embed-page"),
     path("embed/<slug:slug>/sign", embed.embed_sign, name="embed-sign"),
     path("embed/<slug:slug>/signed", embed.embed_signed, name="embed-signed"),
+    path("partners/", dashboard.partner_index, name="partner-index"),
+    path("partners/login/", dashboard.PartnerLoginView.as_view(), name="partner-login"),
+    path("partners/logout/", dashboard.PartnerLogoutView.as_view(), name="partner-logout"),
+    path("partners/org/<slug:slug>/", dashboard.partner_dashboard_view, name="partner-dashboard"),
     path("api/partner/supporters", partner_api.partner_supporters_api, name="api-partner-supporters"),
     path("api/partner/supporters.csv", partner_api.partner_supporters_csv, name="api-partner-supporters-csv"),
 ]
