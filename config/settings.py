@@ -217,6 +217,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "engage.tasks.data_exports_expire",
         "schedule": crontab(minute=29),
     },
+    "anonymise-signatures-past-retention": {
+        "task": "petitions.tasks.signatures_anonymise_due",
+        "schedule": crontab(hour=3, minute=41),
+    },
 }
 
 # --- Petitions -------------------------------------------------------------------------------
@@ -248,6 +252,9 @@ SIGNUP_RATE_PER_FORM = env_str("SIGNUP_RATE_PER_FORM", "600/m")
 SIGNUP_RATE_PER_ADDRESS = env_str("SIGNUP_RATE_PER_ADDRESS", "3/3600s")
 # How long the emailed link to a person's copy of their data works; then the copy is deleted.
 DATA_EXPORT_LINK_MAX_AGE = timedelta(days=env_int("DATA_EXPORT_LINK_MAX_AGE_DAYS", 7))
+# Signatures are anonymised this many months after their petition closes (country and postcode
+# area are kept for the statistics), as the UK Parliament's petitions site does.
+SIGNATURE_RETENTION_MONTHS = env_int("SIGNATURE_RETENTION_MONTHS", 6)
 
 # --- Mailings --------------------------------------------------------------------------------
 # Bulk mail (mailings) and transactional mail (confirmations, reminders) are separate streams:

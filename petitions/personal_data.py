@@ -34,10 +34,14 @@ def signatures_of(supporter: Supporter) -> dict:
     }
 
 
+def signatures_strip(signatures: QuerySet) -> int:
+    """Keep what the statistics need (petition, status, dates, source, country, postcode area)
+    and drop what leads back to the person: used by erasure and by the retention rule."""
+    return signatures.update(supporter=None, ip_hash="", partner_opt_ins=[], anonymised_at=timezone.now())
+
+
 def signatures_anonymise(supporters: QuerySet) -> None:
-    Signature.objects.filter(supporter__in=supporters).update(
-        supporter=None, ip_hash="", partner_opt_ins=[], anonymised_at=timezone.now()
-    )
+    signatures_strip(Signature.objects.filter(supporter__in=supporters))
 
 
 def signers_among(supporter_ids: list[int]) -> set[int]:

@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from mailings.services import EmailSendFailed
-from petitions import services
+from petitions import retention, services
 
 _EMAIL_RETRY = {"autoretry_for": (EmailSendFailed,), "retry_backoff": 30, "retry_backoff_max": 600, "max_retries": 8}
 
@@ -41,3 +41,8 @@ def signatures_unconfirmed_purge() -> int:
 @shared_task
 def petitions_close_due() -> int:
     return services.petitions_close_due()
+
+
+@shared_task
+def signatures_anonymise_due() -> int:
+    return retention.signatures_anonymise_due()
