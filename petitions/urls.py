@@ -1,6 +1,6 @@
 from django.urls import path
 
-from petitions import api, dashboard, embed, partner_api, views
+from petitions import api, dashboard, embed, openapi, partner_api, views
 
 app_name = "petitions"
 
@@ -22,4 +22,5 @@ urlpatterns = [
     path("partners/org/<slug:slug>/", dashboard.partner_dashboard_view, name="partner-dashboard"),
     path("api/partner/supporters", partner_api.partner_supporters_api, name="api-partner-supporters"),
     path("api/partner/supporters.csv", partner_api.partner_supporters_csv, name="api-partner-supporters-csv"),
+    path("api/schema", openapi.openapi_schema, name="api-schema"),
 ]
