@@ -169,25 +169,27 @@ def run_muster(mode: str, n: int, workdir: str) -> dict:
     mailing = make_mailing(f"{mode}-{n}")
     env = {**BASE_ENV, **MODES[mode], "MUSTER_VAR_DIR": workdir}
     workers = [Worker(env=env, queue=QUEUE, concurrency=1, workdir=workdir, name=f"bench{i}") for i in range(2)]
-    for worker in workers:
-        worker.start()
-    time.sleep(6)  # both workers up and waiting
-    mock("/_mock/reset", {})
-    peak = [0, 0]
-    started = time.monotonic()
-    services.mailing_start(mailing_id=mailing.pk)
-    snapshot_done = time.monotonic()
-    deadline = started + max(120, n / 200)
-    while time.monotonic() < deadline:
-        for i, worker in enumerate(workers):
-            peak[i] = max(peak[i], rss_tree_kb(worker.pid))
-        if mock("/_mock/stats")["messages"] >= n:
-            break
-        time.sleep(0.2)
-    finished = time.monotonic()
-    stats = mock("/_mock/stats")
-    for worker in workers:
-        worker.stop()
+    try:
+        for worker in workers:
+            worker.start()
+        time.sleep(6)  # both workers up and waiting
+        mock("/_mock/reset", {})
+        peak = [0, 0]
+        started = time.monotonic()
+        services.mailing_start(mailing_id=mailing.pk)
+        snapshot_done = time.monotonic()
+        deadline = started + max(120, n / 100)
+        while time.monotonic() < deadline:
+            for i, worker in enumerate(workers):
+                peak[i] = max(peak[i], rss_tree_kb(worker.pid))
+            if mock("/_mock/stats")["messages"] >= n:
+                break
+            time.sleep(0.2)
+        finished = time.monotonic()
+        stats = mock("/_mock/stats")
+    finally:
+        for worker in workers:
+            worker.stop()
     mailing.refresh_from_db()
     sending_seconds = finished - snapshot_done
     return {
