@@ -221,6 +221,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "petitions.tasks.signatures_anonymise_due",
         "schedule": crontab(hour=3, minute=41),
     },
+    "sweep-subscriber-imports": {
+        "task": "engage.tasks.subscriber_imports_sweep",
+        "schedule": timedelta(minutes=5),
+    },
 }
 
 # --- Petitions -------------------------------------------------------------------------------
@@ -255,6 +259,8 @@ DATA_EXPORT_LINK_MAX_AGE = timedelta(days=env_int("DATA_EXPORT_LINK_MAX_AGE_DAYS
 # Signatures are anonymised this many months after their petition closes (country and postcode
 # area are kept for the statistics), as the UK Parliament's petitions site does.
 SIGNATURE_RETENTION_MONTHS = env_int("SIGNATURE_RETENTION_MONTHS", 6)
+# The largest CSV of subscribers the admin accepts (the command has no limit).
+SUBSCRIBER_IMPORT_MAX_BYTES = env_int("SUBSCRIBER_IMPORT_MAX_BYTES", 50_000_000)
 
 # --- Mailings --------------------------------------------------------------------------------
 # Bulk mail (mailings) and transactional mail (confirmations, reminders) are separate streams:

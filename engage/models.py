@@ -365,3 +365,52 @@ class DataExport(models.Model):
 
     def __str__(self):
         return f"Data export {self.pk} ({self.status})"
+
+
+class SubscriberImport(models.Model):
+    """One CSV of an existing list (e.g. a Mailchimp export) imported into a mailing list, with
+    the consent wording and date the organiser records as its provenance.
+
+    The uploaded file waits in `data` only until it has been imported, then is deleted; what
+    stays is the report: counts, and each problem row by line number (never its content).
+    """
+
+    class Status(models.TextChoices):
+        UPLOADED = "uploaded", "Waiting for its columns to be matched"
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Importing"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    mailing_list = models.ForeignKey(MailingList, on_delete=models.PROTECT, related_name="imports")
+    file_name = models.CharField(max_length=200)
+    data = models.BinaryField(blank=True, editable=False)
+    encoding = models.CharField(
+        max_length=20, default="utf-8",
+        choices=[("utf-8", "UTF-8 (Mailchimp, Google Sheets, most exports)"), ("cp1252", "Windows (older Excel)")],
+    )
+    columns = models.JSONField(default=list, blank=True, help_text="The file's header row.")
+    column_map = models.JSONField(default=dict, blank=True, help_text="Muster field → the file's column.")
+    consent_wording = models.TextField(
+        help_text="What these people agreed to, word for word (e.g. the sign-up form they used); "
+        "written to the consent ledger for each of them."
+    )
+    consent_given_at = models.DateTimeField(help_text="When they gave that consent, as far as you know.")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.UPLOADED)
+    total_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    new_supporters = models.PositiveIntegerField(default=0)
+    subscribed = models.PositiveIntegerField(default=0)
+    already_subscribed = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    # [[line number, message], ...]: the first problems found (problem_count has them all).
+    problems = models.JSONField(default=list, blank=True)
+    problem_count = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"{self.file_name} into {self.mailing_list}"

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from engage import data_exports, services
+from engage import data_exports, imports, services
 from engage.emails import EmailNotSent
 
 _EMAIL_RETRY = {"autoretry_for": (EmailNotSent,), "retry_backoff": 30, "retry_backoff_max": 600, "max_retries": 8}
@@ -36,3 +36,13 @@ def data_export_build(export_id: int) -> bool:
 @shared_task
 def data_exports_expire() -> int:
     return data_exports.data_exports_expire()
+
+
+@shared_task
+def subscriber_import_run(import_id: int) -> bool:
+    return imports.subscriber_import_run(import_id=import_id)
+
+
+@shared_task
+def subscriber_imports_sweep() -> int:
+    return imports.subscriber_imports_sweep()
