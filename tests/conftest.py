@@ -1,3 +1,4 @@
+import importlib.util
 import os
 
 import pytest
@@ -5,6 +6,18 @@ from django.conf import settings
 from django.core.cache import cache
 
 CI = os.environ.get("CI", "").lower() == "true"
+# Browser tests drive Debian's chromium through its chromium-driver with Selenium.
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+def _browser_missing() -> str | None:
+    absent = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(path)]
+    if absent:
+        return f"{' and '.join(absent)} not installed (apt-get install -y chromium chromium-driver)"
+    if importlib.util.find_spec("selenium") is None:
+        return "Selenium is not installed (pip install selenium)"
+    return None
 
 
 def pytest_collection_modifyitems(config, items):
@@ -13,6 +26,7 @@ def pytest_collection_modifyitems(config, items):
     missing = {
         "postgres": None if settings.HAS_POSTGRES else "PostgreSQL is not running (set DATABASE_URL or start it on 127.0.0.1:5432)",
         "redis": None if settings.HAS_REDIS else "Redis is not running (set REDIS_URL or start it on 127.0.0.1:6379)",
+        "browser": _browser_missing(),
     }
     for item in items:
         for marker, reason in missing.items():
