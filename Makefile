@@ -30,6 +30,7 @@ lint: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) bench/sign.py
 	$(PY) bench/mail.py
+	$(PY) bench/import_subscribers.py
 
 clean:
 	rm -rf $(VENV) var
