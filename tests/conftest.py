@@ -3,7 +3,8 @@ import os
 
 import pytest
 from django.conf import settings
-from django.core.cache import cache
+
+from tests.cachetools import clear_test_cache
 
 CI = os.environ.get("CI", "").lower() == "true"
 # Browser tests drive Debian's chromium through its chromium-driver with Selenium.
@@ -45,6 +46,6 @@ def _anymail_test_backend(settings):
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
-    cache.clear()
+    clear_test_cache()
     yield
-    cache.clear()
+    clear_test_cache()

@@ -13,6 +13,7 @@ from mailings.models import OutboundEmail
 from petitions import services, tasks
 from petitions.models import Petition, Signature
 from petitions.selectors import count_key
+from tests.cachetools import clear_test_cache
 from tests.factories import make_petition
 
 
@@ -166,7 +167,7 @@ class CountReconcileTests(TestCase):
     def test_a_cold_cache_is_seeded_from_the_database_on_confirm(self):
         petition = make_petition()
         services.signature_confirm(signature=sign(petition, email="a@example.org"))
-        cache.clear()
+        clear_test_cache()
         with self.captureOnCommitCallbacks(execute=True):
             services.signature_confirm(signature=sign(petition, email="b@example.org"))
         self.assertEqual(cache.get(count_key(petition.pk)), 2)

@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from petitions import services
 from petitions.models import Petition
 from petitions.selectors import count_key
+from tests.cachetools import clear_test_cache
 from tests.factories import make_petition
 
 
@@ -126,7 +127,7 @@ class SummaryTests(CountApiTestCase):
 class QueryTests(CountApiTestCase):
     def test_a_cold_cache_costs_at_most_one_query_and_no_count(self):
         self.signed(3)
-        cache.clear()
+        clear_test_cache()
         with CaptureQueriesContext(connection) as queries:
             response = self.get()
         self.assertEqual(response.status_code, 200)
@@ -160,17 +161,17 @@ class ColdCacheTests(CountApiTestCase):
         self.assertEqual(self.petition.signature_count, 3)
         self.assertIsNotNone(self.petition.counted_at)
 
-        cache.clear()
+        clear_test_cache()
         self.assertIsNone(cache.get(count_key(self.petition.pk)))
         self.assertEqual(self.get().json()["signature_count"], 3)
 
     def test_without_reconciliation_the_cold_fallback_is_the_last_reconciled_figure(self):
         self.signed(2)
-        cache.clear()
+        clear_test_cache()
         # Not yet reconciled: the column still says 0, and that is what a cold cache shows.
         self.assertEqual(self.get().json()["signature_count"], 0)
         services.counts_reconcile()
-        cache.clear()
+        clear_test_cache()
         self.assertEqual(self.get().json()["signature_count"], 2)
 
     def test_reconciliation_corrects_a_drifted_cache(self):
@@ -184,7 +185,7 @@ class ColdCacheTests(CountApiTestCase):
 
     def test_a_confirmation_on_a_cold_cache_seeds_the_exact_count(self):
         self.signed(2)
-        cache.clear()
+        clear_test_cache()
         self.signed(1)
         self.assertEqual(cache.get(count_key(self.petition.pk)), 3)
         self.assertEqual(self.get().json()["signature_count"], 3)
