@@ -378,7 +378,7 @@ def supporter_details_update(
     changed = [name for name, value in wanted.items() if str(getattr(supporter, name)) != value]
     if not changed:
         return []
-    with transaction.atomic(durable=True):
+    with transaction.atomic():
         for name in changed:
             setattr(supporter, name, wanted[name])
         supporter.save(update_fields=[*changed, "updated_at"])

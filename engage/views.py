@@ -68,6 +68,25 @@ def _hold_reason(request, form) -> str:
     return ""
 
 
+def _signup_store(request, form, *, kind: str, **extra) -> None:
+    data = form.cleaned_data
+    try:
+        services.signup_create(
+            kind=kind,
+            email=data["email"],
+            first_name=data["first_name"],
+            last_name=data["last_name"],
+            country=data["country"],
+            postcode=data["postcode"],
+            mailing_lists=list(data["lists"]),
+            source=data["source"],
+            hold_reason=_hold_reason(request, form),
+            **extra,
+        )
+    except services.SignupRefused:
+        pass  # the same answer, so the form cannot be used to learn who is suppressed
+
+
 @require_http_methods(["GET", "HEAD", "POST"])
 def subscribe(request):
     lists = public_lists()
@@ -78,21 +97,7 @@ def subscribe(request):
     form = SubscribeForm(request.POST, lists=lists)
     if not form.is_valid():
         return render(request, "engage/subscribe.html", {"form": form}, status=400)
-    data = form.cleaned_data
-    try:
-        services.signup_create(
-            kind=Signup.Kind.SUBSCRIBE,
-            email=data["email"],
-            first_name=data["first_name"],
-            last_name=data["last_name"],
-            country=data["country"],
-            postcode=data["postcode"],
-            mailing_lists=list(data["lists"]),
-            source=data["source"],
-            hold_reason=_hold_reason(request, form),
-        )
-    except services.SignupRefused:
-        pass  # the same answer, so the form cannot be used to learn who is suppressed
+    _signup_store(request, form, kind=Signup.Kind.SUBSCRIBE)
     return _check_email("subscribe")
 
 
@@ -114,24 +119,7 @@ def join(request):
     form = JoinForm(request.POST, lists=lists, opt_in_label=opt_in_label)
     if not form.is_valid():
         return render(request, "engage/join.html", {**context, "form": form}, status=400)
-    data = form.cleaned_data
-    try:
-        services.signup_create(
-            kind=form.kind,
-            email=data["email"],
-            first_name=data["first_name"],
-            last_name=data["last_name"],
-            country=data["country"],
-            postcode=data["postcode"],
-            mailing_lists=list(data["lists"]),
-            organisation=host,
-            opt_in=data["opt_in"],
-            affiliate=form.affiliate,
-            source=data["source"],
-            hold_reason=_hold_reason(request, form),
-        )
-    except services.SignupRefused:
-        pass
+    _signup_store(request, form, kind=form.kind, organisation=host, opt_in=form.cleaned_data["opt_in"], affiliate=form.affiliate)
     return _check_email("join")
 
 

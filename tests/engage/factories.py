@@ -5,7 +5,7 @@ import re
 from django.core import mail
 
 from engage.models import MailingList, Organisation
-from tests.factories import make_organisation
+from tests.factories import make_organisation, sign_data
 
 CONFIRM_LINK = re.compile(r"https://muster\.test(/signup/confirm/[^\s]+/)")
 PREFERENCES_LINK = re.compile(r"https://muster\.test(/preferences/[^\s/]+/)")
@@ -32,17 +32,8 @@ def make_list(*, slug="coalition-news", name="Coalition news", organisation=None
 
 
 def person_data(**overrides):
-    data = {
-        "first_name": "Ada",
-        "last_name": "Lovelace",
-        "email": "ada@example.org",
-        "country": "GB",
-        "postcode": "s70 2ab",
-        "source": "",
-        "website": "",
-    }
-    data.update(overrides)
-    return data
+    """The subscribe and join forms share the sign form's person fields."""
+    return sign_data(**overrides)
 
 
 def link_in_last_email(pattern, to="ada@example.org"):
