@@ -31,6 +31,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/sign.py
 	$(PY) bench/mail.py
 	$(PY) bench/import_subscribers.py
+	$(PY) bench/count_api.py
 
 clean:
 	rm -rf $(VENV) var

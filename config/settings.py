@@ -244,6 +244,8 @@ CLIENT_IP_HEADER = env_str("CLIENT_IP_HEADER")
 # IP addresses are kept only as an HMAC under this key.
 IP_HASH_KEY = env_str("IP_HASH_KEY", SECRET_KEY)
 COUNT_CACHE_SECONDS = env_int("COUNT_CACHE_SECONDS", 10)
+# Each web process reuses its count JSON for this long before asking the cache again (0: never).
+COUNT_MEMO_SECONDS = env_int("COUNT_MEMO_SECONDS", 1)
 
 # --- Supporters: lists, sign-ups, preferences, their data --------------------------------------
 # Suppressed addresses are kept only as an HMAC of the normalised address under this key.

@@ -5,12 +5,13 @@ from petitions import api, dashboard, embed, openapi, partner_api, views
 app_name = "petitions"
 
 urlpatterns = [
+    # First: every embed and widget polls it, and each route tried before it costs a regex match.
+    path("api/petitions/<slug:slug>", api.petition_summary_api, name="api-summary"),
     path("p/<slug:slug>/", views.petition_detail, name="detail"),
     path("p/<slug:slug>/sign", views.petition_sign, name="sign"),
     path("p/<slug:slug>/signed", views.petition_signed, name="signed"),
     path("p/<slug:slug>/thanks", views.petition_thanks, name="thanks"),
     path("confirm/<str:token>/", views.signature_confirm, name="confirm"),
-    path("api/petitions/<slug:slug>", api.petition_summary_api, name="api-summary"),
     path("api/petitions/<slug:slug>/signatures", api.petition_signatures_api, name="api-signatures"),
     path("embed/<slug:slug>.js", embed.embed_script, name="embed-script"),
     path("embed/<slug:slug>/", embed.embed_page, name="embed-page"),
