@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from engage.models import Organisation
+from engage.models import MailingList, Organisation
 from petitions import services
 from petitions.models import Petition
 
@@ -46,6 +46,12 @@ PETITIONS = [
     },
 ]
 
+MAILING_LISTS = [
+    ("coalition-news", "Coalition news", "News and calls to action from the coalition, about twice a month.", True),
+    ("quarterly-newspaper", "Quarterly newspaper", "Our newspaper, by email when each issue comes out.", True),
+    ("events-in-the-north", "Events in the North", "Meetings, stalls and marches in the North of England.", True),
+]
+
 
 class Command(BaseCommand):
     help = "Load demo organisations, petitions and an organiser login (admin / muster-admin)."
@@ -75,6 +81,11 @@ class Command(BaseCommand):
             )
             services.petition_save(petition=petition)
             services.petition_set_status(petition=petition, status=Petition.Status.OPEN)
+        # The lists the subscribe and join pages offer (/subscribe/, /join/).
+        for slug, name, description, public in MAILING_LISTS:
+            MailingList.objects.get_or_create(
+                slug=slug, defaults={"name": name, "description": description, "public": public, "organisation": host}
+            )
         User = get_user_model()
         if not User.objects.filter(username="admin").exists():
             User.objects.create_superuser("admin", "admin@muster.localhost", password)
