@@ -120,6 +120,15 @@ class OneClickTests(UnsubscribeTestCase):
         self.assertEqual(self.one_click(one_click_unsubscribe_url(self.ada, self.news)).status_code, 200)
         self.assertEqual(SubscriptionEvent.objects.count(), events)
 
+    def test_one_click_costs_a_few_queries(self):
+        # Providers post one-clicks in bursts after a big mailing: read the person and the list,
+        # update one row, append one ledger row (the savepoint lines are the test's transaction).
+        url = one_click_unsubscribe_url(self.ada, self.news)
+        with self.assertNumQueries(7):
+            self.one_click(url)
+        with self.assertNumQueries(5):
+            self.one_click(url)
+
     def test_the_all_lists_one_click_withdraws_consent_to_the_host(self):
         self.assertEqual(self.one_click(one_click_unsubscribe_url(self.ada)).status_code, 200)
         self.assertEqual(self.eligible(self.news), [])
