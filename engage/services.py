@@ -28,6 +28,7 @@ from engage.selectors import (
     preference_lists,
     preference_organisations,
     subscription_statuses,
+    supporters_by_email,
 )
 from engage.suppression import is_suppressed
 from engage.tokens import token_make
@@ -43,7 +44,7 @@ def supporter_get_or_create(*, email: str, first_name: str, last_name: str, coun
     Safe under concurrency: the unique index decides, and the loser reads the winner's row.
     """
     email = normalise_email(email)
-    supporter = Supporter.objects.filter(email=email).first()
+    supporter = supporters_by_email(email).first()
     if supporter is not None:
         return supporter, False
     try:
@@ -53,7 +54,7 @@ def supporter_get_or_create(*, email: str, first_name: str, last_name: str, coun
             )
         return supporter, True
     except IntegrityError:
-        return Supporter.objects.get(email=email), False
+        return supporters_by_email(email).get(), False
 
 
 def consent_record(*, supporter: Supporter, organisation: Organisation, given: bool, wording: str, source: str) -> Consent:
@@ -391,7 +392,7 @@ def preferences_link_request(*, email: str) -> bool:
     suppressed). The caller answers the same either way."""
     from engage import tasks
 
-    supporter = Supporter.objects.filter(email=normalise_email(email)).first()
+    supporter = supporters_by_email(email).first()
     if supporter is None or is_suppressed(supporter.email):
         return False
     queue(tasks.preferences_link_send, supporter.pk)
