@@ -1,9 +1,8 @@
 import re
 
 from django import forms
-from django_countries import countries
-from django_countries.fields import LazyTypedChoiceField
 
+from engage.fields import CountryField
 from engage.models import Affiliate, MailingList, Signup
 from engage.normalise import normalise_email, normalise_postcode, validate_no_control_characters, validate_person_name
 
@@ -32,7 +31,7 @@ class PersonForm(forms.Form):
     last_name = forms.CharField(max_length=100, validators=[validate_person_name], label="Last name")
     # A quoted local part ("a\x07b"@example.org) passes the address check with control characters in it.
     email = forms.EmailField(max_length=254, validators=[validate_no_control_characters], label="Email address")
-    country = LazyTypedChoiceField(choices=countries, initial="GB", label="Country")
+    country = CountryField(initial="GB", label="Country")
     postcode = forms.CharField(max_length=16, required=False, validators=[validate_no_control_characters], label="Postcode")
     # A field people never see; bots fill it in. Its name looks worth filling.
     website = forms.CharField(required=False, max_length=500, label="Leave this empty")

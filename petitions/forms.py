@@ -2,9 +2,8 @@ import re
 from collections.abc import Sequence
 
 from django import forms
-from django_countries import countries
-from django_countries.fields import LazyTypedChoiceField
 
+from engage.fields import CountryField
 from engage.normalise import normalise_email, normalise_postcode, validate_no_control_characters, validate_person_name
 
 _SOURCE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -21,7 +20,7 @@ class SignatureForm(forms.Form):
     last_name = forms.CharField(max_length=100, validators=[validate_person_name], label="Last name")
     # A quoted local part ("a\x07b"@example.org) passes the address check with control characters in it.
     email = forms.EmailField(max_length=254, validators=[validate_no_control_characters], label="Email address")
-    country = LazyTypedChoiceField(choices=countries, initial="GB", label="Country")
+    country = CountryField(initial="GB", label="Country")
     postcode = forms.CharField(
         max_length=16, required=False, validators=[validate_no_control_characters], label="Postcode"
     )
