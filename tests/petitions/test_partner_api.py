@@ -9,6 +9,7 @@ import re
 from django.core import mail
 from django.test import TestCase
 
+from engage.links import preferences_token
 from engage.partners import partner_api_key_create, partner_api_key_revoke
 from engage.services import consent_record, supporter_get_or_create
 from petitions import services
@@ -86,6 +87,17 @@ class IsolationTests(PartnerApiTestCase):
         self.assertEqual(self.emails(self.plain_b), ["bob@example.org", "cat@example.org"])
         csv_emails = [row["email"] for row in csv.DictReader(io.StringIO(self.csv_text(self.plain_a)))]
         self.assertEqual(csv_emails, ["ada@example.org"])
+
+    def test_unticking_the_partner_on_the_preference_page_removes_the_person_at_once(self):
+        cat = supporter_get_or_create(email="cat@example.org", first_name="", last_name="", country="GB", postcode="")[0]
+        page = self.client.get(f"/preferences/{preferences_token(cat)}/")
+        self.assertContains(page, "We Own It")
+        # Keep the host and Keep Our NHS Public ticked; untick We Own It.
+        keep = [self.petition.organisation.pk, self.b.pk]
+        response = self.client.post(f"/preferences/{preferences_token(cat)}/choices", {"organisations": keep})
+        self.assertEqual(response.status_code, 303)
+        self.assertEqual(self.emails(self.plain_a), ["ada@example.org"])
+        self.assertEqual(self.emails(self.plain_b), ["bob@example.org", "cat@example.org"])
 
     def test_an_unconfirmed_signer_is_never_shared_until_they_confirm(self):
         self.assertNotIn("fay@example.org", self.emails(self.plain_a))

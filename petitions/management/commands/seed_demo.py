@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from engage.models import MailingList, Organisation
 from petitions import services
-from petitions.models import Petition
+from petitions.models import Cosponsorship, Petition
 
 ORGANISATIONS = [
     ("health-campaigns-together", "Health Campaigns Together", Organisation.Kind.HOST, "https://healthcampaignstogether.com"),
@@ -81,6 +81,10 @@ class Command(BaseCommand):
             )
             services.petition_save(petition=petition)
             services.petition_set_status(petition=petition, status=Petition.Status.OPEN)
+        # The partners co-sponsor the first petition: its form shows their boxes, the admin their embed codes.
+        first = Petition.objects.get(slug=PETITIONS[0]["slug"])
+        for slug in ("keep-our-nhs-public", "we-own-it"):
+            Cosponsorship.objects.get_or_create(petition=first, organisation=orgs[slug])
         # The lists the subscribe and join pages offer (/subscribe/, /join/).
         for slug, name, description, public in MAILING_LISTS:
             MailingList.objects.get_or_create(
