@@ -56,7 +56,7 @@ class PartnerApiKeyAdmin(admin.ModelAdmin):
         if change:
             return
         key, plain = partner_api_key_create(organisation=form.cleaned_data["organisation"], name=form.cleaned_data["name"])
-        obj.pk = key.pk
+        obj.pk, obj.prefix, obj.key_hash, obj.created_at = key.pk, key.prefix, key.key_hash, key.created_at
         # Held on the request only, for response_add: the plain key is never stored, logged or put in a message cookie.
         request._partner_api_key_plain = plain
 
