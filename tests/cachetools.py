@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
 
@@ -9,7 +8,11 @@ def clear_test_cache():
     if not isinstance(caches["default"], RedisCache):  # no Redis, or a test swapped in another cache
         cache.clear()
         return
-    client = cache._cache.get_client(write=True)
-    keys = list(client.scan_iter(match=f"{settings.CACHES['default']['KEY_PREFIX']}:*", count=1000))
+    redis_cache = caches["default"]
+    if not redis_cache.key_prefix:
+        redis_cache.clear()
+        return
+    client = redis_cache._cache.get_client(write=True)
+    keys = list(client.scan_iter(match=f"{redis_cache.key_prefix}:*", count=1000))
     if keys:
         client.delete(*keys)
