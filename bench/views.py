@@ -1,5 +1,5 @@
 """The raw-SQL reference for the sign benchmark: the same writes as petitions.services.petition_sign
-(supporter upsert, signature, consent row, then the confirmation task published to the broker
+(supporter upsert, signature with its ticked opt-in, then the confirmation task published to the broker
 after commit), in one transaction, with no form, rate limit or ORM. Served only by bench/sign.py.
 
 The INSERT statements are written out once, when this module is imported. Their column lists
@@ -12,6 +12,7 @@ DJANGO_SETTINGS_MODULE=bench.settings_bench python -c "import django; django.set
 
 import hashlib
 import hmac
+import json
 import logging
 import secrets
 
@@ -21,7 +22,7 @@ from django.http import Http404, HttpResponse, HttpResponseNotAllowed, HttpRespo
 from django.views.decorators.csrf import csrf_exempt
 
 from config.celery import app as celery_app
-from engage.models import Consent, Organisation, Supporter
+from engage.models import Organisation, Supporter
 from engage.normalise import postcode_area
 from petitions.models import Petition, Signature
 
@@ -85,14 +86,14 @@ SIGNATURE_INSERT = _Insert(
         "confirm_nonce",
         "ip_hash",
         "new_supporter",
+        "opt_ins_pending",
     ),
     "ON CONFLICT (petition_id, supporter_id) DO NOTHING RETURNING id",
 )
-CONSENT_INSERT = _Insert(Consent, ("supporter_id", "organisation_id", "given", "wording", "source"))
 
 
 def describe() -> str:
-    return "\n".join([PETITION_SQL, SUPPORTER_UPSERT.sql, SIGNATURE_INSERT.sql, CONSENT_INSERT.sql])
+    return "\n".join([PETITION_SQL, SUPPORTER_UPSERT.sql, SIGNATURE_INSERT.sql])
 
 
 def _ip_hash(ip: str) -> str:
@@ -142,24 +143,27 @@ def raw_sign(request, slug):
             "confirm_nonce": secrets.token_urlsafe(16),
             "ip_hash": _ip_hash(request.META.get("REMOTE_ADDR", "")),
             "new_supporter": supporter_created,
+            # The ticked box, kept with the signature until confirmation writes it to the ledger.
+            "opt_ins_pending": json.dumps(
+                [
+                    {
+                        "organisation_id": organisation_id,
+                        "wording": consent_wording
+                        or (
+                            f"Keep me updated by {organisation_name} about this and other campaigns. "
+                            "You can unsubscribe at any time."
+                        ),
+                        "source": (f"petition:{slug}" + (f":{source}" if source else ""))[:200],
+                    }
+                ]
+                if post.get("opt_in") == "on"
+                else []
+            ),
         }
         cursor.execute(SIGNATURE_INSERT.sql, SIGNATURE_INSERT.params(signature))
         inserted = cursor.fetchone()
         if inserted is not None:
             signature_id = inserted[0]
-            if post.get("opt_in") == "on":
-                consent = {
-                    "supporter_id": supporter_id,
-                    "organisation_id": organisation_id,
-                    "given": True,
-                    "wording": consent_wording
-                    or (
-                        f"Keep me updated by {organisation_name} about this and other campaigns. "
-                        "You can unsubscribe at any time."
-                    ),
-                    "source": (f"petition:{slug}" + (f":{source}" if source else ""))[:200],
-                }
-                cursor.execute(CONSENT_INSERT.sql, CONSENT_INSERT.params(consent))
     # Committed: publish the confirmation task, as the real path does from transaction.on_commit.
     if signature_id is not None:
         try:

@@ -1,3 +1,5 @@
+import copy
+
 from django import forms
 from django_countries import countries
 
@@ -14,6 +16,12 @@ class CountryField(forms.TypedChoiceField):
         super().__init__(choices=list(countries), **kwargs)
 
     def __deepcopy__(self, memo):
-        result = forms.Field.__deepcopy__(self, memo)
-        result._choices = self._choices
+        # What Field.__deepcopy__ does, less the copy (and re-normalising) of the choices that
+        # the select widget's own __deepcopy__ would make.
+        result = copy.copy(self)
+        memo[id(self)] = result
+        result.widget = copy.copy(self.widget)
+        result.widget.attrs = self.widget.attrs.copy()
+        result.error_messages = self.error_messages.copy()
+        result.validators = self.validators[:]
         return result

@@ -80,10 +80,11 @@ class Signature(models.Model):
     confirm_nonce = models.CharField(max_length=32, unique=True)
     ip_hash = models.CharField(max_length=64, blank=True, help_text="HMAC of the IP address; the address is not kept.")
     new_supporter = models.BooleanField(default=False, help_text="This signature is how the person first came to us.")
-    # The co-sponsors' boxes ticked when signing, as [{"organisation_id", "wording", "source"}]. They are
-    # written to the consent ledger when the signature is confirmed, not before: a partner receives the
-    # people on its ledger, and only the emailed link proves the address belongs to whoever ticked the box.
-    partner_opt_ins = models.JSONField(default=list, blank=True, editable=False)
+    # The boxes ticked when signing (the host's and the co-sponsors'), as [{"organisation_id",
+    # "wording", "source"}]. They are written to the consent ledger when the signature is confirmed,
+    # not before: anyone can type anyone's address, and only the emailed link proves the address
+    # belongs to whoever ticked the box.
+    opt_ins_pending = models.JSONField(default=list, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
     confirmation_sent_at = models.DateTimeField(null=True, blank=True)

@@ -25,7 +25,7 @@ def signatures_of(supporter: Supporter) -> dict:
                 "postcode_area": s.postcode_area,
                 "source": s.source,
                 "through_partner": s.partner.name if s.partner else None,
-                "partner_boxes_ticked": [box.get("wording", "") for box in s.partner_opt_ins],
+                "opt_in_boxes_ticked": [box.get("wording", "") for box in s.opt_ins_pending],
                 "signed_at": s.created_at.isoformat(),
                 "confirmed_at": s.confirmed_at.isoformat() if s.confirmed_at else None,
             }
@@ -37,7 +37,7 @@ def signatures_of(supporter: Supporter) -> dict:
 def signatures_strip(signatures: QuerySet) -> int:
     """Keep what the statistics need (petition, status, dates, source, country, postcode area)
     and drop what leads back to the person: used by erasure and by the retention rule."""
-    return signatures.update(supporter=None, ip_hash="", partner_opt_ins=[], anonymised_at=timezone.now())
+    return signatures.update(supporter=None, ip_hash="", opt_ins_pending=[], anonymised_at=timezone.now())
 
 
 def signatures_anonymise(supporters: QuerySet) -> None:

@@ -120,7 +120,12 @@ def petition_sign(
                     ip_hash=ip_hash(ip),
                     partner=partner,
                     new_supporter=supporter_created,
-                    partner_opt_ins=[
+                    opt_ins_pending=(
+                        [{"organisation_id": petition.organisation_id, "wording": petition.opt_in_wording, "source": ledger_source}]
+                        if opt_in
+                        else []
+                    )
+                    + [
                         {"organisation_id": c.organisation_id, "wording": c.opt_in_wording, "source": ledger_source}
                         for c in cosponsor_opt_ins
                     ],
@@ -131,14 +136,6 @@ def petition_sign(
                 transaction.on_commit(lambda: _queue(tasks.signature_already_signed_send, signature.pk))
             return SignResult(signature=signature, created=False)
 
-        if opt_in:
-            consent_record(
-                supporter=supporter,
-                organisation=petition.organisation,
-                given=True,
-                wording=petition.opt_in_wording,
-                source=ledger_source,
-            )
         if not hold_reason:
             transaction.on_commit(lambda: _queue(tasks.signature_confirmation_send, signature.pk))
     return SignResult(signature=signature, created=True)
@@ -202,7 +199,7 @@ def signature_already_signed_send(*, signature_id: int) -> bool:
 def signature_confirm(*, signature: Signature) -> bool:
     """Confirm a pending signature. True if this call confirmed it (the count rises once).
 
-    The co-sponsors' boxes ticked when signing reach the consent ledger here, in the same
+    The opt-in boxes ticked when signing (host and co-sponsors) reach the consent ledger here, in the same
     transaction, so only a confirmed address is ever passed to a partner.
     """
     with transaction.atomic(durable=True):
@@ -210,15 +207,15 @@ def signature_confirm(*, signature: Signature) -> bool:
             status=Signature.Status.CONFIRMED, confirmed_at=timezone.now()
         )
         if confirmed:
-            _partner_opt_ins_record(signature)
+            _opt_ins_record(signature)
             transaction.on_commit(lambda: count_increment(petition_id=signature.petition_id))
     signature.refresh_from_db(fields=["status", "confirmed_at"])
     return bool(confirmed)
 
 
-def _partner_opt_ins_record(signature: Signature) -> None:
-    # partner_opt_ins is written once, when the signature is stored, so the caller's copy is current.
-    opt_ins = signature.partner_opt_ins
+def _opt_ins_record(signature: Signature) -> None:
+    # opt_ins_pending is written once, when the signature is stored, so the caller's copy is current.
+    opt_ins = signature.opt_ins_pending
     if not opt_ins or signature.supporter_id is None:
         return
     organisations = Organisation.objects.in_bulk([item["organisation_id"] for item in opt_ins])

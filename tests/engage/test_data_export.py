@@ -30,10 +30,12 @@ class DataExportTests(TestCase):
         self.news = make_list()
         for email, name, postcode in (("ada@example.org", "Lovelace", "S70 2AB"), ("bea@example.org", "Brontesque", "LS1 4AP")):
             with self.captureOnCommitCallbacks(execute=True):
-                petition_services.petition_sign(
+                signed = petition_services.petition_sign(
                     petition=self.petition, first_name="Someone", last_name=name, email=email, country="GB",
                     postcode=postcode, opt_in=True, source="leaflet", ip="192.0.2.1",
                 )
+            # The ticked box reaches the consent ledger on confirmation.
+            petition_services.signature_confirm(signature=signed.signature)
             with self.captureOnCommitCallbacks(execute=True):
                 self.client.post("/subscribe/", person_data(email=email, last_name=name, lists=[self.news.pk]))
             self.client.post(link_in_last_email(CONFIRM_LINK, to=email), {})
