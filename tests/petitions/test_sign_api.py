@@ -63,7 +63,7 @@ class AcceptedTests(SignApiTestCase):
                 self.url, {**sign_data(), "partner": "we-own-it", "partner_opt_in": ["we-own-it"]}, HTTP_ORIGIN=PARTNER_ORIGIN
             )
         self.assertEqual(response.status_code, 201)
-        self.assertEqual(Signature.objects.get().partner_opt_ins[0]["organisation_id"], self.partner.pk)
+        self.assertEqual(Signature.objects.get().opt_ins_pending[-1]["organisation_id"], self.partner.pk)
 
     def test_ticked_boxes_reach_the_ledger_on_confirmation_naming_petition_partner_and_channel(self):
         self.post(self.payload(opt_in=True, partner_opt_in=["we-own-it", "keep-our-nhs-public"], source="nl"))
