@@ -15,7 +15,11 @@ call) and each size:
    and delivery id, merge data in batch mode) built with anymail and posted to the same mock
    ESP by a plain loop in 2 processes, with no database, app or queue;
 4. prints messages per second for both, the ratio, and peak worker memory.
-Then it times the snapshot of a 1,000,000-supporter segment (one INSERT … SELECT).
+Then it times the snapshot of a 1,000,000-supporter segment (one INSERT … SELECT through the
+recipient filter; some of them opted out, left the list or are suppressed) against, in the
+same run, the same INSERT … SELECT of every supporter's id with no filter, printing wall time
+and the PostgreSQL backend's CPU time for each (`--snapshot-only` skips the sending runs,
+`--explain` adds the snapshot's EXPLAIN (ANALYZE, BUFFERS, WAL)).
 
 The machine's 2 cores are shared by the workers, the mock ESP, PostgreSQL and Redis (and, on
 a shared machine, by anyone else's work). Results are also written as JSON to bench/results/.
@@ -82,6 +86,13 @@ BODY = (
 )
 
 
+def database_use(name: str) -> None:
+    """Work in this scratch database (two runs at once need two)."""
+    global DB_NAME
+    DB_NAME = name
+    BASE_ENV["DATABASE_URL"] = f"{PG}/{name}"
+
+
 def mock(path: str, payload: dict | None = None) -> dict:
     url = f"http://127.0.0.1:{MOCK_PORT}{path}"
     data = None if payload is None else json.dumps(payload).encode()
@@ -107,8 +118,10 @@ def recreate_database() -> None:
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
 
 
-def fill(n: int) -> None:
-    """n supporters, each opted in to the host and subscribed to the list."""
+def fill(n: int, *, excluded: bool = False) -> None:
+    """n supporters, each opted in to the host and subscribed to the list. With `excluded`,
+    the recipient filter has people to drop: one in 100 opted out later, one in 200 left the
+    list, one in 1,000 suppressed."""
     from django.db import connection
 
     from engage.models import MailingList, Organisation
@@ -130,7 +143,23 @@ def fill(n: int) -> None:
             "INSERT INTO engage_subscription (supporter_id, mailing_list_id, status, source, confirm_nonce, created_at, subscribed_at) "
             "SELECT id, %s, 'subscribed', 'bench', md5('s' || id), now(), now() FROM engage_supporter", [news.pk],
         )
-        cursor.execute("ANALYZE")
+        if excluded:
+            cursor.execute(
+                "INSERT INTO engage_consent (supporter_id, organisation_id, given, wording, source, created_at) "
+                "SELECT id, %s, false, 'Stop', 'bench', now() + interval '1 second' FROM engage_supporter WHERE id %% 100 = 0",
+                [host.pk],
+            )
+            cursor.execute("UPDATE engage_subscription SET status = 'unsubscribed' WHERE supporter_id %% %s = 1", [200])
+    if excluded:
+        from engage.models import Suppression
+        from engage.suppression import email_hash
+
+        Suppression.objects.all().delete()
+        Suppression.objects.bulk_create(
+            Suppression(email_hash=email_hash(f"b{i}@example.org"), reason="hard_bounce") for i in range(7, n + 1, 1000)
+        )
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
 
 
 def make_mailing(name: str):
@@ -247,14 +276,66 @@ def run_raw(mode: str, n: int) -> dict:
     return {"messages": mock("/_mock/stats")["messages"], "sent": sent, "seconds": round(seconds, 3), "per_second": round(n / seconds, 1)}
 
 
-def snapshot_million(n: int) -> dict:
-    from mailings import sending
+def _backend_cpu_seconds(cursor, pid: int) -> float:
+    """CPU time PostgreSQL's backend process for this connection has used (it runs on this
+    machine): on shared cores, a statement's wall time includes waiting for a core."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    fill(n)
+
+def _timed(statement) -> tuple[float, float]:
+    """(wall seconds, backend CPU seconds) of statement(cursor), in a transaction committed at
+    the end, after a CHECKPOINT so that each run starts with the same WAL state."""
+    from django.db import connection, transaction
+
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE mailings_delivery CASCADE")
+        cursor.execute("CHECKPOINT")
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+        cpu = _backend_cpu_seconds(cursor, pid)
+        started = time.monotonic()
+        with transaction.atomic():
+            statement(cursor)
+        return time.monotonic() - started, _backend_cpu_seconds(cursor, pid) - cpu
+
+
+def snapshot_timing(n: int, *, rounds: int = 2, explain: bool = False) -> dict:
+    """The snapshot of an n-supporter segment (the whole recipient filter) against, in the same
+    run, the reference: the same INSERT … SELECT of every supporter's id into the same table,
+    with no filter. Alternated `rounds` times; the best of each is reported."""
+    from django.db import connection, transaction
+
+    from mailings import sending
+    from mailings.models import Delivery
+
+    fill(n, excluded=True)
     mailing = make_mailing(f"snapshot-{n}")
-    started = time.monotonic()
-    count = sending.deliveries_snapshot(mailing=mailing)
-    return {"supporters": n, "deliveries": count, "seconds": round(time.monotonic() - started, 2)}
+    reference_sql = (
+        "INSERT INTO mailings_delivery (mailing_id, supporter_id, status, attempts, esp_message_id, last_error, outcome) "
+        "SELECT %s, id, 'queued', 0, '', '', '' FROM engage_supporter"
+    )
+    ours, reference, deliveries = [], [], 0
+    for _ in range(rounds):
+        reference.append(_timed(lambda cursor: cursor.execute(reference_sql, [mailing.pk])))
+        ours.append(_timed(lambda cursor: sending.deliveries_snapshot(mailing=mailing)))
+        deliveries = Delivery.objects.filter(mailing=mailing).count()
+    if explain:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("TRUNCATE mailings_delivery CASCADE")
+            cursor.execute(f"SET LOCAL work_mem = '{sending.SNAPSHOT_WORK_MEM}'")
+            sql, params = sending.snapshot_statement(mailing=mailing)
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS, WAL) " + sql, params)
+            print("\n".join(row[0] for row in cursor.fetchall()), flush=True)
+            transaction.set_rollback(True)
+    best, best_reference = min(ours), min(reference)
+    return {
+        "supporters": n, "deliveries": deliveries,
+        "seconds": round(best[0], 2), "backend_cpu_seconds": round(best[1], 2),
+        "reference_seconds": round(best_reference[0], 2), "reference_backend_cpu_seconds": round(best_reference[1], 2),
+        "ratio": round(best[0] / best_reference[0], 2),
+        "all_runs": {"ours": [[round(w, 2), round(c, 2)] for w, c in ours], "reference": [[round(w, 2), round(c, 2)] for w, c in reference]},
+    }
 
 
 def main() -> int:
@@ -263,8 +344,12 @@ def main() -> int:
     parser.add_argument("--million", action="store_true", help="also send 1,000,000")
     parser.add_argument("--modes", nargs="+", default=["batch", "single"], choices=list(MODES))
     parser.add_argument("--snapshot", type=int, default=1_000_000, help="supporters in the snapshot timing (0: skip)")
+    parser.add_argument("--snapshot-only", action="store_true", help="time only the snapshot, no sending")
+    parser.add_argument("--explain", action="store_true", help="also print EXPLAIN (ANALYZE, BUFFERS) of the snapshot")
+    parser.add_argument("--database", default=DB_NAME, help=f"scratch database, dropped at the end (default {DB_NAME})")
     args = parser.parse_args()
-    sizes = args.sizes + ([1_000_000] if args.million else [])
+    sizes = [] if args.snapshot_only else args.sizes + ([1_000_000] if args.million else [])
+    database_use(args.database)
 
     recreate_database()
     mock_process = subprocess.Popen([sys.executable, "bench/mock_esp.py", "--port", str(MOCK_PORT), "--no-records"], cwd=ROOT,
@@ -285,12 +370,19 @@ def main() -> int:
                           f"{ours['duplicates']} dup, snapshot {ours['snapshot_seconds']}s, peak worker RSS "
                           f"{ours['peak_worker_rss_mib']} MiB) | raw {raw['per_second']:>8,.0f}/s | ratio {ratio:.2f}", flush=True)
             if args.snapshot:
-                snap = snapshot_million(args.snapshot)
+                django_setup(args.modes[0])
+                snap = snapshot_timing(args.snapshot, explain=args.explain)
                 results["snapshot"] = snap
-                print(f"snapshot of a {snap['supporters']:,}-supporter segment: {snap['seconds']} s ({snap['deliveries']:,} deliveries)", flush=True)
+                print(f"snapshot of a {snap['supporters']:,}-supporter segment ({snap['deliveries']:,} deliveries): "
+                      f"{snap['seconds']} s (backend CPU {snap['backend_cpu_seconds']} s) | reference INSERT … SELECT of "
+                      f"every id: {snap['reference_seconds']} s (CPU {snap['reference_backend_cpu_seconds']} s) | "
+                      f"ratio {snap['ratio']} | load average {os.getloadavg()[0]:.1f}", flush=True)
     finally:
         mock_process.terminate()
         mock_process.wait(timeout=10)
+        from django.db import connection
+
+        connection.close()
         with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
     RESULTS.mkdir(exist_ok=True)

@@ -11,10 +11,10 @@ import hashlib
 import hmac
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, QuerySet, Subquery, Value
+from django.db.models import Exists, F, OuterRef, QuerySet, Window
 from django.db.models.expressions import Func
-from django.db.models.fields import CharField
-from django.db.models.functions import Coalesce, Lower, Trim
+from django.db.models.fields import BinaryField, CharField
+from django.db.models.functions import FirstValue, Lower, Trim
 
 from engage import suppression
 from engage.models import Consent, MailingList, Organisation, Subscription, Supporter, Suppression
@@ -39,13 +39,14 @@ class EmailHash(Func):
     def __init__(self, expression, **extra):
         super().__init__(Lower(Trim(expression)), **extra)
 
-    def as_postgresql(self, compiler, conn, **extra):
+    def _digest_postgresql(self, compiler) -> tuple[str, list]:
         inner, outer = _hmac_pads(settings.SUPPRESSION_HASH_KEY.encode())
         sql, params = compiler.compile(self.source_expressions[0])
-        return (
-            f"encode(sha256(%s::bytea || sha256(%s::bytea || convert_to({sql}, 'UTF8'))), 'hex')",
-            [outer, inner, *params],
-        )
+        return f"sha256(%s::bytea || sha256(%s::bytea || convert_to({sql}, 'UTF8')))", [outer, inner, *params]
+
+    def as_postgresql(self, compiler, conn, **extra):
+        sql, params = self._digest_postgresql(compiler)
+        return f"encode({sql}, 'hex')", params
 
     def as_sqlite(self, compiler, conn, **extra):
         sql, params = compiler.compile(self.source_expressions[0])
@@ -53,6 +54,31 @@ class EmailHash(Func):
 
     def as_sql(self, compiler, conn, **extra):  # other databases: not supported
         raise NotImplementedError("EmailHash needs PostgreSQL or SQLite")
+
+
+class _EmailDigest(EmailHash):
+    """EmailHash as the raw 32 bytes on PostgreSQL: for a million supporters, not writing each
+    digest out in hex saves a third of the hashing time. Compared with _StoredDigest."""
+
+    output_field = BinaryField()
+
+    def as_postgresql(self, compiler, conn, **extra):
+        return self._digest_postgresql(compiler)
+
+
+class _StoredDigest(Func):
+    """Suppression.email_hash as bytes on PostgreSQL (decoded once per suppression row, the
+    small side of the join), as stored elsewhere."""
+
+    output_field = BinaryField()
+    arity = 1
+
+    def as_postgresql(self, compiler, conn, **extra):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"decode({sql}, 'hex')", params
+
+    def as_sql(self, compiler, conn, **extra):
+        return compiler.compile(self.source_expressions[0])
 
 
 def register_sqlite_functions(sender, connection, **kwargs):
@@ -67,19 +93,38 @@ def register_sqlite_functions(sender, connection, **kwargs):
 
 
 def suppressed_q(email_field: str = "email"):
-    return Exists(Suppression.objects.filter(email_hash=EmailHash(OuterRef(email_field))))
+    # An equality between an expression of the outer row and one of the suppression row, so
+    # PostgreSQL hashes the (small) suppression table once and probes it: a hash anti join.
+    return Exists(
+        Suppression.objects.alias(digest=_StoredDigest("email_hash")).filter(digest=_EmailDigest(OuterRef(email_field)))
+    )
+
+
+def opted_in_supporter_ids(*, organisation: Organisation) -> QuerySet[Consent]:
+    """The ids of the supporters whose latest consent row for this organisation is an opt-in
+    (DESIGN rule 3), for `pk__in`. One ordered pass over the organisation's ledger rows, which
+    the database joins to the supporters as a set, rather than one index lookup per supporter
+    (a third of the time of a million-supporter snapshot)."""
+    return (
+        Consent.objects.filter(organisation=organisation)
+        # Every row of a person carries the `given` of their latest row (newest first by
+        # (created_at, id), as the index on the ledger is ordered); the filter on it applies
+        # after the window, to the latest row's value, never to the rows it is chosen from.
+        .annotate(
+            latest_given=Window(
+                FirstValue("given"), partition_by=[F("supporter_id")], order_by=[F("created_at").desc(), F("id").desc()]
+            )
+        )
+        .filter(latest_given=True)
+        .values("supporter_id")
+    )
 
 
 def recipients_eligible(
     supporters: QuerySet[Supporter], *, organisation: Organisation, mailing_list: MailingList | None
 ) -> QuerySet[Supporter]:
     """`supporters` less everyone this organisation may not email on this list."""
-    latest_consent = (
-        Consent.objects.filter(supporter=OuterRef("pk"), organisation=organisation)
-        .order_by("-created_at", "-id")
-        .values("given")[:1]
-    )
-    eligible = supporters.filter(Coalesce(Subquery(latest_consent), Value(False))).exclude(suppressed_q())
+    eligible = supporters.filter(pk__in=opted_in_supporter_ids(organisation=organisation)).exclude(suppressed_q())
     if mailing_list is not None:
         eligible = eligible.exclude(
             Exists(

@@ -4,7 +4,7 @@ resume, schedule, unknown outcomes and the sweeper."""
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -108,6 +108,30 @@ def test_it_re_checks_the_rule_when_a_chunk_is_claimed(mailgun, django_capture_o
         pass
     assert people[0].email not in copies_by_address(mailgun)
     assert Delivery.objects.get(supporter=people[0]).status == Delivery.Status.SKIPPED
+
+
+def test_it_skips_a_delivery_whose_supporter_row_is_gone(mailgun, django_capture_on_commit_callbacks):
+    """Deliveries have no foreign key constraint in the database (see Delivery.supporter): a
+    supporter row removed behind the ORM's back leaves a delivery pointing at no one, which
+    is skipped, not sent and not an error."""
+    news, people = audience(3)
+    mailing = start(make_mailing(mailing_list=news), django_capture_on_commit_callbacks, execute=False)
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM engage_consent WHERE supporter_id = %s", [people[0].pk])
+        cursor.execute("DELETE FROM engage_subscription WHERE supporter_id = %s", [people[0].pk])
+        cursor.execute("DELETE FROM engage_supporter WHERE id = %s", [people[0].pk])
+    while sending.chunk_send(mailing_id=mailing.pk).claimed:
+        pass
+    assert copies_by_address(mailgun) == {p.email: 1 for p in people[1:]}
+    assert Delivery.objects.get(supporter_id=people[0].pk).status == Delivery.Status.SKIPPED
+
+
+def test_it_never_writes_a_second_delivery_for_one_person(mailgun):
+    news, people = audience(1)
+    mailing = make_mailing(mailing_list=news)
+    sending.deliveries_snapshot(mailing=mailing)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Delivery.objects.create(mailing=mailing, supporter=people[0])
 
 
 def test_it_cancels_what_is_still_queued(mailgun, settings, django_capture_on_commit_callbacks):
