@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import logging
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -106,8 +107,11 @@ def petition_sign(
         supporter, supporter_created = supporter_get_or_create(
             email=email, first_name=first_name, last_name=last_name, country=country, postcode=postcode
         )
+        # A supporter created in this transaction can have no signature yet, so the savepoint
+        # that catches a duplicate is needed only for someone we already knew: one round trip
+        # pair fewer on the path a surge of new signers takes.
         try:
-            with transaction.atomic():
+            with transaction.atomic() if not supporter_created else nullcontext():
                 signature = Signature.objects.create(
                     petition=petition,
                     supporter=supporter,
