@@ -50,6 +50,12 @@ class Supporter(models.Model):
     # The random value behind this person's preference and unsubscribe links (DESIGN rule 7);
     # replacing it revokes every link sent so far.
     link_nonce = models.CharField(max_length=32, unique=True, default=new_nonce)
+    # The address's suppression hash (engage.suppression.email_hash, as its 32 bytes), so a
+    # mailing's snapshot matches a million supporters against the suppression list without
+    # hashing each address. mailings fills it after the fact; on PostgreSQL a trigger empties
+    # it whenever a row is written with a new address, however it is written. Empty means
+    # "hash the address", never "not suppressed" (mailings.recipients).
+    email_hash = models.BinaryField(max_length=32, null=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -59,6 +65,8 @@ class Supporter(models.Model):
             # even for a row written some other way.
             models.UniqueConstraint(Lower("email"), name="supporter_email_ci_unique"),
         ]
+        # The rows whose email_hash is still to be filled.
+        indexes = [models.Index(fields=["id"], condition=models.Q(email_hash__isnull=True), name="supporter_email_hash_todo")]
 
     def __str__(self):
         return self.email

@@ -26,7 +26,7 @@ from engage.queueing import queue
 from engage.suppression import is_suppressed
 from mailings import esp, rendering, sending
 from mailings.models import Delivery, Mailing, Message, OutboundEmail, Sender
-from mailings.recipients import address_suppressed
+from mailings.recipients import address_suppressed, supporters_email_hash_fill
 from mailings.rendering import RenderedEmail, email_render  # noqa: F401  (the petitions app imports them from here)
 
 logger = logging.getLogger(__name__)
@@ -238,9 +238,11 @@ def deliveries_unknown_drop(*, mailing: Mailing) -> int:
 
 
 def mailings_tick() -> dict:
-    """Beat, every MAILINGS_TICK_SECONDS: start scheduled mailings that are due, return
-    abandoned claims, settle unknown outcomes with the ESP, wake stalled mailings and mark
-    finished ones sent. Safe to run twice or concurrently."""
+    """Beat, every MAILINGS_TICK_SECONDS: hash new supporters' addresses for the suppression
+    check, start scheduled mailings that are due, return abandoned claims, settle unknown
+    outcomes with the ESP, wake stalled mailings and mark finished ones sent. Safe to run
+    twice or concurrently."""
+    hashed = supporters_email_hash_fill()
     now = timezone.now()
     started = 0
     for mailing_id in Mailing.objects.filter(status=Mailing.Status.SCHEDULED, scheduled_at__lte=now).values_list("pk", flat=True):
@@ -262,7 +264,7 @@ def mailings_tick() -> dict:
             Mailing.objects.filter(pk=mailing_id).update(last_activity_at=now)
             _lanes_queue(mailing_id)
             woken += 1
-    return {"started": started, "requeued": requeued, "unknown": unknown, "reconciled": found,
+    return {"hashed": hashed, "started": started, "requeued": requeued, "unknown": unknown, "reconciled": found,
             "resent": resent, "woken": woken, "finished": finished}
 
 
