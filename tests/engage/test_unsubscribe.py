@@ -6,7 +6,13 @@ from unittest.mock import patch
 from django.test import Client, TestCase
 
 from engage import links, services
-from engage.links import UNSUBSCRIBE_MAX_AGE, list_unsubscribe_headers, one_click_unsubscribe_url, unsubscribe_url
+from engage.links import (
+    UNSUBSCRIBE_MAX_AGE,
+    list_unsubscribe_headers,
+    one_click_unsubscribe_url,
+    read_unsubscribe_token,
+    unsubscribe_url,
+)
 from engage.models import Consent, Subscription, SubscriptionEvent, Supporter
 from engage.tokens import new_nonce
 from mailings.recipients import recipients_eligible
@@ -105,7 +111,8 @@ class OneClickTests(UnsubscribeTestCase):
         self.assertTrue(url.startswith("https://muster.test/unsubscribe/"))
         self.assertTrue(url.endswith("/one-click"))
         self.assertNotIn("ada", url)
-        self.assertEqual(url, one_click_unsubscribe_url(self.ada, self.news))
+        token = url.removeprefix("https://muster.test/unsubscribe/").removesuffix("/one-click")
+        self.assertEqual(read_unsubscribe_token(token), (self.ada, self.news))
 
     def test_a_post_without_cookies_answers_200_and_unsubscribes_at_once(self):
         response = self.one_click(one_click_unsubscribe_url(self.ada, self.news))
