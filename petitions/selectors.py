@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.core.cache import cache
-from django.db.models import Count, Q, Subquery
+from django.db.models import Count, Exists, OuterRef, Q, Subquery
 from django.db.models.functions import TruncDate
 from django.urls import reverse
 from django.utils import timezone
@@ -77,8 +77,18 @@ def petition_progress_percent(*, count: int, goal: int) -> int:
     return min(100, count * 100 // goal)
 
 
+def petitions_flagging_cosponsors(queryset):
+    """Petitions annotated with `has_active_cosponsors`, so cosponsorships_active can skip its
+    query for the many petitions without co-sponsors: one query fewer on the sign POST."""
+    return queryset.annotate(
+        has_active_cosponsors=Exists(Cosponsorship.objects.filter(petition=OuterRef("pk"), active=True))
+    )
+
+
 def cosponsorships_active(*, petition: Petition) -> list[Cosponsorship]:
     """The co-sponsors whose opt-in box the sign form shows, in name order."""
+    if getattr(petition, "has_active_cosponsors", None) is False:
+        return []
     return list(
         Cosponsorship.objects.filter(petition=petition, active=True)
         .select_related("organisation")

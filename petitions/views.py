@@ -13,13 +13,14 @@ from petitions.selectors import (
     cosponsorships_active,
     petition_partner,
     petition_progress_percent,
+    petitions_flagging_cosponsors,
     signature_count_live,
 )
 from petitions.signing import sign_submitted
 
 
 def _visible_petition(request, slug: str) -> Petition:
-    petition = get_object_or_404(Petition.objects.select_related("organisation"), slug=slug)
+    petition = get_object_or_404(petitions_flagging_cosponsors(Petition.objects.select_related("organisation")), slug=slug)
     # Drafts are visible only to staff, as a preview.
     if petition.status == Petition.Status.DRAFT and not request.user.is_staff:
         raise Http404
