@@ -19,8 +19,12 @@ from petitions.selectors import (
 from petitions.signing import sign_submitted
 
 
-def _visible_petition(request, slug: str) -> Petition:
-    petition = get_object_or_404(petitions_flagging_cosponsors(Petition.objects.select_related("organisation")), slug=slug)
+def _visible_petition(request, slug: str, *, with_body: bool = True) -> Petition:
+    petitions = petitions_flagging_cosponsors(Petition.objects.select_related("organisation"))
+    if not with_body:
+        # The sign POST answers with a redirect; the text is loaded only if the form is shown again.
+        petitions = petitions.defer("body", "body_html")
+    petition = get_object_or_404(petitions, slug=slug)
     # Drafts are visible only to staff, as a preview.
     if petition.status == Petition.Status.DRAFT and not request.user.is_staff:
         raise Http404
@@ -67,7 +71,7 @@ def _body_too_large(request) -> bool:
 def petition_sign(request, slug):
     if _body_too_large(request):
         raise RequestDataTooBig("The signature form's body is too large.")
-    petition = _visible_petition(request, slug)
+    petition = _visible_petition(request, slug, with_body=False)
     cosponsorships = cosponsorships_active(petition=petition)
     form = SignatureForm(request.POST, opt_in_label=petition.opt_in_wording, cosponsorships=cosponsorships)
     if petition.status != Petition.Status.OPEN:
