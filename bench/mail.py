@@ -190,7 +190,8 @@ def rss_tree_kb(pid: int) -> int:
     return total
 
 
-def run_muster(mode: str, n: int, workdir: str) -> dict:
+def run_muster(mode: str, n: int, workdir: str):
+    """(figures, the mailing) for one send of n recipients by 2 workers."""
     from bench.celery_workers import Worker
     from mailings import services
 
@@ -220,60 +221,137 @@ def run_muster(mode: str, n: int, workdir: str) -> dict:
         for worker in workers:
             worker.stop()
     mailing.refresh_from_db()
-    sending_seconds = finished - snapshot_done
+    # Until the mock accepted the last message (its clock is this machine's monotonic clock),
+    # not until this loop next looked.
+    sending_seconds = (stats["last_at"] or finished) - snapshot_done
     return {
         "messages": stats["messages"], "duplicates": stats["duplicates"], "calls": stats["calls"],
+        "bytes_per_message": round(stats["bytes"] / max(stats["messages"], 1)),
         "snapshot_seconds": round(snapshot_done - started, 3), "sending_seconds": round(sending_seconds, 3),
         "per_second": round(stats["messages"] / sending_seconds, 1),
         "peak_worker_rss_mib": [round(kb / 1024, 1) for kb in peak], "mailing_status": mailing.status,
+    }, mailing
+
+
+def raw_messages(mailing) -> dict:
+    """What the raw reference posts: the mailing's own parts, rendered once by Muster here (its
+    merge placeholders, the ESP's merge syntax), its sender, headers and metadata, and the
+    lengths of its links' tokens, so that the raw loop posts messages of the same content and
+    size as the workers do (the mock counts the bytes of both)."""
+    from engage import links
+    from engage.models import Supporter
+    from engage.tokens import new_nonce
+    from mailings import rendering, sending
+
+    compiled = sending.mailing_compiled(mailing)
+    esp_template = rendering.to_esp_template(compiled, "%recipient.{}%")  # Mailgun's merge syntax
+    sample = Supporter(email="sample@example.org", link_nonce=new_nonce())
+    return {
+        "compiled": [compiled.subject, compiled.text, compiled.html],
+        "esp": [esp_template.subject, esp_template.text, esp_template.html],
+        "slots": [slot.name for slot in compiled.slots],
+        "from": mailing.message.sender.bulk_from,
+        "list_id": sending.list_id_header(mailing),
+        "mailing_id": str(mailing.pk),
+        "site": BASE_ENV["SITE_URL"],
+        "preferences_token_length": len(links.preferences_token(sample)),
+        "unsubscribe_token_length": len(links.unsubscribe_token(sample, mailing.mailing_list)),
     }
 
 
-def _raw_part(args) -> int:
-    """The reference: anymail builds and posts the messages; no database, app or queue."""
-    mode, start, count = args
+def _raw_values(template: dict, i: int) -> tuple[dict, str]:
+    """Recipient i's merge values (random tokens as long as Muster's) and one-click URL."""
+    unsubscribe = secrets.token_urlsafe(template["unsubscribe_token_length"])[: template["unsubscribe_token_length"]]
+    preferences = secrets.token_urlsafe(template["preferences_token_length"])[: template["preferences_token_length"]]
+    site = template["site"]
+    values = {"first_name": f"Name{i}", "last_name": "Bench", "preferences_url": f"{site}/preferences/{preferences}/",
+              "unsubscribe_url": f"{site}/unsubscribe/{unsubscribe}/"}
+    return values, f"<{site}/unsubscribe/{unsubscribe}/one-click>"
+
+
+def _raw_part(mode: str, start: int, count: int, template: dict, ready, results) -> None:
+    """The reference, in one process: anymail builds and posts the messages; no database, app
+    or queue. Waits at `ready` once set up, so the timing leaves out process start-up."""
+    import html
+    import re
+
     django_setup(mode)
     from django.core.mail import EmailMultiAlternatives, get_connection
 
+    from mailings.esp import connection_open
+
     connection = get_connection()
-    connection.open()
-    html = "<p>" + BODY.replace("\n", "<br>") * 2 + "</p>"
+    connection_open(connection)  # the workers' HTTP session settings (the environment read once)
+    slots = template["slots"]
+    placeholder = re.compile(r"zqmerge(\d+)zq")
+    ready.wait()
     sent = 0
     if mode == "batch":
+        subject, text, html_part = template["esp"]
         for first in range(start, start + count, 1000):
             ids = range(first, min(first + 1000, start + count))
             to = [f"b{i}@example.org" for i in ids]
-            message = EmailMultiAlternatives("Rally on Friday, %recipient.t0%", BODY, "news@mail.muster.test", to, connection=connection)
-            message.attach_alternative(html, "text/html")
-            message.merge_data = {a: {"t0": f"Name{i}", "h0": f"Name{i}"} for a, i in zip(to, ids, strict=True)}
-            message.merge_metadata = {a: {"delivery_id": str(i)} for a, i in zip(to, ids, strict=True)}
-            message.merge_headers = {
-                a: {"List-Unsubscribe": f"<https://act.example.org/unsubscribe/{secrets.token_urlsafe(40)}/one-click>",
-                    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"} for a in to
-            }
+            message = EmailMultiAlternatives(subject, text, template["from"], to, connection=connection,
+                                             headers={"List-Id": template["list_id"]})
+            message.attach_alternative(html_part, "text/html")
+            message.metadata = {"mailing_id": template["mailing_id"]}
+            message.tags = ["mailing"]
+            message.merge_data, message.merge_metadata, message.merge_headers = {}, {}, {}
+            for address, i in zip(to, ids, strict=True):
+                values, one_click = _raw_values(template, i)
+                data = {}
+                for index, name in enumerate(slots):
+                    data[f"t{index}"] = values[name]
+                    data[f"h{index}"] = html.escape(values[name])
+                message.merge_data[address] = data
+                message.merge_metadata[address] = {"delivery_id": str(i)}
+                message.merge_headers[address] = {"List-Unsubscribe": one_click, "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
             message.send()
             sent += len(to)
     else:
+        subject, text, html_part = template["compiled"]
         for i in range(start, start + count):
-            message = EmailMultiAlternatives(f"Rally on Friday, Name{i}", BODY, "news@mail.muster.test", [f"b{i}@example.org"], connection=connection,
-                                             headers={"List-Unsubscribe": f"<https://act.example.org/unsubscribe/{secrets.token_urlsafe(40)}/one-click>",
-                                                      "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})
-            message.attach_alternative(html, "text/html")
-            message.metadata = {"delivery_id": str(i)}
+            values, one_click = _raw_values(template, i)
+            filled = [values[name] for name in slots]
+            escaped = [html.escape(value) for value in filled]
+            message = EmailMultiAlternatives(
+                placeholder.sub(lambda m, filled=filled: filled[int(m.group(1))], subject),
+                placeholder.sub(lambda m, filled=filled: filled[int(m.group(1))], text),
+                template["from"], [f"b{i}@example.org"], connection=connection,
+                headers={"List-Id": template["list_id"], "List-Unsubscribe": one_click,
+                         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+            )
+            message.attach_alternative(placeholder.sub(lambda m, escaped=escaped: escaped[int(m.group(1))], html_part), "text/html")
+            message.metadata = {"mailing_id": template["mailing_id"], "delivery_id": str(i)}
+            message.tags = ["mailing"]
             message.send()
             sent += 1
     connection.close()
-    return sent
+    results.put(sent)
 
 
-def run_raw(mode: str, n: int) -> dict:
-    mock("/_mock/reset", {})
+def run_raw(mode: str, n: int, template: dict) -> dict:
+    """The raw reference in 2 processes (as many as the workers), timed from when both are set
+    up until both have posted everything."""
+    context = multiprocessing.get_context("spawn")
+    ready, results = context.Barrier(3), context.Queue()
     half = n // 2
+    processes = [
+        context.Process(target=_raw_part, args=(mode, first, count, template, ready, results))
+        for first, count in ((1, half), (1 + half, n - half))
+    ]
+    for process in processes:
+        process.start()
+    mock("/_mock/reset", {})
+    ready.wait(timeout=120)
     started = time.monotonic()
-    with multiprocessing.get_context("spawn").Pool(2) as pool:
-        sent = sum(pool.map(_raw_part, [(mode, 1, half), (mode, 1 + half, n - half)]))
+    sent = sum(results.get(timeout=max(600, n / 20)) for _ in processes)
     seconds = time.monotonic() - started
-    return {"messages": mock("/_mock/stats")["messages"], "sent": sent, "seconds": round(seconds, 3), "per_second": round(n / seconds, 1)}
+    for process in processes:
+        process.join()
+    stats = mock("/_mock/stats")
+    return {"messages": stats["messages"], "sent": sent, "seconds": round(seconds, 3), "per_second": round(n / seconds, 1),
+            "bytes_per_message": round(stats["bytes"] / max(stats["messages"], 1))}
 
 
 def _backend_cpu_seconds(cursor, pid: int) -> float:
@@ -373,14 +451,18 @@ def main() -> int:
             for mode in args.modes:
                 django_setup(mode)
                 for n in sizes:
-                    ours = run_muster(mode, n, workdir)
-                    raw = run_raw(mode, n)
+                    load = os.getloadavg()[0]
+                    ours, mailing = run_muster(mode, n, workdir)
+                    raw = run_raw(mode, n, raw_messages(mailing))
                     ratio = ours["per_second"] / raw["per_second"] if raw["per_second"] else 0
-                    run = {"mode": mode, "recipients": n, "muster": ours, "raw": raw, "ratio": round(ratio, 3)}
+                    run = {"mode": mode, "recipients": n, "muster": ours, "raw": raw, "ratio": round(ratio, 3),
+                           "load_average_before": round(load, 2), "load_average_after": round(os.getloadavg()[0], 2)}
                     results["runs"].append(run)
                     print(f"{mode:6} {n:>9,}: muster {ours['per_second']:>8,.0f}/s ({ours['messages']:,} msgs, "
-                          f"{ours['duplicates']} dup, snapshot {ours['snapshot_seconds']}s, peak worker RSS "
-                          f"{ours['peak_worker_rss_mib']} MiB) | raw {raw['per_second']:>8,.0f}/s | ratio {ratio:.2f}", flush=True)
+                          f"{ours['duplicates']} dup, {ours['bytes_per_message']} B/msg, snapshot {ours['snapshot_seconds']}s, "
+                          f"peak worker RSS {ours['peak_worker_rss_mib']} MiB) | raw {raw['per_second']:>8,.0f}/s "
+                          f"({raw['messages']:,} msgs, {raw['bytes_per_message']} B/msg) | ratio {ratio:.2f} | "
+                          f"load {load:.1f} -> {os.getloadavg()[0]:.1f}", flush=True)
             if args.snapshot:
                 django_setup(args.modes[0])
                 snap = snapshot_timing(args.snapshot, explain=args.explain)

@@ -12,7 +12,12 @@ two lookups Muster uses to settle unknown outcomes, as the real ESPs do: Mailgun
 (GET /v3/<domain>/events?event=accepted&user-variables={"delivery_id": "…"}) and Postmark's
 outbound message search (GET /messages/outbound?metadata_delivery_id=…).
 
-Control (for tests): GET /_mock/stats, GET /_mock/deliveries ({delivery id: copies}),
+With --no-records (benchmarks) it keeps only each delivery id's count of copies, and parses
+no more of a call than it needs for that. Its HTTP/1.1 server is its own few lines (keep-alive,
+TCP_NODELAY, one thread per connection), cheaper per call than http.server.
+
+Control (for tests): GET /_mock/stats (calls, messages, bytes of the calls' bodies,
+duplicates), GET /_mock/deliveries ({delivery id: copies}),
 POST /_mock/config {"delay": seconds before answering, "fail_next": n answers of 503},
 POST /_mock/reset.
 
@@ -29,10 +34,14 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from email.utils import parseaddr
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 _RECIPIENT_VAR = re.compile(r"%recipient\.([^%]+)%")
+
+
+def _fill(template: str, values: dict) -> str:
+    """Mailgun's substitution of %recipient.x% from one recipient's variables."""
+    return _RECIPIENT_VAR.sub(lambda m: str(values.get(m.group(1), "")), template)
 
 
 @dataclass
@@ -66,13 +75,90 @@ class Record:
         return self._fill(self.call.html)
 
     def _fill(self, template: str) -> str:
-        values = self.call.variables.get(self.to, {})
-        return _RECIPIENT_VAR.sub(lambda m: str(values.get(m.group(1), "")), template)
+        return _fill(template, self.call.variables.get(self.to, {}))
 
 
-class _QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request, client_address):
-        pass  # a client killed mid-request (the crash test's point) is not an error here
+class _HttpServer:
+    """Just enough HTTP/1.1 for anymail's requests session and urllib: keep-alive, a body by
+    Content-Length, one thread per connection, TCP_NODELAY. http.server's own request parsing
+    (headers through the email package) cost more CPU per call than the sends it answered,
+    which made the mock, not the sender, the limit of one-per-call benchmarks."""
+
+    def __init__(self, host: str, port: int, handle):
+        self.handle = handle  # (method, target, body) -> (status, JSON-able answer)
+        self.socket = socket.create_server((host, port), backlog=1024, reuse_port=False)
+        self.server_address = self.socket.getsockname()
+        self._stopped = threading.Event()
+
+    def serve_forever(self, poll_interval: float = 0.1) -> None:
+        self.socket.settimeout(poll_interval)
+        while not self._stopped.is_set():
+            try:
+                conn, _ = self.socket.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                break  # closed by shutdown()
+            threading.Thread(target=self._connection, args=(conn,), daemon=True).start()
+
+    def shutdown(self) -> None:
+        self._stopped.set()
+
+    def server_close(self) -> None:
+        self.socket.close()
+
+    def _connection(self, conn: socket.socket) -> None:
+        conn.settimeout(None)
+        # The answer's head and body go out in one write, and nothing waits for Nagle's
+        # algorithm to hold a small answer until the client's delayed ACK (40 ms).
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        buffer = bytearray()
+        try:
+            while True:
+                end = buffer.find(b"\r\n\r\n")
+                while end < 0:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buffer += data
+                    end = buffer.find(b"\r\n\r\n")
+                lines = bytes(buffer[:end]).split(b"\r\n")
+                del buffer[:end + 4]
+                method, target = lines[0].split(b" ")[:2]
+                length, close = 0, False
+                for line in lines[1:]:
+                    name, _, value = line.partition(b":")
+                    name = name.strip().lower()
+                    if name == b"content-length":
+                        length = int(value)
+                    elif name == b"connection":
+                        close = value.strip().lower() == b"close"
+                    elif name == b"transfer-encoding":
+                        conn.sendall(b"HTTP/1.1 411 Length Required\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                        return
+                while len(buffer) < length:
+                    data = conn.recv(max(65536, length - len(buffer)))
+                    if not data:
+                        return
+                    buffer += data
+                body = bytes(buffer[:length])
+                del buffer[:length]
+                status, answer = self.handle(method.decode(), target.decode(), body)
+                payload = json.dumps(answer).encode()
+                conn.sendall(
+                    b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n"
+                    % (status, _REASONS.get(status, b"Answer"), len(payload), b"Connection: close\r\n" if close else b"")
+                    + payload
+                )
+                if close:
+                    return
+        except (OSError, ValueError):
+            pass  # a client killed mid-request (the crash test's point) or a garbled request
+        finally:
+            conn.close()
+
+
+_REASONS = {200: b"OK", 404: b"Not Found", 503: b"Service Unavailable"}
 
 
 class MockEsp:
@@ -80,8 +166,7 @@ class MockEsp:
         self.lock = threading.Lock()
         self.keep_records = keep_records
         self.reset()
-        self.server = _QuietServer((host, port), _handler_for(self))
-        self.server.daemon_threads = True
+        self.server = _HttpServer(host, port, self.handle)
         self.thread: threading.Thread | None = None
 
     # --- state ---
@@ -93,6 +178,7 @@ class MockEsp:
             self.accepted_ids: dict[str, str] = {}
             self.calls = 0
             self.messages = 0
+            self.bytes = 0
             self.delay = 0.0
             self.fail_next = 0
             self.first_at: float | None = None
@@ -112,19 +198,23 @@ class MockEsp:
                 return True
             return False
 
-    def _accept(self, records: list[Record]) -> None:
+    def _accept(self, records: list[Record], size: int = 0) -> None:
+        self._count([record.delivery_id for record in records], records[0].message_id if records else "", size)
+        with self.lock:
+            self.records.extend(records)
+
+    def _count(self, delivery_ids: list[str], message_id: str, size: int) -> None:
         now = time.monotonic()
         with self.lock:
             self.calls += 1
-            self.messages += len(records)
+            self.messages += len(delivery_ids)
+            self.bytes += size
             self.first_at = self.first_at or now
             self.last_at = now
-            for record in records:
-                if record.delivery_id:
-                    self.copies[record.delivery_id] += 1
-                    self.accepted_ids.setdefault(record.delivery_id, record.message_id)
-                if self.keep_records:
-                    self.records.append(record)
+            for delivery_id in delivery_ids:
+                if delivery_id:
+                    self.copies[delivery_id] += 1
+                    self.accepted_ids.setdefault(delivery_id, message_id)
 
     def copies_snapshot(self) -> dict[str, int]:
         with self.lock:
@@ -139,6 +229,7 @@ class MockEsp:
             return {
                 "calls": self.calls,
                 "messages": self.messages,
+                "bytes": self.bytes,
                 "deliveries": len(self.copies),
                 "duplicates": sum(1 for n in self.copies.values() if n > 1),
                 "first_at": self.first_at,
@@ -169,123 +260,103 @@ class MockEsp:
 
     # --- the two API shapes ---
 
-    def mailgun_send(self, form: dict[str, list[str]]) -> dict:
+    def mailgun_send(self, form: dict[str, list[str]], size: int = 0) -> dict:
         variables = json.loads(form.get("recipient-variables", ["{}"])[0] or "{}")
         headers = {k[2:]: v[0] for k, v in form.items() if k.startswith("h:")}
         custom = {k[2:]: v[0] for k, v in form.items() if k.startswith("v:")}
+        message_id = f"<{uuid.uuid4().hex}@mock.mailgun>"
+        if not self.keep_records:  # count only: each recipient's delivery id, nothing else
+            delivery_id = custom.get("delivery_id", "")
+            ids = [_fill(delivery_id, variables.get(parseaddr(to)[1], {})) for to in form.get("to", [])]
+            self._count(ids, message_id, size)
+            return {"id": message_id, "message": "Queued. Thank you."}
         call = Call(
             shape="mailgun", subject=form.get("subject", [""])[0], text=form.get("text", [""])[0],
             html=form.get("html", [""])[0], headers=headers, variables=variables,
         )
-        message_id = f"<{uuid.uuid4().hex}@mock.mailgun>"
         records = []
         for to in form.get("to", []):
             address = parseaddr(to)[1]
             values = variables.get(address, {})
-
-            def fill(value, values=values):
-                return _RECIPIENT_VAR.sub(lambda m: str(values.get(m.group(1), "")), value)
-
-            metadata = {k: fill(v) for k, v in custom.items()}
+            metadata = {k: _fill(v, values) for k, v in custom.items()}
             records.append(Record(
                 delivery_id=metadata.get("delivery_id", ""), to=address, message_id=message_id, call=call,
-                headers={k: fill(v) for k, v in headers.items()}, metadata=metadata,
+                headers={k: _fill(v, values) for k, v in headers.items()}, metadata=metadata,
             ))
-        self._accept(records)
+        self._accept(records, size)
         return {"id": message_id, "message": "Queued. Thank you."}
 
-    def postmark_send(self, payload: dict) -> dict:
+    def postmark_send(self, payload: dict, size: int = 0) -> dict:
+        message_id = str(uuid.uuid4())
+        metadata = payload.get("Metadata") or {}
+        answer = {"To": payload.get("To", ""), "SubmittedAt": "2026-01-01T00:00:00Z", "MessageID": message_id,
+                  "ErrorCode": 0, "Message": "OK"}
+        if not self.keep_records:
+            self._count([str(metadata.get("delivery_id", ""))], message_id, size)
+            return answer
         headers = {h["Name"]: h["Value"] for h in payload.get("Headers") or []}
         call = Call(
             shape="postmark", subject=payload.get("Subject", ""), text=payload.get("TextBody", ""),
             html=payload.get("HtmlBody", ""), headers=headers, variables={},
         )
-        message_id = str(uuid.uuid4())
-        metadata = payload.get("Metadata") or {}
         address = parseaddr(payload.get("To", ""))[1]
         self._accept([Record(
             delivery_id=str(metadata.get("delivery_id", "")), to=address, message_id=message_id, call=call,
             headers=headers, metadata=metadata,
-        )])
-        return {"To": payload.get("To", ""), "SubmittedAt": "2026-01-01T00:00:00Z", "MessageID": message_id,
-                "ErrorCode": 0, "Message": "OK"}
+        )], size)
+        return answer
 
     def lookup(self, delivery_id: str) -> str | None:
         with self.lock:
             return self.accepted_ids.get(str(delivery_id))
 
+    # --- requests ---
 
-def _handler_for(esp: MockEsp):
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def setup(self):
-            super().setup()
-            # Headers and body go out in two writes: without this, Nagle's algorithm holds the
-            # body until the client's delayed ACK (40 ms), which would cap one-per-call at ~25/s.
-            self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-        def log_message(self, *args):  # quiet
-            pass
-
-        def _answer(self, status: int, body) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _body(self) -> bytes:
-            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
-
-        def do_POST(self):
-            path = urlsplit(self.path).path
-            body = self._body()
+    def handle(self, method: str, target: str, body: bytes) -> tuple[int, object]:
+        """One request: (status, JSON answer)."""
+        parts = urlsplit(target)
+        path = parts.path
+        if method == "POST":
             if path == "/_mock/config":
-                esp.configure(**json.loads(body or b"{}"))
-                return self._answer(200, {"ok": True})
+                self.configure(**json.loads(body or b"{}"))
+                return 200, {"ok": True}
             if path == "/_mock/reset":
-                esp.reset()
-                return self._answer(200, {"ok": True})
-            if esp._take_failure():
-                return self._answer(503, {"message": "Service unavailable (mock)"})
+                self.reset()
+                return 200, {"ok": True}
+            if self._take_failure():
+                return 503, {"message": "Service unavailable (mock)"}
             if re.fullmatch(r"/v3/[^/]+/messages", path):
-                answer = esp.mailgun_send(parse_qs(body.decode(), keep_blank_values=True))
+                answer = self.mailgun_send(parse_qs(body.decode(), keep_blank_values=True), size=len(body))
             elif path == "/email":
-                answer = esp.postmark_send(json.loads(body))
+                answer = self.postmark_send(json.loads(body), size=len(body))
             elif path == "/email/batch":
-                answer = [esp.postmark_send(each) for each in json.loads(body)]
+                payloads = json.loads(body)
+                answer = [self.postmark_send(each, size=len(body) // max(len(payloads), 1)) for each in payloads]
             else:
-                return self._answer(404, {"message": f"no such endpoint {path}"})
+                return 404, {"message": f"no such endpoint {path}"}
             # Accepted and recorded; a slow answer is what makes an outcome unknown to the sender.
-            if esp.delay:
-                time.sleep(esp.delay)
-            self._answer(200, answer)
-
-        def do_GET(self):
-            parts = urlsplit(self.path)
-            query = parse_qs(parts.query)
-            if parts.path == "/_mock/stats":
-                return self._answer(200, esp.stats())
-            if parts.path == "/_mock/deliveries":
-                return self._answer(200, esp.copies_snapshot())
-            if re.fullmatch(r"/v3/[^/]+/events", parts.path):
-                wanted = json.loads(query.get("user-variables", ["{}"])[0]).get("delivery_id", "")
-                message_id = esp.lookup(wanted)
-                items = [] if message_id is None else [{
-                    "event": "accepted", "user-variables": {"delivery_id": wanted},
-                    "message": {"headers": {"message-id": message_id.strip("<>")}},
-                }]
-                return self._answer(200, {"items": items, "paging": {}})
-            if parts.path == "/messages/outbound":
-                wanted = query.get("metadata_delivery_id", [""])[0]
-                message_id = esp.lookup(wanted)
-                messages = [] if message_id is None else [{"MessageID": message_id, "Metadata": {"delivery_id": wanted}}]
-                return self._answer(200, {"TotalCount": len(messages), "Messages": messages})
-            return self._answer(404, {"message": "not found"})
-
-    return Handler
+            if self.delay:
+                time.sleep(self.delay)
+            return 200, answer
+        query = parse_qs(parts.query)
+        if path == "/_mock/stats":
+            return 200, self.stats()
+        if path == "/_mock/deliveries":
+            return 200, self.copies_snapshot()
+        if re.fullmatch(r"/v3/[^/]+/events", path):
+            wanted = json.loads(query.get("user-variables", ["{}"])[0]).get("delivery_id", "")
+            message_id = self.lookup(wanted)
+            items = [] if message_id is None else [{
+                "event": "accepted", "user-variables": {"delivery_id": wanted},
+                "message": {"headers": {"message-id": message_id.strip("<>")}},
+            }]
+            return 200, {"items": items, "paging": {}}
+        if path == "/messages/outbound":
+            wanted = query.get("metadata_delivery_id", [""])[0]
+            message_id = self.lookup(wanted)
+            messages = [] if message_id is None else [{"MessageID": message_id, "Metadata": {"delivery_id": wanted}}]
+            return 200, {"TotalCount": len(messages), "Messages": messages}
+        return 404, {"message": "not found"}
 
 
 def main() -> None:

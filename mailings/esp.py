@@ -4,6 +4,7 @@ with per-recipient merge data in one call, and how to ask it whether it accepted
 
 import json
 import logging
+import os
 
 import requests
 from django.conf import settings
@@ -37,6 +38,22 @@ def esp_name(backend_path: str | None = None) -> str:
 
 def bulk_connection():
     return get_connection(bulk_backend_path())
+
+
+def connection_open(connection) -> None:
+    """Open an anymail connection for many calls. requests reads the environment's proxy and CA
+    settings again on every call (trust_env): scanning os.environ and the no-proxy rules cost
+    about a third of a one-message-per-call send's CPU. They are read once here instead, for
+    the ESP's URL, with the same result (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE still
+    apply; only ~/.netrc, which no ESP's API key comes from, no longer does)."""
+    connection.open()
+    session = getattr(connection, "session", None)
+    if session is None or not session.trust_env:
+        return
+    session.proxies.update(requests.utils.get_environ_proxies(getattr(connection, "api_url", "") or ""))
+    if session.verify is True:
+        session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    session.trust_env = False
 
 
 def send_mode() -> str:
