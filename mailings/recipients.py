@@ -131,11 +131,10 @@ def supporters_email_hash_fill(*, limit: int = 20_000) -> int:
     return Supporter.objects.filter(pk__in=Subquery(todo)).update(email_hash=_EmailDigest("email"))
 
 
-def opted_in_supporter_ids(*, organisation: Organisation) -> QuerySet[Consent]:
-    """The ids of the supporters whose latest consent row for this organisation is an opt-in
-    (DESIGN rule 3), for `pk__in`. One ordered pass over the organisation's ledger rows, which
-    the database joins to the supporters as a set, rather than one index lookup per supporter
-    (a third of the time of a million-supporter snapshot)."""
+def consents_opted_in(*, organisation: Organisation) -> QuerySet[Consent]:
+    """The ledger rows of everyone whose latest consent row for this organisation is an opt-in
+    (DESIGN rule 3): the one definition of "opted in" for segments and sends. Further filters
+    on the supporter (an OuterRef) narrow the rows before the window, which is per supporter."""
     return (
         Consent.objects.filter(organisation=organisation)
         # Every row of a person carries the `given` of their latest row (newest first by
@@ -147,8 +146,14 @@ def opted_in_supporter_ids(*, organisation: Organisation) -> QuerySet[Consent]:
             )
         )
         .filter(latest_given=True)
-        .values("supporter_id")
     )
+
+
+def opted_in_supporter_ids(*, organisation: Organisation) -> QuerySet[Consent]:
+    """consents_opted_in's supporter ids, for `pk__in`: one ordered pass over the organisation's
+    ledger, which the database joins to the supporters as a set, rather than one index lookup
+    per supporter (a third of the time of a million-supporter snapshot)."""
+    return consents_opted_in(organisation=organisation).values("supporter_id")
 
 
 def recipients_eligible(

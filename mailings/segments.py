@@ -18,11 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from engage.models import Consent, MailingList, Organisation, Subscription, Supporter
+from engage.models import MailingList, Organisation, Subscription, Supporter
+from mailings.recipients import consents_opted_in
 
 
 class SegmentError(ValueError):
@@ -109,13 +109,9 @@ def _subscribed_to_list(node: dict) -> Q:
 
 def _consented_to(node: dict) -> Q:
     organisation = param_organisation(node)
-    latest = (
-        Consent.objects.filter(supporter=OuterRef("pk"), organisation=organisation)
-        .order_by("-created_at", "-id")
-        .values("given")[:1]
-    )
-    # No consent row at all is "not opted in", also under "not".
-    return Q(Coalesce(Subquery(latest), Value(False)))
+    # The same rule as the send's (recipients_eligible). An EXISTS, not an IN, so that under
+    # "not" it stays an anti join: no consent row at all is "not opted in" either way.
+    return Q(Exists(consents_opted_in(organisation=organisation).filter(supporter=OuterRef("pk"))))
 
 
 _AREA = re.compile(r"^[A-Z]{1,2}$")
