@@ -13,8 +13,8 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from engage.models import MailingList, Organisation, Supporter
-from engage.normalise import normalise_email
+from engage.models import MailingList, Organisation
+from engage.selectors import supporters_by_email
 from mailings import selectors, services
 from mailings.models import Delivery, Mailing, Message, OutboundEmail, Segment, Sender
 from mailings.rendering import MergeFieldError, merge_fields_check
@@ -81,7 +81,7 @@ class MessageAdmin(admin.ModelAdmin):
         address = (request.GET.get("as") or request.POST.get("as") or "").strip()
         if not address:
             return None, ""
-        supporter = Supporter.objects.filter(email=normalise_email(address)).first()
+        supporter = supporters_by_email(address).first()
         return supporter, "" if supporter else f"No supporter has the address {address}; showing a recipient with no name."
 
     def preview_view(self, request, pk):
