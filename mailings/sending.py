@@ -182,6 +182,21 @@ def chunk_claim(*, mailing_id: int, size: int) -> tuple[uuid.UUID, list[tuple[in
     supporter id)]). Two workers never claim the same row: PostgreSQL skips rows another
     transaction has locked, and the conditional UPDATE re-checks the status everywhere."""
     token = uuid.uuid4()
+    if connection.vendor == "postgresql":
+        # One statement, one round trip: lock the first queued rows no one else holds and
+        # claim them. (A claim per 200 one-per-call messages made three.) The CTE runs once;
+        # as a subquery in the WHERE, a rescan could apply its LIMIT more than once.
+        table = Delivery._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"WITH claimable AS MATERIALIZED (SELECT id FROM {table} WHERE mailing_id = %s AND status = %s "
+                f"ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) "
+                f"UPDATE {table} AS delivery SET status = %s, claim_token = %s, claimed_at = %s, "
+                f"attempts = delivery.attempts + 1 FROM claimable WHERE delivery.id = claimable.id "
+                f"RETURNING delivery.id, delivery.supporter_id",
+                [mailing_id, Delivery.Status.QUEUED, size, Delivery.Status.CLAIMED, token, timezone.now()],
+            )
+            return token, sorted(cursor.fetchall())
     with transaction.atomic():
         candidates = Delivery.objects.filter(mailing_id=mailing_id, status=Delivery.Status.QUEUED).order_by("id")
         if connection.features.has_select_for_update_skip_locked:
@@ -196,9 +211,15 @@ def chunk_claim(*, mailing_id: int, size: int) -> tuple[uuid.UUID, list[tuple[in
 
 
 def _mark_sending(token: uuid.UUID, delivery_ids: list[int]) -> None:
-    Delivery.objects.filter(claim_token=token, id__in=delivery_ids, status=Delivery.Status.CLAIMED).update(
-        status=Delivery.Status.SENDING, claimed_at=timezone.now()
-    )
+    # Once per group of one-per-call messages, so plain SQL: the ORM took longer to build this
+    # UPDATE than the database took to run it.
+    table = Delivery._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET status = %s, claimed_at = %s WHERE claim_token = %s AND status = %s "
+            f"AND id IN ({', '.join(['%s'] * len(delivery_ids))})",
+            [Delivery.Status.SENDING, timezone.now(), token, Delivery.Status.CLAIMED, *delivery_ids],
+        )
 
 
 def _record_sent(token: uuid.UUID, sent: dict[int, str]) -> None:
