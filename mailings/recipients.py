@@ -12,7 +12,7 @@ import hmac
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Exists, F, OuterRef, QuerySet, Subquery, Window
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Window
 from django.db.models.expressions import Func
 from django.db.models.fields import BinaryField, CharField
 from django.db.models.functions import FirstValue, Lower, Trim
@@ -149,18 +149,25 @@ def consents_opted_in(*, organisation: Organisation) -> QuerySet[Consent]:
     )
 
 
-def opted_in_supporter_ids(*, organisation: Organisation) -> QuerySet[Consent]:
-    """consents_opted_in's supporter ids, for `pk__in`: one ordered pass over the organisation's
-    ledger, which the database joins to the supporters as a set, rather than one index lookup
-    per supporter (a third of the time of a million-supporter snapshot)."""
-    return consents_opted_in(organisation=organisation).values("supporter_id")
+def opted_in_q(*, organisation: Organisation, many: bool) -> Q:
+    """The consent part of the rule, on Supporter, in the query shape that suits how many
+    supporters are asked about (the same rows either way: consents_opted_in).
+
+    many: one ordered pass over the organisation's whole ledger, joined to the supporters as a
+    set (a snapshot of a million: a third of its time, as one index lookup per supporter).
+    Otherwise one index lookup per supporter: a claimed chunk of a few hundred must not read
+    the ledger of every supporter the organisation has."""
+    if many:
+        return Q(pk__in=consents_opted_in(organisation=organisation).values("supporter_id"))
+    return Q(Exists(consents_opted_in(organisation=organisation).filter(supporter=OuterRef("pk"))))
 
 
 def recipients_eligible(
-    supporters: QuerySet[Supporter], *, organisation: Organisation, mailing_list: MailingList | None
+    supporters: QuerySet[Supporter], *, organisation: Organisation, mailing_list: MailingList | None, many: bool = False
 ) -> QuerySet[Supporter]:
-    """`supporters` less everyone this organisation may not email on this list."""
-    eligible = supporters.filter(pk__in=opted_in_supporter_ids(organisation=organisation)).exclude(suppressed_q())
+    """`supporters` less everyone this organisation may not email on this list. `many`: the
+    supporters are a whole segment, not a chunk (see opted_in_q)."""
+    eligible = supporters.filter(opted_in_q(organisation=organisation, many=many)).exclude(suppressed_q())
     if mailing_list is not None:
         eligible = eligible.exclude(
             Exists(

@@ -22,7 +22,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from engage.models import MailingList, Organisation, Subscription, Supporter
-from mailings.recipients import consents_opted_in
+from mailings.recipients import opted_in_q
 
 
 class SegmentError(ValueError):
@@ -108,10 +108,9 @@ def _subscribed_to_list(node: dict) -> Q:
 
 
 def _consented_to(node: dict) -> Q:
-    organisation = param_organisation(node)
-    # The same rule as the send's (recipients_eligible). An EXISTS, not an IN, so that under
-    # "not" it stays an anti join: no consent row at all is "not opted in" either way.
-    return Q(Exists(consents_opted_in(organisation=organisation).filter(supporter=OuterRef("pk"))))
+    # The same rule as the send's (recipients_eligible), looked up per supporter, which also
+    # reads right under "not": no consent row at all is "not opted in" either way.
+    return opted_in_q(organisation=param_organisation(node), many=False)
 
 
 _AREA = re.compile(r"^[A-Z]{1,2}$")

@@ -14,7 +14,9 @@ def segment_count(*, definition, organisation: Organisation | None = None, maili
     supporters = segment_supporters(definition)
     counts = {"matching": supporters.count()}
     if organisation is not None:
-        counts["eligible"] = recipients_eligible(supporters, organisation=organisation, mailing_list=mailing_list).count()
+        counts["eligible"] = recipients_eligible(
+            supporters, organisation=organisation, mailing_list=mailing_list, many=True
+        ).count()
     return counts
 
 

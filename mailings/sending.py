@@ -58,6 +58,7 @@ def snapshot_statement(*, mailing: Mailing) -> tuple[str, list]:
         segment_supporters(mailing.segment.definition),
         organisation=mailing.organisation,
         mailing_list=mailing.mailing_list,
+        many=True,
     ).values("pk")
     select_sql, params = eligible.query.sql_with_params()
     table = Delivery._meta.db_table

@@ -15,7 +15,14 @@ pytestmark = pytest.mark.django_db
 
 
 def eligible(organisation, mailing_list=None):
-    return supporter_ids(recipients_eligible(Supporter.objects.all(), organisation=organisation, mailing_list=mailing_list))
+    """Who may be mailed, asked in both query shapes (per supporter, and as one join for a
+    whole segment), which must agree."""
+    each, many = (
+        supporter_ids(recipients_eligible(Supporter.objects.all(), organisation=organisation, mailing_list=mailing_list, many=many))
+        for many in (False, True)
+    )
+    assert each == many
+    return each
 
 
 def test_it_computes_the_suppression_hash_in_sql_exactly_as_engage_does():
