@@ -128,3 +128,13 @@ def test_it_ignores_a_hash_written_together_with_a_new_address():
     Supporter.objects.filter(pk=ada.pk).update(email="ada@example.org")
     consent_record(supporter=Supporter.objects.get(pk=bob_id), organisation=host, given=True, wording="Yes", source="test")
     assert eligible(host) == set()
+
+
+@pytest.mark.postgres
+def test_beat_stores_new_supporters_hashes():
+    from mailings import services
+
+    ada = make_supporter("Ada@Example.org")
+    assert services.mailings_tick()["hashed"] == 1
+    assert bytes(stored_hash(ada)).hex() == email_hash("ada@example.org")
+    assert services.mailings_tick()["hashed"] == 0
