@@ -52,9 +52,12 @@ class Supporter(models.Model):
     link_nonce = models.CharField(max_length=32, unique=True, default=new_nonce)
     # The address's suppression hash (engage.suppression.email_hash, as its 32 bytes), so a
     # mailing's snapshot matches a million supporters against the suppression list without
-    # hashing each address. mailings fills it after the fact; on PostgreSQL a trigger empties
-    # it whenever a row is written with a new address, however it is written. Empty means
-    # "hash the address", never "not suppressed" (mailings.recipients).
+    # hashing each address. On PostgreSQL a trigger sets it whenever the address is written,
+    # however the row is written (engage migration 0005): computed from the row's own address
+    # when the connection was given the key (Muster's are, config/settings.py), else empty,
+    # and beat fills it in later (mailings.recipients.supporters_email_hash_fill). A writer's
+    # own value never goes in with an address. Empty means "hash the address", never "not
+    # suppressed" (mailings.recipients).
     email_hash = models.BinaryField(max_length=32, null=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

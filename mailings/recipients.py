@@ -18,21 +18,15 @@ from django.db.models.fields import BinaryField, CharField
 from django.db.models.functions import FirstValue, Lower, Trim
 
 from engage import suppression
+from engage.hashing import hmac_pads
 from engage.models import Consent, MailingList, Organisation, Subscription, Supporter, Suppression
-
-
-def _hmac_pads(key: bytes) -> tuple[bytes, bytes]:
-    """HMAC-SHA256's inner and outer keys (RFC 2104), so the database can compute the same
-    keyed hash as engage.suppression.email_hash with its built-in sha256()."""
-    if len(key) > 64:
-        key = hashlib.sha256(key).digest()
-    key = key.ljust(64, b"\0")
-    return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
 
 
 class EmailHash(Func):
     """engage.suppression.email_hash computed in SQL, so "is this supporter suppressed?" is an
-    index lookup on Suppression.email_hash inside the same query as the segment."""
+    index lookup on Suppression.email_hash inside the same query as the segment. On PostgreSQL,
+    HMAC-SHA256 from the key's pads (engage.hashing) and the built-in sha256(), as the trigger
+    that stores Supporter.email_hash computes it (engage migration 0005)."""
 
     output_field = CharField()
     arity = 1
@@ -41,7 +35,7 @@ class EmailHash(Func):
         super().__init__(Lower(Trim(expression)), **extra)
 
     def _digest_postgresql(self, compiler) -> tuple[str, list]:
-        inner, outer = _hmac_pads(settings.SUPPRESSION_HASH_KEY.encode())
+        inner, outer = hmac_pads(settings.SUPPRESSION_HASH_KEY.encode())
         sql, params = compiler.compile(self.source_expressions[0])
         return f"sha256(%s::bytea || sha256(%s::bytea || convert_to({sql}, 'UTF8')))", [outer, inner, *params]
 
@@ -68,8 +62,9 @@ class _EmailDigest(EmailHash):
 
 class _SupporterDigest(Func):
     """A supporter's suppression hash: on PostgreSQL the stored Supporter.email_hash, or, where
-    it is empty (a new or changed address not yet filled in), the address hashed there and
-    then; elsewhere always the latter. Compared with _StoredDigest."""
+    it is empty (an address written by a connection without the key, not yet filled in by
+    beat), the address hashed there and then; elsewhere always the latter. Compared with
+    _StoredDigest."""
 
     output_field = BinaryField()
 
@@ -122,9 +117,11 @@ def suppressed_q():
 
 def supporters_email_hash_fill(*, limit: int = 20_000) -> int:
     """Fill Supporter.email_hash for up to `limit` supporters that lack it (beat does this every
-    tick, so a snapshot seldom has addresses to hash). One UPDATE computes each hash from the
-    row it writes, so an address changed meanwhile is never given the old one's hash.
-    Returns how many were filled; only PostgreSQL uses the column."""
+    tick). Muster's own connections store each hash as the row is written (a trigger, given the
+    key when the connection starts); this is the fallback for rows written by a connection
+    without the key (psql, a pooler that drops startup options, SUPPRESSION_HASH_ON_WRITE off).
+    One UPDATE computes each hash from the row it writes, so an address changed meanwhile is
+    never given the old one's hash. Returns how many were filled; only PostgreSQL uses the column."""
     if connection.vendor != "postgresql":
         return 0
     todo = Supporter.objects.filter(email_hash__isnull=True).order_by("pk").values("pk")[:limit]
