@@ -176,6 +176,9 @@ else:
     # still holds it; every task here runs for seconds, so an hour is far above the longest.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_ACKS_LATE = True
+# Keep database connections across tasks (config.celery closes those past CONN_MAX_AGE or
+# broken, as Django does around requests) instead of Celery's close after every task.
+CELERY_DB_REUSE_MAX = 2**62
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
