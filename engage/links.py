@@ -4,6 +4,7 @@ Each token carries the supporter's random `link_nonce` (and, for unsubscribe, th
 signed with a salt per purpose: no id, no address. Replacing `link_nonce` revokes them all.
 """
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -34,22 +35,51 @@ def preferences_url(supporter: Supporter) -> str:
     return f"{settings.SITE_URL}/preferences/{preferences_token(supporter)}/"
 
 
+def _unsubscribe_page_url(token: str) -> str:
+    return f"{settings.SITE_URL}/unsubscribe/{token}/"
+
+
+def _one_click_url(token: str) -> str:
+    return f"{settings.SITE_URL}/unsubscribe/{token}/one-click"
+
+
 def unsubscribe_url(supporter: Supporter, mailing_list: MailingList | None = None) -> str:
     """The page with one button (GET shows it, POST unsubscribes)."""
-    return f"{settings.SITE_URL}/unsubscribe/{unsubscribe_token(supporter, mailing_list)}/"
+    return _unsubscribe_page_url(unsubscribe_token(supporter, mailing_list))
 
 
 def one_click_unsubscribe_url(supporter: Supporter, mailing_list: MailingList | None = None) -> str:
     """RFC 8058 endpoint: a POST with List-Unsubscribe=One-Click, no cookies, no CSRF token."""
-    return f"{settings.SITE_URL}/unsubscribe/{unsubscribe_token(supporter, mailing_list)}/one-click"
+    return _one_click_url(unsubscribe_token(supporter, mailing_list))
+
+
+def _list_unsubscribe_headers(one_click_url: str) -> dict[str, str]:
+    return {"List-Unsubscribe": f"<{one_click_url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
 
 
 def list_unsubscribe_headers(supporter: Supporter, mailing_list: MailingList | None = None) -> dict[str, str]:
     """`List-Unsubscribe` (https, one-click) and `List-Unsubscribe-Post` for one recipient."""
-    return {
-        "List-Unsubscribe": f"<{one_click_unsubscribe_url(supporter, mailing_list)}>",
-        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-    }
+    return _list_unsubscribe_headers(one_click_unsubscribe_url(supporter, mailing_list))
+
+
+@dataclass(frozen=True)
+class MailingLinks:
+    """Every link a bulk email carries for one recipient."""
+
+    preferences_url: str
+    unsubscribe_url: str
+    list_unsubscribe_headers: dict[str, str]
+
+
+def mailing_links(supporter: Supporter, mailing_list: MailingList | None = None) -> MailingLinks:
+    """One recipient's links for a mailing, signing each token once: the unsubscribe page and
+    the one-click header share theirs (a mailing of a million signs two million, not three)."""
+    unsubscribe = unsubscribe_token(supporter, mailing_list)
+    return MailingLinks(
+        preferences_url=preferences_url(supporter),
+        unsubscribe_url=_unsubscribe_page_url(unsubscribe),
+        list_unsubscribe_headers=_list_unsubscribe_headers(_one_click_url(unsubscribe)),
+    )
 
 
 def read_preferences_token(token: str) -> Supporter | None:
@@ -75,8 +105,10 @@ def read_unsubscribe_token(token: str) -> tuple[Supporter | None, MailingList | 
 
 __all__ = [
     "TokenExpired",
+    "MailingLinks",
     "TokenInvalid",
     "list_unsubscribe_headers",
+    "mailing_links",
     "one_click_unsubscribe_url",
     "preferences_url",
     "read_preferences_token",

@@ -139,13 +139,18 @@ def message_compile(*, subject: str, preheader: str, body: str, merge_values: di
     return CompiledMessage(subject=subject_text, text=text_part, html=html_part, slots=slots.slots)
 
 
-def recipient_values(*, supporter: Supporter, mailing_list: MailingList | None) -> dict[str, str]:
-    """The per-recipient merge fields for one supporter (the links carry signed tokens)."""
+def recipient_values(
+    *, supporter: Supporter, mailing_list: MailingList | None, supporter_links: links.MailingLinks | None = None
+) -> dict[str, str]:
+    """The per-recipient merge fields for one supporter (the links carry signed tokens; pass
+    `supporter_links` when the caller has made them already, for the headers too)."""
+    if supporter_links is None:
+        supporter_links = links.mailing_links(supporter, mailing_list)
     return {
         "first_name": supporter.first_name,
         "last_name": supporter.last_name,
-        "preferences_url": links.preferences_url(supporter),
-        "unsubscribe_url": links.unsubscribe_url(supporter, mailing_list),
+        "preferences_url": supporter_links.preferences_url,
+        "unsubscribe_url": supporter_links.unsubscribe_url,
     }
 
 
@@ -154,19 +159,18 @@ def slot_values(compiled: CompiledMessage, values: dict[str, str]) -> list[str]:
     return [values.get(slot.name) or slot.fallback for slot in compiled.slots]
 
 
-def fill(template: str, filled: list[str], *, escape: bool) -> str:
-    if escape:
-        return _TOKEN_RE.sub(lambda m: html.escape(filled[int(m.group(1))]), template)
+def fill(template: str, filled: list[str]) -> str:
     return _TOKEN_RE.sub(lambda m: filled[int(m.group(1))], template)
 
 
 def compiled_render(compiled: CompiledMessage, values: dict[str, str]) -> RenderedEmail:
-    """The message as one recipient gets it."""
+    """The message as one recipient gets it (each value HTML-escaped once for the HTML part,
+    however often the message uses it)."""
     filled = slot_values(compiled, values)
     return RenderedEmail(
-        subject=fill(compiled.subject, filled, escape=False),
-        text=fill(compiled.text, filled, escape=False),
-        html=fill(compiled.html, filled, escape=True),
+        subject=fill(compiled.subject, filled),
+        text=fill(compiled.text, filled),
+        html=fill(compiled.html, [html.escape(value) for value in filled]),
     )
 
 

@@ -25,7 +25,8 @@ import requests
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import BooleanField, F, Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from engage import links
@@ -142,11 +143,14 @@ class Recipient:
 
 
 def _recipient(delivery_id: int, supporter: Supporter, mailing: Mailing) -> Recipient:
+    supporter_links = links.mailing_links(supporter, mailing.mailing_list)
     return Recipient(
         delivery_id=delivery_id,
         supporter=supporter,
-        values=rendering.recipient_values(supporter=supporter, mailing_list=mailing.mailing_list),
-        headers=links.list_unsubscribe_headers(supporter, mailing.mailing_list),
+        values=rendering.recipient_values(
+            supporter=supporter, mailing_list=mailing.mailing_list, supporter_links=supporter_links
+        ),
+        headers=supporter_links.list_unsubscribe_headers,
     )
 
 
@@ -211,52 +215,54 @@ def chunk_claim(*, mailing_id: int, size: int) -> tuple[uuid.UUID, list[tuple[in
     return token, list(Delivery.objects.filter(claim_token=token).order_by("id").values_list("id", "supporter_id"))
 
 
+def _ids_q(delivery_ids: list[int]) -> Q | RawSQL:
+    """These deliveries, as a filter. On PostgreSQL one array parameter: psycopg took longer
+    to parse a thousand placeholders (a batch's ids) than the database took to run the UPDATE."""
+    if connection.vendor == "postgresql":
+        return RawSQL(f'"{Delivery._meta.db_table}"."id" = ANY(%s)', [list(delivery_ids)], output_field=BooleanField())
+    return Q(id__in=delivery_ids)
+
+
 def _mark_sending(token: uuid.UUID, delivery_ids: list[int]) -> None:
     # Once per group of one-per-call messages, so plain SQL: the ORM took longer to build this
     # UPDATE than the database took to run it.
-    table = Delivery._meta.db_table
+    if connection.vendor != "postgresql":
+        Delivery.objects.filter(_ids_q(delivery_ids), claim_token=token, status=Delivery.Status.CLAIMED).update(
+            status=Delivery.Status.SENDING, claimed_at=timezone.now()
+        )
+        return
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET status = %s, claimed_at = %s WHERE claim_token = %s AND status = %s "
-            f"AND id IN ({', '.join(['%s'] * len(delivery_ids))})",
-            [Delivery.Status.SENDING, timezone.now(), token, Delivery.Status.CLAIMED, *delivery_ids],
+            f"UPDATE {Delivery._meta.db_table} SET status = %s, claimed_at = %s "
+            f"WHERE id = ANY(%s) AND claim_token = %s AND status = %s",
+            [Delivery.Status.SENDING, timezone.now(), list(delivery_ids), token, Delivery.Status.CLAIMED],
         )
 
 
 def _record_sent(token: uuid.UUID, sent: dict[int, str]) -> None:
-    """Mark these deliveries sent with their ESP message ids (one UPDATE per distinct id)."""
+    """Mark these deliveries sent with their ESP message ids. A late answer still counts after
+    the sweeper marked a row unknown: it is the truth."""
     now = timezone.now()
     by_message_id: dict[str, list[int]] = {}
     for delivery_id, message_id in sent.items():
         by_message_id.setdefault(message_id, []).append(delivery_id)
-    if len(by_message_id) <= 3:
-        for message_id, ids in by_message_id.items():
-            # A late answer still counts after the sweeper marked the row unknown: it is the truth.
-            Delivery.objects.filter(
-                claim_token=token, id__in=ids, status__in=[Delivery.Status.SENDING, Delivery.Status.UNKNOWN]
-            ).update(status=Delivery.Status.SENT, esp_message_id=message_id[:200], sent_at=now, last_error="")
-        return
-    if connection.vendor == "postgresql":
-        # One message id per row (one message per call): one UPDATE joined to the pairs. A
-        # bulk_update's CASE per field cost more CPU in Django than the sends it recorded.
-        table = Delivery._meta.db_table
+    if len(by_message_id) > 3 and connection.vendor == "postgresql":
+        # One message id per row (one message per call): one UPDATE joined to the pairs. (A
+        # bulk_update's CASE per field cost more CPU in Django than the sends it recorded.)
         with connection.cursor() as cursor:
             cursor.execute(
-                f"UPDATE {table} AS delivery SET status = %s, esp_message_id = sent.message_id, sent_at = %s, "
-                f"last_error = '' FROM unnest(%s::bigint[], %s::varchar[]) AS sent (id, message_id) "
+                f"UPDATE {Delivery._meta.db_table} AS delivery SET status = %s, esp_message_id = sent.message_id, "
+                f"sent_at = %s, last_error = '' FROM unnest(%s::bigint[], %s::varchar[]) AS sent (id, message_id) "
                 f"WHERE delivery.id = sent.id AND delivery.claim_token = %s AND delivery.status IN (%s, %s)",
                 [Delivery.Status.SENT, now, list(sent), [message_id[:200] for message_id in sent.values()], token,
                  Delivery.Status.SENDING, Delivery.Status.UNKNOWN],
             )
         return
-    rows = list(
+    # One id for a whole batch (or a few, or not PostgreSQL): one UPDATE per id.
+    for message_id, ids in by_message_id.items():
         Delivery.objects.filter(
-            claim_token=token, id__in=list(sent), status__in=[Delivery.Status.SENDING, Delivery.Status.UNKNOWN]
-        ).only("id")
-    )
-    for row in rows:
-        row.status, row.esp_message_id, row.sent_at, row.last_error = Delivery.Status.SENT, sent[row.id][:200], now, ""
-    Delivery.objects.bulk_update(rows, ["status", "esp_message_id", "sent_at", "last_error"])
+            _ids_q(ids), claim_token=token, status__in=[Delivery.Status.SENDING, Delivery.Status.UNKNOWN]
+        ).update(status=Delivery.Status.SENT, esp_message_id=message_id[:200], sent_at=now, last_error="")
 
 
 def _record(token: uuid.UUID, delivery_ids: list[int], status: str, error: str = "") -> None:
@@ -265,13 +271,13 @@ def _record(token: uuid.UUID, delivery_ids: list[int], status: str, error: str =
     fields = {"status": status, "last_error": error[:500]}
     if status == Delivery.Status.QUEUED:
         fields.update(claim_token=None, claimed_at=None)
-    Delivery.objects.filter(claim_token=token, id__in=delivery_ids, status__in=_IN_FLIGHT).update(**fields)
+    Delivery.objects.filter(_ids_q(delivery_ids), claim_token=token, status__in=_IN_FLIGHT).update(**fields)
 
 
 def _requeue_or_fail(token: uuid.UUID, delivery_ids: list[int], error: str) -> None:
     """Not accepted by the ESP: back to the queue, unless tried too often."""
     Delivery.objects.filter(
-        claim_token=token, id__in=delivery_ids, status__in=_IN_FLIGHT, attempts__gte=settings.MAILINGS_MAX_ATTEMPTS
+        _ids_q(delivery_ids), claim_token=token, status__in=_IN_FLIGHT, attempts__gte=settings.MAILINGS_MAX_ATTEMPTS
     ).update(status=Delivery.Status.FAILED, last_error=error[:500])
     _record(token, delivery_ids, Delivery.Status.QUEUED, error)
 
