@@ -33,7 +33,7 @@ from engage import links
 from engage.models import Supporter
 from mailings import esp, rendering
 from mailings.models import Delivery, Mailing
-from mailings.ratelimit import RateLimited, bulk_limiter
+from mailings.ratelimit import RateLimited, esp_limiter
 from mailings.recipients import recipients_eligible
 from mailings.segments import segment_supporters
 
@@ -274,6 +274,16 @@ def _record(token: uuid.UUID, delivery_ids: list[int], status: str, error: str =
     Delivery.objects.filter(_ids_q(delivery_ids), claim_token=token, status__in=_IN_FLIGHT).update(**fields)
 
 
+def _claimed_requeue(token: uuid.UUID, delivery_ids: list[int], *, attempt_undo: bool = False) -> None:
+    """Rows of this claim not handed to the ESP go back to the queue. Found by id: the claim
+    token has no index, and a filter on it alone read every delivery of the mailing (a
+    million-recipient send slowed by a third)."""
+    fields = {"status": Delivery.Status.QUEUED, "claim_token": None, "claimed_at": None}
+    if attempt_undo:
+        fields["attempts"] = F("attempts") - 1
+    Delivery.objects.filter(_ids_q(delivery_ids), claim_token=token, status=Delivery.Status.CLAIMED).update(**fields)
+
+
 def _requeue_or_fail(token: uuid.UUID, delivery_ids: list[int], error: str) -> None:
     """Not accepted by the ESP: back to the queue, unless tried too often."""
     Delivery.objects.filter(
@@ -368,12 +378,10 @@ def chunk_send(*, mailing_id: int) -> ChunkResult:
         return result
 
     try:
-        bulk_limiter(esp.esp_name()).take(len(recipients), max_wait=settings.MAILINGS_RATE_MAX_WAIT_SECONDS)
+        esp_limiter(esp.esp_name()).take(len(recipients), max_wait=settings.MAILINGS_RATE_MAX_WAIT_SECONDS)
     except RateLimited as limited:
         # Hand the rows back rather than hold them across a long wait.
-        Delivery.objects.filter(claim_token=token, status=Delivery.Status.CLAIMED).update(
-            status=Delivery.Status.QUEUED, claim_token=None, claimed_at=None, attempts=F("attempts") - 1
-        )
+        _claimed_requeue(token, [delivery_id for delivery_id, _ in claimed], attempt_undo=True)
         result.retry_in = limited.wait
         return result
 
@@ -441,8 +449,8 @@ def _send_singles(mailing: Mailing, token: uuid.UUID, recipients: list[Recipient
             _record_sent(token, sent)
             _record(token, failed, Delivery.Status.FAILED, "refused by the ESP")
             sent_total += len(sent)
-        # Rows of this claim not reached (the budget ran out) go back to the queue.
-        _record(token, list(Delivery.objects.filter(claim_token=token, status=Delivery.Status.CLAIMED).values_list("id", flat=True)), Delivery.Status.QUEUED)
+        # Any row of this claim never marked for sending goes back to the queue.
+        _claimed_requeue(token, [r.delivery_id for r in recipients])
     finally:
         connection_.close()
     return sent_total
