@@ -137,5 +137,6 @@ class RateLimiter:
             time.sleep(wait)
 
 
-def bulk_limiter(esp: str) -> RateLimiter:
+def esp_limiter(esp: str) -> RateLimiter:
+    """The ESP's quota: mailings and transactional emails sent through it both take from it."""
     return RateLimiter(esp=esp, per_second=settings.MAILINGS_RATE_PER_SECOND, per_hour=settings.MAILINGS_RATE_PER_HOUR)

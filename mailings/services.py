@@ -26,6 +26,7 @@ from engage.queueing import queue
 from engage.suppression import is_suppressed
 from mailings import esp, rendering, sending
 from mailings.models import Delivery, Mailing, Message, OutboundEmail, Sender
+from mailings.ratelimit import RateLimited, esp_limiter
 from mailings.recipients import address_suppressed, supporters_email_hash_fill
 from mailings.rendering import RenderedEmail, email_render  # noqa: F401  (the petitions app imports them from here)
 
@@ -34,6 +35,11 @@ logger = logging.getLogger(__name__)
 
 class EmailSendFailed(Exception):
     """The ESP refused or could not be reached before the message left; safe to retry."""
+
+
+class EmailRateLimited(EmailSendFailed):
+    """The ESP's rate limit has no room now; the email went back to the queue. A loop sending
+    many should stop here and let its next run go on."""
 
 
 def _outbound_get_or_create(*, dedupe_key: str, kind: str, supporter: Supporter) -> OutboundEmail:
@@ -81,10 +87,21 @@ def transactional_send(
     if not claimed:
         return False
 
+    backend_path = settings.MAILINGS_TRANSACTIONAL_EMAIL_BACKEND or settings.EMAIL_BACKEND
+    try:
+        # The ESP counts every message against its quota, so these take from the bucket that
+        # mailings take from, waiting no longer than a chunk of a mailing would.
+        esp_limiter(esp.esp_name(backend_path)).take(1, max_wait=settings.MAILINGS_RATE_MAX_WAIT_SECONDS)
+    except RateLimited as limited:
+        OutboundEmail.objects.filter(pk=outbound.pk, status=OutboundEmail.Status.SENDING).update(
+            status=OutboundEmail.Status.QUEUED, attempts=F("attempts") - 1, last_error=f"the ESP's rate limit: {limited}"
+        )
+        raise EmailRateLimited(f"the ESP's rate limit: {limited}") from limited
+
     rendered = email_render(template=template, context={"supporter": supporter, **context})
     message = EmailMultiAlternatives(
         subject=rendered.subject, body=rendered.text, from_email=transactional_from(organisation), to=[supporter.email],
-        connection=get_connection(settings.MAILINGS_TRANSACTIONAL_EMAIL_BACKEND or settings.EMAIL_BACKEND),
+        connection=get_connection(backend_path),
     )
     message.attach_alternative(rendered.html, "text/html")
     # anymail reads these; other backends ignore them.

@@ -19,7 +19,7 @@ from engage.models import Organisation, Supporter
 from engage.normalise import postcode_area
 from engage.services import consent_record, supporter_get_or_create
 from engage.tokens import new_nonce, token_make
-from mailings.services import EmailSendFailed, transactional_send
+from mailings.services import EmailRateLimited, EmailSendFailed, transactional_send
 from petitions.markdown import render_markdown
 from petitions.models import Cosponsorship, Petition, Signature
 from petitions.selectors import count_key, summary_key
@@ -318,6 +318,8 @@ def signatures_remind() -> int:
                 template="petitions/email/reminder",
                 context=_email_context(signature),
             )
+        except EmailRateLimited:
+            break  # the ESP's quota is used up for now: the next run goes on
         except EmailSendFailed:
             continue  # left unmarked, so the next run tries again
         Signature.objects.filter(pk=signature.pk).update(reminder_sent_at=now)
