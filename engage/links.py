@@ -53,18 +53,10 @@ def one_click_unsubscribe_url(supporter: Supporter, mailing_list: MailingList | 
     return _one_click_url(unsubscribe_token(supporter, mailing_list))
 
 
-def _list_unsubscribe_headers(one_click_url: str) -> dict[str, str]:
-    return {"List-Unsubscribe": f"<{one_click_url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
-
-
-def list_unsubscribe_headers(supporter: Supporter, mailing_list: MailingList | None = None) -> dict[str, str]:
-    """`List-Unsubscribe` (https, one-click) and `List-Unsubscribe-Post` for one recipient."""
-    return _list_unsubscribe_headers(one_click_unsubscribe_url(supporter, mailing_list))
-
-
 @dataclass(frozen=True)
 class MailingLinks:
-    """Every link a bulk email carries for one recipient."""
+    """Every link a bulk email carries for one recipient; `list_unsubscribe_headers` are
+    `List-Unsubscribe` (https, one-click) and `List-Unsubscribe-Post`."""
 
     preferences_url: str
     unsubscribe_url: str
@@ -78,7 +70,10 @@ def mailing_links(supporter: Supporter, mailing_list: MailingList | None = None)
     return MailingLinks(
         preferences_url=preferences_url(supporter),
         unsubscribe_url=_unsubscribe_page_url(unsubscribe),
-        list_unsubscribe_headers=_list_unsubscribe_headers(_one_click_url(unsubscribe)),
+        list_unsubscribe_headers={
+            "List-Unsubscribe": f"<{_one_click_url(unsubscribe)}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        },
     )
 
 
@@ -104,10 +99,9 @@ def read_unsubscribe_token(token: str) -> tuple[Supporter | None, MailingList | 
 
 
 __all__ = [
-    "TokenExpired",
     "MailingLinks",
+    "TokenExpired",
     "TokenInvalid",
-    "list_unsubscribe_headers",
     "mailing_links",
     "one_click_unsubscribe_url",
     "preferences_url",

@@ -8,7 +8,7 @@ from django.test import Client, TestCase
 from engage import links, services
 from engage.links import (
     UNSUBSCRIBE_MAX_AGE,
-    list_unsubscribe_headers,
+    mailing_links,
     one_click_unsubscribe_url,
     read_unsubscribe_token,
     unsubscribe_url,
@@ -105,7 +105,7 @@ class OneClickTests(UnsubscribeTestCase):
         return Client(enforce_csrf_checks=True).post(path_of(url), body, content_type="application/x-www-form-urlencoded")
 
     def test_headers_point_at_the_one_click_endpoint(self):
-        headers = list_unsubscribe_headers(self.ada, self.news)
+        headers = mailing_links(self.ada, self.news).list_unsubscribe_headers
         self.assertEqual(headers["List-Unsubscribe-Post"], "List-Unsubscribe=One-Click")
         url = headers["List-Unsubscribe"].strip("<>")
         self.assertTrue(url.startswith("https://muster.test/unsubscribe/"))
