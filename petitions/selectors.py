@@ -107,6 +107,14 @@ def petition_partner(*, petition: Petition, slug: str, cosponsorships: list[Cosp
     return next((c.organisation for c in cosponsorships if c.organisation.slug == slug), None)
 
 
+def petition_partner_or_host(*, petition: Petition, slug: str, cosponsorships: list[Cosponsorship]) -> Organisation | None:
+    """As petition_partner, but no slug means the host: the embed and the API use it to decide whose
+    registered origins may frame or call them. None for a slug that names nobody acceptable."""
+    if not slug:
+        return petition.organisation
+    return petition_partner(petition=petition, slug=slug, cosponsorships=cosponsorships)
+
+
 # --- the partner dashboard -----------------------------------------------------------------------
 
 
