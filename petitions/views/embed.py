@@ -135,7 +135,9 @@ def embed_sign(request, slug):
 def embed_signed(request, slug):
     petition = _embeddable_petition(slug)
     partner = petition_partner_or_host(
-        petition=petition, slug=clean_source(request.GET.get("partner")), cosponsorships=cosponsorships_active(petition=petition)
+        petition=petition,
+        slug=clean_source(request.GET.get("partner")),
+        cosponsorships=cosponsorships_active(petition=petition),
     )
     if partner is None:
         return _refused(request, NOT_A_COSPONSOR)

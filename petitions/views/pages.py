@@ -9,7 +9,6 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from engage.tokens import TokenExpired, TokenInvalid, token_read
-from petitions import services
 from petitions.forms import SignatureForm, clean_source
 from petitions.models import Petition, Signature
 from petitions.selectors import (
@@ -19,6 +18,7 @@ from petitions.selectors import (
     petitions_flagging_cosponsors,
     signature_count_live,
 )
+from petitions.services import signing
 from petitions.views.submission import NOT_OPEN, body_too_large, sign_form, sign_submitted
 
 
@@ -103,7 +103,7 @@ def _token_error(request, *, expired: bool):
 def signature_confirm(request, token):
     """GET shows a button and changes nothing: mail scanners open links. POST confirms."""
     try:
-        nonce = token_read(purpose=services.CONFIRM_PURPOSE, token=token, max_age=settings.CONFIRM_TOKEN_MAX_AGE)
+        nonce = token_read(purpose=signing.CONFIRM_PURPOSE, token=token, max_age=settings.CONFIRM_TOKEN_MAX_AGE)
     except TokenExpired:
         return _token_error(request, expired=True)
     except TokenInvalid:
@@ -113,7 +113,7 @@ def signature_confirm(request, token):
         # Purged after its time, or withdrawn by an organiser.
         return _token_error(request, expired=signature is None)
     if request.method == "POST":
-        services.signature_confirm(signature=signature)
+        signing.signature_confirm(signature=signature)
         return HttpResponseRedirect(reverse("petitions:thanks", kwargs={"slug": signature.petition.slug}), status=303)
     return render(
         request,

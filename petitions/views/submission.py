@@ -13,7 +13,7 @@ from engage.abuse import client_ip, over_limits
 from engage.models import Organisation
 from petitions.forms import SignatureForm
 from petitions.models import Cosponsorship, Petition, Signature
-from petitions.services import PetitionNotOpen, petition_sign
+from petitions.services.signing import PetitionNotOpen, petition_sign
 
 NOT_OPEN = "This petition is not open for signatures."
 
