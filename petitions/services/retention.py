@@ -1,5 +1,5 @@
-"""Retention: SIGNATURE_RETENTION_MONTHS (6 by default, as on the UK Parliament's petitions
-site) after a petition closes, its signatures are anonymised.
+"""Retention: SIGNATURE_RETENTION_MONTHS (6 by default) after a petition closes, its signatures
+are anonymised.
 
 An anonymised signature keeps its petition, status, dates, source, country and postcode area,
 so counts and the geography of support survive; it loses the person (supporter set null), the

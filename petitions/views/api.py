@@ -1,3 +1,6 @@
+"""The public JSON API: a petition's summary with its live count (polled by widgets), signing
+from a partner's page, and the OpenAPI document of both and of the partner API."""
+
 import hashlib
 import json
 import time
@@ -14,10 +17,9 @@ from petitions.openapi import openapi_document
 from petitions.selectors import cosponsorships_active, petition_partner_or_host, petition_summary, signature_count_live
 from petitions.views.submission import NOT_OPEN, body_too_large, sign_form, sign_submitted
 
-# Each process keeps its latest answer per (host, petition) for COUNT_MEMO_SECONDS. Widgets on every
-# partner page poll this endpoint; in a surge, each worker then asks Redis once a second per
-# petition instead of twice per request. The answer already tells browsers and proxies to reuse
-# it for COUNT_CACHE_SECONDS, so a second of staleness here is well inside what clients accept.
+# Each process keeps its latest answer per (host, petition) for COUNT_MEMO_SECONDS: widgets on every
+# partner page poll this endpoint, and a surge should not reach Redis on every request. Clients are
+# already told to reuse the answer for COUNT_CACHE_SECONDS, so a shorter memo is no staler than they accept.
 _MEMO_MAX_ENTRIES = 1000
 _memo: dict[tuple[str, str, str], tuple[float, bytes, str]] = {}
 
