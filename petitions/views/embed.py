@@ -31,13 +31,8 @@ from engage.partners import organisation_origins
 from petitions.cors import origin_allowed, own_origin
 from petitions.forms import clean_source
 from petitions.models import Petition
-from petitions.selectors import (
-    cosponsorships_active,
-    petition_partner_or_host,
-    petition_progress_percent,
-    signature_count_live,
-)
-from petitions.views.submission import body_too_large, sign_form, sign_submitted
+from petitions.selectors import cosponsorships_active, petition_partner_or_host
+from petitions.views.submission import body_too_large, sign_form, sign_form_context, sign_submitted
 
 SCRIPT_CACHE_SECONDS = 300
 NOT_A_COSPONSOR = "This petition's embed code names a partner that is not (or no longer) a co-sponsor."
@@ -68,12 +63,8 @@ def _refused(request, message: str, status: int = 403):
 
 
 def _page(request, petition, form, partner, *, status=200):
-    count = signature_count_live(petition_id=petition.pk, fallback=petition.signature_count)
     context = {
-        "petition": petition,
-        "form": form,
-        "count": count,
-        "percent": petition_progress_percent(count=count, goal=petition.goal),
+        **sign_form_context(petition, form),
         "partner": partner if partner and partner.pk != petition.organisation_id else None,
         "petition_url": request.build_absolute_uri(petition.get_absolute_url()),
     }

@@ -11,15 +11,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from engage.tokens import TokenExpired, TokenInvalid, token_read
 from petitions.forms import SignatureForm, clean_source
 from petitions.models import Petition, Signature
-from petitions.selectors import (
-    cosponsorships_active,
-    petition_partner,
-    petition_progress_percent,
-    petitions_flagging_cosponsors,
-    signature_count_live,
-)
+from petitions.selectors import cosponsorships_active, petition_partner, petitions_flagging_cosponsors
 from petitions.services import signing
-from petitions.views.submission import NOT_OPEN, body_too_large, sign_form, sign_submitted
+from petitions.views.submission import NOT_OPEN, body_too_large, sign_form, sign_form_context, sign_submitted
 
 
 def _visible_petition(request, slug: str, *, with_body: bool = True) -> Petition:
@@ -35,12 +29,8 @@ def _visible_petition(request, slug: str, *, with_body: bool = True) -> Petition
 
 
 def _page(request, petition: Petition, form: SignatureForm, *, status: int = 200):
-    count = signature_count_live(petition_id=petition.pk, fallback=petition.signature_count)
     context = {
-        "petition": petition,
-        "form": form,
-        "count": count,
-        "percent": petition_progress_percent(count=count, goal=petition.goal),
+        **sign_form_context(petition, form),
         "share_url": request.build_absolute_uri(petition.get_absolute_url()),
         "is_preview": petition.status == Petition.Status.DRAFT,
     }

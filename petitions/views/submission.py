@@ -13,6 +13,7 @@ from engage.abuse import client_ip, over_limits
 from engage.models import Organisation
 from petitions.forms import SignatureForm
 from petitions.models import Cosponsorship, Petition, Signature
+from petitions.selectors import petition_progress_percent, signature_count_live
 from petitions.services.signing import PetitionNotOpen, petition_sign
 
 NOT_OPEN = "This petition is not open for signatures."
@@ -30,6 +31,17 @@ def body_too_large(request) -> bool:
 def sign_form(petition: Petition, cosponsorships: list[Cosponsorship], data=None, *, initial=None) -> SignatureForm:
     """The sign form of this petition: its host's opt-in box and one per active co-sponsor."""
     return SignatureForm(data, initial=initial, opt_in_label=petition.opt_in_wording, cosponsorships=cosponsorships)
+
+
+def sign_form_context(petition: Petition, form: SignatureForm) -> dict:
+    """What every page with the sign form shows: the petition, the form, the live count and progress."""
+    count = signature_count_live(petition_id=petition.pk, fallback=petition.signature_count)
+    return {
+        "petition": petition,
+        "form": form,
+        "count": count,
+        "percent": petition_progress_percent(count=count, goal=petition.goal),
+    }
 
 
 def sign_over_limit(request, *, petition_id: int) -> bool:
