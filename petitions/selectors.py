@@ -73,6 +73,15 @@ def petition_summary(*, slug: str) -> dict | None:
     return summary
 
 
+def petitions_open_listed():
+    """The open petitions the home page lists, newest first."""
+    return Petition.objects.filter(status=Petition.Status.OPEN).select_related("organisation")[:50]
+
+
+def signature_by_confirm_nonce(nonce: str) -> Signature | None:
+    return Signature.objects.select_related("petition").filter(confirm_nonce=nonce).first()
+
+
 def petition_progress_percent(*, count: int, goal: int) -> int:
     if goal <= 0:
         return 100
@@ -120,6 +129,12 @@ def petition_partner_or_host(
 
 
 # --- the partner dashboard -----------------------------------------------------------------------
+
+
+def organisations_of_user(user):
+    """The organisations whose dashboards this user may see, by name: their own, or all for a superuser."""
+    organisations = Organisation.objects.order_by("name")
+    return organisations if user.is_superuser else organisations.filter(members=user)
 
 
 @dataclass

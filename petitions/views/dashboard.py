@@ -13,16 +13,10 @@ from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.views.decorators.http import require_GET
 
-from engage.models import Organisation
 from engage.partners import partner_opt_ins_current
-from petitions.selectors import partner_dashboard
+from petitions.selectors import organisations_of_user, partner_dashboard
 
 LOGIN_URL = reverse_lazy("petitions:partner-login")
-
-
-def _organisations_of(user):
-    organisations = Organisation.objects.order_by("name")
-    return organisations if user.is_superuser else organisations.filter(members=user)
 
 
 class PartnerLoginView(auth_views.LoginView):
@@ -38,7 +32,7 @@ class PartnerLogoutView(auth_views.LogoutView):
 @require_GET
 @login_required(login_url=LOGIN_URL)
 def partner_index(request):
-    organisations = list(_organisations_of(request.user))
+    organisations = list(organisations_of_user(request.user))
     if len(organisations) == 1:
         return redirect("petitions:partner-dashboard", slug=organisations[0].slug)
     return render(request, "petitions/partners/index.html", {"organisations": organisations})
@@ -47,7 +41,7 @@ def partner_index(request):
 @require_GET
 @login_required(login_url=LOGIN_URL)
 def partner_dashboard_view(request, slug):
-    organisation = _organisations_of(request.user).filter(slug=slug).first()
+    organisation = organisations_of_user(request.user).filter(slug=slug).first()
     if organisation is None:
         raise Http404
     context = {

@@ -11,7 +11,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from engage.tokens import TokenExpired, TokenInvalid, token_read
 from petitions.forms import SignatureForm, clean_source
 from petitions.models import Petition, Signature
-from petitions.selectors import cosponsorships_active, petition_partner, petitions_flagging_cosponsors
+from petitions.selectors import (
+    cosponsorships_active,
+    petition_partner,
+    petitions_flagging_cosponsors,
+    petitions_open_listed,
+    signature_by_confirm_nonce,
+)
 from petitions.services import signing
 from petitions.views.submission import NOT_OPEN, body_too_large, sign_form, sign_form_context, sign_submitted
 
@@ -98,7 +104,7 @@ def signature_confirm(request, token):
         return _token_error(request, expired=True)
     except TokenInvalid:
         return _token_error(request, expired=False)
-    signature = Signature.objects.select_related("petition").filter(confirm_nonce=nonce).first()
+    signature = signature_by_confirm_nonce(nonce)
     if signature is None or signature.status in (Signature.Status.INVALID, Signature.Status.HELD):
         # Purged after its time, or withdrawn by an organiser.
         return _token_error(request, expired=signature is None)
@@ -114,5 +120,4 @@ def signature_confirm(request, token):
 
 @require_GET
 def home(request):
-    petitions = Petition.objects.filter(status=Petition.Status.OPEN).select_related("organisation")[:50]
-    return render(request, "petitions/home.html", {"petitions": petitions})
+    return render(request, "petitions/home.html", {"petitions": petitions_open_listed()})
