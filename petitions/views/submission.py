@@ -45,8 +45,11 @@ def sign_form_context(petition: Petition, form: SignatureForm) -> dict:
 
 
 def sign_over_limit(request, *, petition_id: int) -> bool:
-    """Count this submission against every limit; True if any is exceeded (engage.abuse.over_limits
-    accepts it unheld if the cache is down)."""
+    """Count this submission against every limit; True if any is exceeded.
+
+    If the cache is down the limits cannot be counted; the signature is accepted rather than
+    held, since storing it matters more than the limit (DESIGN rule 6).
+    """
     ip = client_ip(request)
     checks = [(f"sign-ip-petition:{rate}", f"{ip}:{petition_id}", rate) for rate in settings.SIGN_RATE_PER_IP_PETITION]
     checks.append(("sign-petition", str(petition_id), settings.SIGN_RATE_PER_PETITION))
