@@ -3,13 +3,13 @@ from django.contrib import admin
 from django.urls import include, path
 
 from mailings import views as mailing_views
-from petitions import views as petition_views
+from petitions.views import pages as petition_pages
 
 admin.site.site_header = "Muster organisers"
 admin.site.site_title = "Muster"
 
 urlpatterns = [
-    path("", petition_views.home, name="home"),
+    path("", petition_pages.home, name="home"),
     path("admin/", admin.site.urls),
     # ESP tracking webhooks (basic auth with WEBHOOK_SECRET): mailings.webhooks applies them.
     path("anymail/", include("anymail.urls")),

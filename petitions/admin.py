@@ -1,13 +1,16 @@
 from django.contrib import admin, messages
-from django.http import StreamingHttpResponse
+from django.http import HttpResponseRedirect, StreamingHttpResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape, format_html, format_html_join
 
-from petitions import services
 from petitions.embed import embed_snippet
 from petitions.exports import signatures_handin_csv
 from petitions.models import Cosponsorship, Petition, Signature
 from petitions.selectors import signature_count_live
+from petitions.services.lifecycle import petition_save, petition_set_status
+from petitions.services.mobilisation import NoSender, mobilisation_create
+from petitions.services.signing import signatures_invalidate, signatures_release
 
 
 def _code_box(code: str):
@@ -57,13 +60,13 @@ class PetitionAdmin(admin.ModelAdmin):
         return signature_count_live(petition_id=petition.pk, fallback=petition.signature_count) if petition.pk else 0
 
     def save_model(self, request, obj, form, change):
-        services.petition_save(petition=obj)
+        petition_save(petition=obj)
 
     def _set_status(self, request, queryset, status, allowed_from):
         changed = 0
         for petition in queryset:
             if petition.status in allowed_from:
-                services.petition_set_status(petition=petition, status=status)
+                petition_set_status(petition=petition, status=status)
                 changed += 1
         skipped = queryset.count() - changed
         self.message_user(request, f"{changed} petition(s) now {Petition.Status(status).label.lower()}.")
@@ -92,11 +95,6 @@ class PetitionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Email its signers (a draft mailing to confirmed signers who opted in)")
     def email_signers(self, request, queryset):
-        from django.http import HttpResponseRedirect
-        from django.urls import reverse
-
-        from petitions.mobilisation import NoSender, mobilisation_create
-
         if queryset.count() != 1:
             self.message_user(request, "Choose one petition.", level=messages.WARNING)
             return None
@@ -128,12 +126,12 @@ class SignatureAdmin(admin.ModelAdmin):
 
     @admin.action(description="Release held signatures (send their confirmation email)")
     def release(self, request, queryset):
-        released = services.signatures_release(signature_ids=list(queryset.values_list("pk", flat=True)))
+        released = signatures_release(signature_ids=list(queryset.values_list("pk", flat=True)))
         self.message_user(request, f"{released} held signature(s) released.")
 
     @admin.action(description="Invalidate (never counted)")
     def invalidate(self, request, queryset):
-        invalidated = services.signatures_invalidate(signature_ids=list(queryset.values_list("pk", flat=True)))
+        invalidated = signatures_invalidate(signature_ids=list(queryset.values_list("pk", flat=True)))
         self.message_user(request, f"{invalidated} signature(s) invalidated.")
 
 

@@ -7,7 +7,9 @@ from petitions.models import Petition, Signature
 HANDIN_HEADER = ["petition", "first_name", "last_name", "postcode", "country", "confirmed_at", "source"]
 
 
-class _Echo:
+class Echo:
+    """A file for csv.writer that hands each row back, so rows can be streamed as they are written."""
+
     def write(self, value):
         return value
 
@@ -15,7 +17,7 @@ class _Echo:
 def signatures_handin_csv(*, petitions: list[Petition]) -> Iterator[str]:
     """Confirmed signatures for a hand-in, streamed row by row. No email addresses: the
     petition's target needs names and places, not contact details."""
-    writer = csv.writer(_Echo())
+    writer = csv.writer(Echo())
     yield writer.writerow(HANDIN_HEADER)
     rows = (
         Signature.objects.filter(petition__in=petitions, status=Signature.Status.CONFIRMED)

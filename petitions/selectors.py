@@ -1,17 +1,19 @@
 """Reads for petitions. The live count never runs a COUNT(*) per request: it comes from the
 cache, kept by an INCR on each confirmation and reset by the periodic reconciliation."""
 
+import calendar
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Exists, OuterRef, Q, Subquery
-from django.db.models.functions import TruncDate
+from django.db.models.functions import Coalesce, TruncDate
 from django.urls import reverse
 from django.utils import timezone
 
-from engage.models import Organisation
+from engage.models import Organisation, Supporter
 from engage.partners import consent_latest
 from petitions.models import Cosponsorship, Petition, Signature
 
@@ -71,6 +73,15 @@ def petition_summary(*, slug: str) -> dict | None:
     return summary
 
 
+def petitions_open_listed():
+    """The open petitions the home page lists, newest first."""
+    return Petition.objects.filter(status=Petition.Status.OPEN).select_related("organisation")[:50]
+
+
+def signature_by_confirm_nonce(nonce: str) -> Signature | None:
+    return Signature.objects.select_related("petition").filter(confirm_nonce=nonce).first()
+
+
 def petition_progress_percent(*, count: int, goal: int) -> int:
     if goal <= 0:
         return 100
@@ -107,7 +118,23 @@ def petition_partner(*, petition: Petition, slug: str, cosponsorships: list[Cosp
     return next((c.organisation for c in cosponsorships if c.organisation.slug == slug), None)
 
 
+def petition_partner_or_host(
+    *, petition: Petition, slug: str, cosponsorships: list[Cosponsorship]
+) -> Organisation | None:
+    """As petition_partner, but no slug means the host: the embed and the API use it to decide whose
+    registered origins may frame or call them. None for a slug that names nobody acceptable."""
+    if not slug:
+        return petition.organisation
+    return petition_partner(petition=petition, slug=slug, cosponsorships=cosponsorships)
+
+
 # --- the partner dashboard -----------------------------------------------------------------------
+
+
+def organisations_of_user(user):
+    """The organisations whose dashboards this user may see, by name: their own, or all for a superuser."""
+    organisations = Organisation.objects.order_by("name")
+    return organisations if user.is_superuser else organisations.filter(members=user)
 
 
 @dataclass
@@ -169,3 +196,53 @@ def partner_dashboard(*, organisation: Organisation, days: int = 30) -> list[Par
     ):
         figures[row["petition_id"]].opted_in = row["n"]
     return list(figures.values())
+
+
+# --- a person's data and the retention rule -------------------------------------------------------
+
+
+def signatures_of(supporter: Supporter) -> dict:
+    """petitions' section of a person's data export (engage.personal_data)."""
+    signatures = supporter.signatures.select_related("petition", "partner").order_by("created_at", "id")
+    return {
+        "signatures": [
+            {
+                "petition": s.petition.title,
+                "petition_url": s.petition.get_absolute_url(),
+                "status": s.status,
+                "country": s.country,
+                "postcode_area": s.postcode_area,
+                "source": s.source,
+                "through_partner": s.partner.name if s.partner else None,
+                "opt_in_boxes_ticked": [box.get("wording", "") for box in s.opt_ins_pending],
+                "signed_at": s.created_at.isoformat(),
+                "confirmed_at": s.confirmed_at.isoformat() if s.confirmed_at else None,
+            }
+            for s in signatures
+        ]
+    }
+
+
+def signers_among(supporter_ids: list[int]) -> set[int]:
+    """Those of these people who still have a signature here (engage.personal_data keeps them)."""
+    return set(
+        Signature.objects.filter(supporter_id__in=supporter_ids).values_list("supporter_id", flat=True).distinct()
+    )
+
+
+def months_before(moment: datetime, months: int) -> datetime:
+    """The same day and time `months` calendar months earlier (the last day of a shorter month)."""
+    month_index = moment.year * 12 + moment.month - 1 - months
+    year, month = divmod(month_index, 12)
+    day = min(moment.day, calendar.monthrange(year, month + 1)[1])
+    return moment.replace(year=year, month=month + 1, day=day)
+
+
+def petitions_past_retention(*, now: datetime):
+    """Closed or handed-in petitions that ended before the retention cutoff (SIGNATURE_RETENTION_MONTHS)."""
+    cutoff = months_before(now, settings.SIGNATURE_RETENTION_MONTHS)
+    return (
+        Petition.objects.filter(status__in=[Petition.Status.CLOSED, Petition.Status.HANDED_IN])
+        .alias(ended_at=Coalesce("closed_at", "handed_in_at"))
+        .filter(ended_at__lte=cutoff)
+    )

@@ -1,17 +1,17 @@
 from django.urls import path
 
-from petitions import api, dashboard, embed, openapi, partner_api, views
+from petitions.views import api, dashboard, embed, pages, partner_api
 
 app_name = "petitions"
 
 urlpatterns = [
     # First: every embed and widget polls it, and each route tried before it costs a regex match.
     path("api/petitions/<slug:slug>", api.petition_summary_api, name="api-summary"),
-    path("p/<slug:slug>/", views.petition_detail, name="detail"),
-    path("p/<slug:slug>/sign", views.petition_sign, name="sign"),
-    path("p/<slug:slug>/signed", views.petition_signed, name="signed"),
-    path("p/<slug:slug>/thanks", views.petition_thanks, name="thanks"),
-    path("confirm/<str:token>/", views.signature_confirm, name="confirm"),
+    path("p/<slug:slug>/", pages.petition_detail, name="detail"),
+    path("p/<slug:slug>/sign", pages.petition_sign, name="sign"),
+    path("p/<slug:slug>/signed", pages.petition_signed, name="signed"),
+    path("p/<slug:slug>/thanks", pages.petition_thanks, name="thanks"),
+    path("confirm/<str:token>/", pages.signature_confirm, name="confirm"),
     path("api/petitions/<slug:slug>/signatures", api.petition_signatures_api, name="api-signatures"),
     path("embed/<slug:slug>.js", embed.embed_script, name="embed-script"),
     path("embed/<slug:slug>/", embed.embed_page, name="embed-page"),
@@ -23,5 +23,5 @@ urlpatterns = [
     path("partners/org/<slug:slug>/", dashboard.partner_dashboard_view, name="partner-dashboard"),
     path("api/partner/supporters", partner_api.partner_supporters_api, name="api-partner-supporters"),
     path("api/partner/supporters.csv", partner_api.partner_supporters_csv, name="api-partner-supporters-csv"),
-    path("api/schema", openapi.openapi_schema, name="api-schema"),
+    path("api/schema", api.openapi_schema, name="api-schema"),
 ]

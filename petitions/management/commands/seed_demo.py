@@ -8,8 +8,8 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from engage.models import MailingList, Organisation
-from petitions import services
 from petitions.models import Cosponsorship, Petition
+from petitions.services.lifecycle import petition_save, petition_set_status
 
 ORGANISATIONS = [
     ("health-campaigns-together", "Health Campaigns Together", Organisation.Kind.HOST, "https://healthcampaignstogether.com"),
@@ -79,8 +79,8 @@ class Command(BaseCommand):
                 goal=data["goal"],
                 closes_at=timezone.now() + timedelta(days=data["days"]),
             )
-            services.petition_save(petition=petition)
-            services.petition_set_status(petition=petition, status=Petition.Status.OPEN)
+            petition_save(petition=petition)
+            petition_set_status(petition=petition, status=Petition.Status.OPEN)
         # The partners co-sponsor the first petition: its form shows their boxes, the admin their embed codes.
         first = Petition.objects.get(slug=PETITIONS[0]["slug"])
         for slug in ("keep-our-nhs-public", "we-own-it"):

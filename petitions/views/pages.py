@@ -1,3 +1,6 @@
+"""The petition's own pages: the petition and its sign form, the page after signing, the
+confirmation link's page and the thanks after it, and the home page's list of open petitions."""
+
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpResponseRedirect
@@ -6,17 +9,17 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from engage.tokens import TokenExpired, TokenInvalid, token_read
-from petitions import services
 from petitions.forms import SignatureForm, clean_source
 from petitions.models import Petition, Signature
 from petitions.selectors import (
     cosponsorships_active,
     petition_partner,
-    petition_progress_percent,
     petitions_flagging_cosponsors,
-    signature_count_live,
+    petitions_open_listed,
+    signature_by_confirm_nonce,
 )
-from petitions.signing import sign_submitted
+from petitions.services import signing
+from petitions.views.submission import NOT_OPEN, body_too_large, sign_form, sign_form_context, sign_submitted
 
 
 def _visible_petition(request, slug: str, *, with_body: bool = True) -> Petition:
@@ -31,62 +34,43 @@ def _visible_petition(request, slug: str, *, with_body: bool = True) -> Petition
     return petition
 
 
-def _page_context(request, petition: Petition, form: SignatureForm) -> dict:
-    count = signature_count_live(petition_id=petition.pk, fallback=petition.signature_count)
-    return {
-        "petition": petition,
-        "form": form,
-        "count": count,
-        "percent": petition_progress_percent(count=count, goal=petition.goal),
+def _page(request, petition: Petition, form: SignatureForm, *, status: int = 200):
+    context = {
+        **sign_form_context(petition, form),
         "share_url": request.build_absolute_uri(petition.get_absolute_url()),
         "is_preview": petition.status == Petition.Status.DRAFT,
     }
+    return render(request, "petitions/detail.html", context, status=status)
 
 
 @require_GET
 def petition_detail(request, slug):
     petition = _visible_petition(request, slug)
-    form = SignatureForm(
-        initial={
-            "source": clean_source(request.GET.get("source")),
-            "partner": clean_source(request.GET.get("partner")),
-            "country": "GB",
-        },
-        opt_in_label=petition.opt_in_wording,
-        cosponsorships=cosponsorships_active(petition=petition),
-    )
-    return render(request, "petitions/detail.html", _page_context(request, petition, form))
-
-
-def _body_too_large(request) -> bool:
-    """Django counts only form fields against DATA_UPLOAD_MAX_MEMORY_SIZE, not uploaded files."""
-    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-    try:
-        return limit is not None and int(request.META.get("CONTENT_LENGTH") or 0) > limit
-    except ValueError:
-        return False
+    initial = {
+        "source": clean_source(request.GET.get("source")),
+        "partner": clean_source(request.GET.get("partner")),
+        "country": "GB",
+    }
+    return _page(request, petition, sign_form(petition, cosponsorships_active(petition=petition), initial=initial))
 
 
 @require_POST
 def petition_sign(request, slug):
-    if _body_too_large(request):
+    if body_too_large(request):
         raise RequestDataTooBig("The signature form's body is too large.")
     petition = _visible_petition(request, slug, with_body=False)
     cosponsorships = cosponsorships_active(petition=petition)
-    form = SignatureForm(request.POST, opt_in_label=petition.opt_in_wording, cosponsorships=cosponsorships)
+    form = sign_form(petition, cosponsorships, request.POST)
     if petition.status != Petition.Status.OPEN:
         form.is_valid()
-        form.add_error(None, "This petition is not open for signatures.")
-        return render(request, "petitions/detail.html", _page_context(request, petition, form), status=409)
+        form.add_error(None, NOT_OPEN)
+        return _page(request, petition, form, status=409)
     if not form.is_valid():
-        return render(request, "petitions/detail.html", _page_context(request, petition, form), status=400)
+        return _page(request, petition, form, status=400)
     # ?partner= on a link is attribution only: a code that names no active co-sponsor is ignored.
     partner = petition_partner(petition=petition, slug=form.cleaned_data["partner"], cosponsorships=cosponsorships)
-    try:
-        sign_submitted(request, petition=petition, form=form, partner=partner)
-    except services.PetitionNotOpen:
-        form.add_error(None, "This petition is not open for signatures.")
-        return render(request, "petitions/detail.html", _page_context(request, petition, form), status=409)
+    if not sign_submitted(request, petition=petition, form=form, partner=partner):
+        return _page(request, petition, form, status=409)
     # The same answer whether this address is new, has signed before or was held.
     return HttpResponseRedirect(reverse("petitions:signed", kwargs={"slug": petition.slug}), status=303)
 
@@ -115,17 +99,17 @@ def _token_error(request, *, expired: bool):
 def signature_confirm(request, token):
     """GET shows a button and changes nothing: mail scanners open links. POST confirms."""
     try:
-        nonce = token_read(purpose=services.CONFIRM_PURPOSE, token=token, max_age=settings.CONFIRM_TOKEN_MAX_AGE)
+        nonce = token_read(purpose=signing.CONFIRM_PURPOSE, token=token, max_age=settings.CONFIRM_TOKEN_MAX_AGE)
     except TokenExpired:
         return _token_error(request, expired=True)
     except TokenInvalid:
         return _token_error(request, expired=False)
-    signature = Signature.objects.select_related("petition").filter(confirm_nonce=nonce).first()
+    signature = signature_by_confirm_nonce(nonce)
     if signature is None or signature.status in (Signature.Status.INVALID, Signature.Status.HELD):
         # Purged after its time, or withdrawn by an organiser.
         return _token_error(request, expired=signature is None)
     if request.method == "POST":
-        services.signature_confirm(signature=signature)
+        signing.signature_confirm(signature=signature)
         return HttpResponseRedirect(reverse("petitions:thanks", kwargs={"slug": signature.petition.slug}), status=303)
     return render(
         request,
@@ -136,5 +120,4 @@ def signature_confirm(request, token):
 
 @require_GET
 def home(request):
-    petitions = Petition.objects.filter(status=Petition.Status.OPEN).select_related("organisation")[:50]
-    return render(request, "petitions/home.html", {"petitions": petitions})
+    return render(request, "petitions/home.html", {"petitions": petitions_open_listed()})

@@ -1,30 +1,27 @@
-"""Actions that change petitions and signatures. Each is one transaction; emails are queued
-only after it commits (DESIGN rule 6: the signature is stored first)."""
+"""Signing: store a signature, confirm it, the emails it is owed (confirmation, already signed,
+reminder), and what becomes of it later (purged unconfirmed, released or invalidated by an
+organiser). Each write is one transaction; emails are queued only after it commits (DESIGN rule 6:
+the signature is stored first)."""
 
 import hashlib
 import hmac
-import logging
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
 
 from engage.models import Organisation, Supporter
 from engage.normalise import postcode_area
+from engage.queueing import queue
 from engage.services import consent_record, supporter_get_or_create
 from engage.tokens import new_nonce, token_make
 from mailings.services import EmailRateLimited, EmailSendFailed, transactional_send
-from petitions.markdown import render_markdown
 from petitions.models import Cosponsorship, Petition, Signature
-from petitions.selectors import count_key, summary_key
-
-logger = logging.getLogger(__name__)
+from petitions.services.counts import count_increment
 
 CONFIRM_PURPOSE = "signature-confirm"
 
@@ -45,14 +42,6 @@ def ip_hash(ip: str) -> str:
     if not ip:
         return ""
     return hmac.new(settings.IP_HASH_KEY.encode(), ip.encode(), hashlib.sha256).hexdigest()[:32]
-
-
-def _queue(task, *args) -> None:
-    """Publish a task; if the broker is down, log and leave it to the beat sweeper."""
-    try:
-        task.apply_async(args=args, retry=True, retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5})
-    except Exception:
-        logger.exception("could not queue %s%r; the sweeper will send it", task.name, args)
 
 
 def consent_source(*, petition: Petition, source: str = "", partner: Organisation | None = None, via: str = "") -> str:
@@ -95,54 +84,80 @@ def petition_sign(
 
     if partner is not None and partner.pk == petition.organisation_id:
         partner = None  # the host's own embed: its signatures are not a partner's
-    for cosponsorship in cosponsor_opt_ins:
-        if cosponsorship.petition_id != petition.pk or not cosponsorship.active:
-            raise ValueError(f"{cosponsorship} is not an active co-sponsorship of {petition.slug}")
+    _cosponsorships_check(petition=petition, cosponsorships=cosponsor_opt_ins)
     ledger_source = consent_source(petition=petition, source=source, partner=partner, via=via)
-
-    # The deadline binds at once, not only when beat next closes the petition.
-    if petition.status != Petition.Status.OPEN or (petition.closes_at and petition.closes_at <= timezone.now()):
-        raise PetitionNotOpen
+    _open_check(petition)
     with transaction.atomic(durable=True):
         supporter, supporter_created = supporter_get_or_create(
             email=email, first_name=first_name, last_name=last_name, country=country, postcode=postcode
         )
-        # A supporter created in this transaction can have no signature yet, so the savepoint
-        # that catches a duplicate is needed only for someone we already knew: one round trip
-        # pair fewer on the path a surge of new signers takes.
-        try:
-            with transaction.atomic() if not supporter_created else nullcontext():
-                signature = Signature.objects.create(
-                    petition=petition,
-                    supporter=supporter,
-                    status=Signature.Status.HELD if hold_reason else Signature.Status.PENDING,
-                    hold_reason=hold_reason,
-                    source=source,
-                    country=country,
-                    postcode_area=postcode_area(postcode),
-                    confirm_nonce=new_nonce(),
-                    ip_hash=ip_hash(ip),
-                    partner=partner,
-                    new_supporter=supporter_created,
-                    opt_ins_pending=(
-                        [{"organisation_id": petition.organisation_id, "wording": petition.opt_in_wording, "source": ledger_source}]
-                        if opt_in
-                        else []
-                    )
-                    + [
-                        {"organisation_id": c.organisation_id, "wording": c.opt_in_wording, "source": ledger_source}
-                        for c in cosponsor_opt_ins
-                    ],
-                )
-        except IntegrityError:
-            signature = Signature.objects.get(petition=petition, supporter=supporter)
-            if not hold_reason and signature.status in (Signature.Status.PENDING, Signature.Status.CONFIRMED):
-                transaction.on_commit(lambda: _queue(tasks.signature_already_signed_send, signature.pk))
-            return SignResult(signature=signature, created=False)
-
+        signature = _signature_insert(
+            supporter_created=supporter_created,
+            petition=petition,
+            supporter=supporter,
+            status=Signature.Status.HELD if hold_reason else Signature.Status.PENDING,
+            hold_reason=hold_reason,
+            source=source,
+            country=country,
+            postcode_area=postcode_area(postcode),
+            confirm_nonce=new_nonce(),
+            ip_hash=ip_hash(ip),
+            partner=partner,
+            new_supporter=supporter_created,
+            opt_ins_pending=_opt_ins_ticked(
+                petition=petition, opt_in=opt_in, cosponsorships=cosponsor_opt_ins, ledger_source=ledger_source
+            ),
+        )
+        if signature is None:
+            return _signed_again(petition=petition, supporter=supporter, hold_reason=hold_reason)
         if not hold_reason:
-            transaction.on_commit(lambda: _queue(tasks.signature_confirmation_send, signature.pk))
+            transaction.on_commit(lambda: queue(tasks.signature_confirmation_send, signature.pk))
     return SignResult(signature=signature, created=True)
+
+
+def _cosponsorships_check(*, petition: Petition, cosponsorships: Sequence[Cosponsorship]) -> None:
+    for cosponsorship in cosponsorships:
+        if cosponsorship.petition_id != petition.pk or not cosponsorship.active:
+            raise ValueError(f"{cosponsorship} is not an active co-sponsorship of {petition.slug}")
+
+
+def _open_check(petition: Petition) -> None:
+    # The deadline binds at once, not only when beat next closes the petition.
+    if petition.status != Petition.Status.OPEN or (petition.closes_at and petition.closes_at <= timezone.now()):
+        raise PetitionNotOpen
+
+
+def _opt_ins_ticked(
+    *, petition: Petition, opt_in: bool, cosponsorships: Sequence[Cosponsorship], ledger_source: str
+) -> list[dict]:
+    """The boxes ticked, as Signature.opt_ins_pending keeps them until confirmation."""
+    host = [{"organisation_id": petition.organisation_id, "wording": petition.opt_in_wording, "source": ledger_source}]
+    return (host if opt_in else []) + [
+        {"organisation_id": c.organisation_id, "wording": c.opt_in_wording, "source": ledger_source}
+        for c in cosponsorships
+    ]
+
+
+def _signature_insert(*, supporter_created: bool, **fields) -> Signature | None:
+    """The new signature, or None if this supporter has already signed this petition."""
+    # A supporter created in this transaction can have no signature yet, so only someone we
+    # already knew needs the savepoint that catches the duplicate.
+    try:
+        with transaction.atomic() if not supporter_created else nullcontext():
+            return Signature.objects.create(**fields)
+    except IntegrityError:
+        return None
+
+
+def _signed_again(*, petition: Petition, supporter: Supporter, hold_reason: str) -> SignResult:
+    """The signature already stored; a live one (not held now, not held or invalid before) is
+    sent the "already signed" email."""
+    from petitions import tasks  # tasks import services
+
+    signature = Signature.objects.get(petition=petition, supporter=supporter)
+    if not hold_reason and signature.status in (Signature.Status.PENDING, Signature.Status.CONFIRMED):
+        transaction.on_commit(lambda: queue(tasks.signature_already_signed_send, signature.pk))
+    return SignResult(signature=signature, created=False)
 
 
 def confirm_url(signature: Signature) -> str:
@@ -160,9 +175,13 @@ def _email_context(signature: Signature) -> dict:
     }
 
 
+def _signature_for_email(signature_id: int) -> Signature | None:
+    return Signature.objects.select_related("petition__organisation", "supporter").filter(pk=signature_id).first()
+
+
 def signature_confirmation_send(*, signature_id: int) -> bool:
     """Send the confirmation email a pending signature owes, once."""
-    signature = Signature.objects.select_related("petition__organisation", "supporter").filter(pk=signature_id).first()
+    signature = _signature_for_email(signature_id)
     if (
         signature is None
         or signature.supporter is None
@@ -187,7 +206,7 @@ def signature_already_signed_send(*, signature_id: int) -> bool:
     At most one such email per signature per ALREADY_SIGNED_EMAIL_INTERVAL, so a form cannot be
     used to flood somebody's inbox.
     """
-    signature = Signature.objects.select_related("petition__organisation", "supporter").filter(pk=signature_id).first()
+    signature = _signature_for_email(signature_id)
     if signature is None or signature.supporter is None:
         return False
     window = int(timezone.now().timestamp() // settings.ALREADY_SIGNED_EMAIL_INTERVAL.total_seconds())
@@ -230,49 +249,6 @@ def _opt_ins_record(signature: Signature) -> None:
             consent_record(
                 supporter=supporter, organisation=organisation, given=True, wording=item["wording"], source=item["source"]
             )
-
-
-def count_increment(*, petition_id: int) -> None:
-    """+1 in the cache. A cold key is seeded from the database, which already holds this
-    confirmation. No hot row is updated per signature."""
-    try:
-        cache.incr(count_key(petition_id))
-    except ValueError:
-        exact = Signature.objects.filter(petition_id=petition_id, status=Signature.Status.CONFIRMED).count()
-        cache.set(count_key(petition_id), exact, None)
-    except Exception:
-        logger.warning("count cache unavailable; reconciliation will catch up", exc_info=True)
-
-
-def counts_reconcile() -> int:
-    """Recount confirmed signatures of live petitions and reset the cached counts.
-
-    Runs every COUNT_RECONCILE_SECONDS from beat: one grouped COUNT for all live petitions,
-    and an UPDATE only of petitions whose figure changed.
-    """
-    now = timezone.now()
-    live = Petition.objects.filter(
-        status__in=[Petition.Status.OPEN, Petition.Status.CLOSED, Petition.Status.HANDED_IN]
-    ).only("id", "signature_count")
-    counts = dict(
-        Signature.objects.filter(status=Signature.Status.CONFIRMED, petition__in=live)
-        .values_list("petition")
-        .annotate(n=Count("id"))
-        .values_list("petition", "n")
-    )
-    changed = []
-    for petition in live:
-        exact = counts.get(petition.pk, 0)
-        try:
-            cache.set(count_key(petition.pk), exact, None)
-        except Exception:
-            logger.warning("count cache unavailable", exc_info=True)
-        if petition.signature_count != exact:
-            petition.signature_count = exact
-            petition.counted_at = now
-            changed.append(petition)
-    Petition.objects.bulk_update(changed, ["signature_count", "counted_at"])
-    return len(changed)
 
 
 def confirmations_owed_send() -> int:
@@ -353,7 +329,7 @@ def signatures_release(*, signature_ids: list[int]) -> int:
             .values_list("pk", flat=True)
         )
         Signature.objects.filter(pk__in=ids).update(status=Signature.Status.PENDING)
-        transaction.on_commit(lambda: [_queue(tasks.signature_confirmation_send, pk) for pk in ids])
+        transaction.on_commit(lambda: [queue(tasks.signature_confirmation_send, pk) for pk in ids])
     return len(ids)
 
 
@@ -362,44 +338,3 @@ def signatures_invalidate(*, signature_ids: list[int]) -> int:
     return Signature.objects.filter(pk__in=signature_ids).exclude(status=Signature.Status.INVALID).update(
         status=Signature.Status.INVALID
     )
-
-
-def petition_save(*, petition: Petition) -> Petition:
-    """Save an organiser's edit: render the body and drop the cached summary."""
-    petition.body_html = render_markdown(petition.body)
-    petition.save()
-    _summary_forget(petition)
-    return petition
-
-
-def _summary_forget(petition: Petition) -> None:
-    try:
-        cache.delete(summary_key(petition.slug))
-    except Exception:
-        logger.warning("summary cache unavailable", exc_info=True)
-
-
-def petition_set_status(*, petition: Petition, status: str) -> Petition:
-    """Publish, close or mark handed in, recording when."""
-    now = timezone.now()
-    petition.status = status
-    fields = ["status", "updated_at"]
-    stamp = {
-        Petition.Status.OPEN: "opened_at",
-        Petition.Status.CLOSED: "closed_at",
-        Petition.Status.HANDED_IN: "handed_in_at",
-    }.get(status)
-    if stamp:
-        setattr(petition, stamp, now)
-        fields.append(stamp)
-    petition.save(update_fields=fields)
-    _summary_forget(petition)
-    return petition
-
-
-def petitions_close_due() -> int:
-    """Close open petitions whose deadline has passed."""
-    due = list(Petition.objects.filter(status=Petition.Status.OPEN, closes_at__lte=timezone.now()))
-    for petition in due:
-        petition_set_status(petition=petition, status=Petition.Status.CLOSED)
-    return len(due)

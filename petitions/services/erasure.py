@@ -1,0 +1,23 @@
+"""petitions' part of erasing a person (engage.personal_data calls signatures_anonymise through
+petitions.personal_data.register), and the anonymising the retention rule shares.
+
+Erasing a person keeps each signature's petition, status, dates, source, country and postcode
+area, so counts and geography totals survive; the link to the person (supporter), the hash of
+their IP address and the partner boxes they ticked go.
+"""
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from petitions.models import Signature
+
+
+def signatures_strip(signatures: QuerySet) -> int:
+    """Keep what the statistics need (petition, status, dates, source, country, postcode area)
+    and drop what leads back to the person: used by erasure and by the retention rule."""
+    return signatures.update(supporter=None, ip_hash="", opt_ins_pending=[], anonymised_at=timezone.now())
+
+
+def signatures_anonymise(supporters: QuerySet) -> None:
+    """Anonymise the signatures of the people being erased."""
+    signatures_strip(Signature.objects.filter(supporter__in=supporters))

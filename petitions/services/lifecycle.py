@@ -1,0 +1,54 @@
+"""A petition's life: an organiser's edit, publishing, closing (by hand or at its deadline) and
+handing in. Each drops the cached summary the count API serves."""
+
+import logging
+
+from django.core.cache import cache
+from django.utils import timezone
+
+from petitions.markdown import render_markdown
+from petitions.models import Petition
+from petitions.selectors import summary_key
+
+logger = logging.getLogger(__name__)
+
+
+def petition_save(*, petition: Petition) -> Petition:
+    """Save an organiser's edit: render the body and drop the cached summary."""
+    petition.body_html = render_markdown(petition.body)
+    petition.save()
+    _summary_forget(petition)
+    return petition
+
+
+def _summary_forget(petition: Petition) -> None:
+    try:
+        cache.delete(summary_key(petition.slug))
+    except Exception:
+        logger.warning("summary cache unavailable", exc_info=True)
+
+
+def petition_set_status(*, petition: Petition, status: str) -> Petition:
+    """Publish, close or mark handed in, recording when."""
+    now = timezone.now()
+    petition.status = status
+    fields = ["status", "updated_at"]
+    stamp = {
+        Petition.Status.OPEN: "opened_at",
+        Petition.Status.CLOSED: "closed_at",
+        Petition.Status.HANDED_IN: "handed_in_at",
+    }.get(status)
+    if stamp:
+        setattr(petition, stamp, now)
+        fields.append(stamp)
+    petition.save(update_fields=fields)
+    _summary_forget(petition)
+    return petition
+
+
+def petitions_close_due() -> int:
+    """Close open petitions whose deadline has passed."""
+    due = list(Petition.objects.filter(status=Petition.Status.OPEN, closes_at__lte=timezone.now()))
+    for petition in due:
+        petition_set_status(petition=petition, status=Petition.Status.CLOSED)
+    return len(due)

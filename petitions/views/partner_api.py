@@ -1,0 +1,174 @@
+"""A partner's own opted-in supporters, read with the partner's API key.
+
+A key reads only its own organisation's supporters, and of those only the people whose latest
+consent row for that organisation is an opt-in (engage.partners.partner_opt_ins_current). Keys
+belong on a partner's server, not in a browser, so these endpoints send no CORS headers.
+"""
+
+import base64
+import binascii
+import csv
+from datetime import datetime, time
+from functools import wraps
+
+from django.http import JsonResponse, StreamingHttpResponse
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from django.views.decorators.http import require_GET
+
+from engage.csvsafe import csv_safe
+from engage.models import Consent
+from engage.partners import partner_api_key_authenticate, partner_opt_ins_current
+from petitions.exports import Echo
+
+PAGE_SIZE = 100
+PAGE_SIZE_MAX = 500
+CSV_HEADER = ["email", "first_name", "last_name", "country", "postcode", "opted_in_at", "wording", "source"]
+
+
+class _BadQuery(Exception):
+    def __init__(self, field: str, message: str):
+        self.field, self.message = field, message
+
+
+def _json(body: dict, status: int = 200) -> JsonResponse:
+    response = JsonResponse(body, status=status)
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _bad_query(error: _BadQuery) -> JsonResponse:
+    return _json(
+        {"error": "invalid", "message": "Some parameters are not valid.", "fields": {error.field: [error.message]}}, 400
+    )
+
+
+def _unauthorized() -> JsonResponse:
+    response = _json(
+        {"error": "unauthorized", "message": "Send a live partner API key as 'Authorization: Bearer <key>'."}, 401
+    )
+    response["WWW-Authenticate"] = 'Bearer realm="muster partner API"'
+    return response
+
+
+def _authenticated_organisation(request):
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        return None
+    api_key = partner_api_key_authenticate(plain=key.strip())
+    return api_key.organisation if api_key else None
+
+
+def _partner_key_required(view):
+    """401 without a live key, 400 for a bad query parameter; else view(request, organisation)."""
+
+    @wraps(view)
+    def authenticated(request):
+        organisation = _authenticated_organisation(request)
+        if organisation is None:
+            return _unauthorized()
+        try:
+            return view(request, organisation)
+        except _BadQuery as error:
+            return _bad_query(error)
+
+    return authenticated
+
+
+def _since(request) -> datetime | None:
+    """`since` as a date (midnight, local time) or an ISO 8601 date-time (local time if no offset)."""
+    value = request.GET.get("since", "").strip()
+    if not value:
+        return None
+    try:
+        moment = parse_datetime(value)
+        if moment is None:
+            day = parse_date(value)
+            moment = datetime.combine(day, time.min) if day else None
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise _BadQuery("since", "Give a date (2026-01-31) or an ISO 8601 date-time (2026-01-31T09:00:00Z).")
+    return timezone.make_aware(moment) if timezone.is_naive(moment) else moment
+
+
+def _cursor_encode(row: Consent) -> str:
+    return base64.urlsafe_b64encode(f"{row.created_at.isoformat()}|{row.pk}".encode()).decode().rstrip("=")
+
+
+def _cursor_decode(value: str) -> tuple[datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+        stamp, _, pk = raw.partition("|")
+        moment = parse_datetime(stamp)
+        if moment is None or timezone.is_naive(moment):
+            raise ValueError
+        return moment, int(pk)
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise _BadQuery("cursor", "Use the cursor from the previous page's `next` link.") from None
+
+
+def _limit(request) -> int:
+    value = request.GET.get("limit", "")
+    if not value:
+        return PAGE_SIZE
+    if not value.isdigit() or not 1 <= int(value) <= PAGE_SIZE_MAX:
+        raise _BadQuery("limit", f"A whole number from 1 to {PAGE_SIZE_MAX}.")
+    return int(value)
+
+
+def _supporter_fields(row: Consent) -> dict:
+    supporter = row.supporter
+    return {
+        "email": supporter.email,
+        "first_name": supporter.first_name,
+        "last_name": supporter.last_name,
+        "country": str(supporter.country),
+        "postcode": supporter.postcode,
+        "opted_in_at": row.created_at.isoformat(),
+        "wording": row.wording,
+        "source": row.source,
+    }
+
+
+@require_GET
+@_partner_key_required
+def partner_supporters_api(request, organisation):
+    """One page of the key's organisation's opted-in supporters, oldest opt-in first."""
+    since, limit = _since(request), _limit(request)
+    rows = partner_opt_ins_current(organisation=organisation, since=since)
+    cursor = request.GET.get("cursor", "").strip()
+    if cursor:
+        after, after_pk = _cursor_decode(cursor)
+        rows = rows.filter(created_at__gte=after).exclude(created_at=after, pk__lte=after_pk)
+    page = list(rows[: limit + 1])
+    next_url = None
+    if len(page) > limit:
+        page = page[:limit]
+        query = request.GET.copy()
+        query["cursor"] = _cursor_encode(page[-1])
+        next_url = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
+    return _json(
+        {"organisation": organisation.slug, "results": [_supporter_fields(row) for row in page], "next": next_url}
+    )
+
+
+@require_GET
+@_partner_key_required
+def partner_supporters_csv(request, organisation):
+    """Every opted-in supporter of the key's organisation (or those since a date) as CSV, streamed."""
+    rows = partner_opt_ins_current(organisation=organisation, since=_since(request))
+
+    def lines():
+        writer = csv.writer(Echo())
+        yield writer.writerow(CSV_HEADER)
+        for row in rows.iterator(chunk_size=2000):
+            fields = _supporter_fields(row)
+            yield writer.writerow([csv_safe(fields[name]) for name in CSV_HEADER])
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = (
+        f'attachment; filename="supporters-{organisation.slug}-{timezone.now():%Y%m%d}.csv"'
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response
