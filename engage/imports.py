@@ -12,11 +12,9 @@ and subscription ledger rows are each one INSERT ... ON CONFLICT DO NOTHING per 
 own transaction and the import can be run again: nothing is written twice.
 """
 
-import csv
 import functools
-import io
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -28,6 +26,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django_countries import countries
 
+from engage.csvfiles import csv_lines, has_undecodable
 from engage.models import Consent, MailingList, SubscriberImport, Subscription, SubscriptionEvent, Supporter
 from engage.normalise import normalise_email, normalise_postcode, validate_person_name
 from engage.suppression import email_hash, suppressed_hashes
@@ -54,7 +53,6 @@ HEADER_ALIASES = {
     "postcode": {"postcode", "postalcode", "zip", "zipcode", "postcodezip", "post"},
     "country": {"country", "countrycode", "cc"},
 }
-_BAD_BYTES = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of undecodable bytes
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -77,38 +75,10 @@ def columns_guess(columns: list[str]) -> dict[str, str]:
     return guessed
 
 
-def _text(data: bytes, encoding: str) -> str:
-    # utf-8-sig drops the byte-order mark Excel writes; undecodable bytes become lone surrogates,
-    # so the row holding them can be reported while the rest of the file imports.
-    codec = "utf-8-sig" if encoding.replace("_", "-").lower() in ("utf-8", "utf8") else encoding
-    return data.decode(codec, errors="surrogateescape")
-
-
-def csv_lines(data: bytes, encoding: str) -> Iterator[tuple[int, list[str] | None]]:
-    """(line number where the row starts, its cells), or (line, None) for a row the CSV reader
-    cannot parse. Blank lines are left out."""
-    reader = csv.reader(io.StringIO(_text(data, encoding), newline=""))
-    previous = 0
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error:
-            yield previous + 1, None
-            if reader.line_num == previous:
-                return
-            previous = reader.line_num
-            continue
-        start, previous = previous + 1, reader.line_num
-        if row and any(cell.strip() for cell in row):
-            yield start, row
-
-
 def file_columns(data: bytes, encoding: str) -> list[str]:
     """The header row: the file's first non-blank line."""
     for _, row in csv_lines(data, encoding):
-        if row is None or _BAD_BYTES.search("".join(row)):
+        if row is None or has_undecodable(row):
             raise ImportFileError(f"The first line is not readable CSV in {encoding}: try the other encoding.")
         return [cell.strip() for cell in row]
     raise ImportFileError("The file is empty.")
@@ -183,7 +153,7 @@ def rows_read(data: bytes, *, encoding: str, column_map: dict[str, str], report:
         if cells is None:
             report.problem(line, "not readable as CSV: skipped")
             continue
-        if _BAD_BYTES.search("".join(cells)):
+        if has_undecodable(cells):
             report.problem(line, f"not valid {encoding} text (bad encoding): skipped")
             continue
         email = normalise_email(cell(cells, "email"))

@@ -1,28 +1,21 @@
 """A mailing list's subscribers as CSV for organisers, safe to open in a spreadsheet."""
 
-import csv
 from collections.abc import Iterator
 
-from engage.csvsafe import csv_safe
+from engage.csvfiles import csv_stream
 from engage.models import MailingList, Subscription, Suppression
 from engage.suppression import email_hash
 
 SUBSCRIBERS_HEADER = ["list", "email", "first_name", "last_name", "country", "postcode", "subscribed_at", "source"]
 
 
-class _Echo:
-    """csv.writer's file: hands each written row back, for streaming."""
-
-    def write(self, value):
-        return value
-
-
 def subscribers_csv(*, mailing_lists: list[MailingList]) -> Iterator[str]:
+    return csv_stream(SUBSCRIBERS_HEADER, _subscribers_rows(mailing_lists=mailing_lists))
+
+
+def _subscribers_rows(*, mailing_lists: list[MailingList]) -> Iterator[tuple]:
     """The subscribed people of these lists, streamed row by row. Suppressed addresses (bounced,
-    complained, erased) are left out: a file handed to another tool must not bring them back.
-    Cells starting = + - @ are neutralised against spreadsheet formula injection."""
-    writer = csv.writer(_Echo())
-    yield writer.writerow(SUBSCRIBERS_HEADER)
+    complained, erased) are left out: a file handed to another tool must not bring them back."""
     suppressed = set(Suppression.objects.values_list("email_hash", flat=True))
     rows = (
         Subscription.objects.filter(mailing_list__in=mailing_lists, status=Subscription.Status.SUBSCRIBED)
@@ -35,5 +28,4 @@ def subscribers_csv(*, mailing_lists: list[MailingList]) -> Iterator[str]:
     for slug, email, first, last, country, postcode, subscribed_at, source in rows.iterator(chunk_size=2000):
         if suppressed and email_hash(email) in suppressed:
             continue
-        when = subscribed_at.isoformat() if subscribed_at else ""
-        yield writer.writerow([csv_safe(v) for v in (slug, email, first, last, country, postcode, when, source)])
+        yield slug, email, first, last, country, postcode, subscribed_at.isoformat() if subscribed_at else "", source
