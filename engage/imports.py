@@ -8,7 +8,7 @@ organisation (an import never overrides what a person told us).
 
 Rows go in with set-based statements, a batch at a time: supporters, subscriptions, consent
 and subscription ledger rows are each one INSERT ... ON CONFLICT DO NOTHING per batch
-(rows_insert), so 100,000 rows take seconds (bench/import_subscribers.py). Each batch is its
+(engage.sql.rows_insert), so 100,000 rows take seconds (bench/import_subscribers.py). Each batch is its
 own transaction and the import can be run again: nothing is written twice.
 """
 
@@ -20,7 +20,7 @@ from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import OuterRef, Q, Subquery
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -29,6 +29,7 @@ from django_countries import countries
 from engage.csvfiles import csv_lines, has_undecodable
 from engage.models import Consent, MailingList, SubscriberImport, Subscription, SubscriptionEvent, Supporter
 from engage.normalise import normalise_email, normalise_postcode, validate_person_name
+from engage.sql import rows_insert
 from engage.suppression import email_hash, suppressed_hashes
 from engage.tokens import new_nonce
 
@@ -196,46 +197,6 @@ def _supporter_ids(emails: list[str]) -> dict[str, int]:
     return dict(
         Supporter.objects.alias(email_lower=Lower("email")).filter(email_lower__in=emails).values_list("email", "pk")
     )
-
-
-def rows_insert(model, *, constants: dict, columns: dict[str, list], returning: tuple[str, ...] = ()) -> list[tuple]:
-    """INSERT many rows, skipping any that would break a unique constraint.
-
-    On PostgreSQL one statement, `INSERT ... SELECT ... FROM unnest(<one array per column>)
-    ON CONFLICT DO NOTHING`, whose handful of parameters cost the same for 10 rows or 10,000;
-    Django's bulk_create binds every value of every row separately, which made a 100,000-row
-    import take over a minute. Elsewhere (SQLite, the embedded default) bulk_create, and the
-    RETURNING rows are not available (an empty list). Field defaults and auto_now are not
-    applied: pass every column.
-    """
-    count = len(next(iter(columns.values()), []))
-    if not count:
-        return []
-    meta, quote = model._meta, connection.ops.quote_name
-    if connection.vendor != "postgresql":
-        fixed = {meta.get_field(name).attname: value for name, value in constants.items()}
-        model.objects.bulk_create(
-            [model(**fixed, **{meta.get_field(name).attname: values[i] for name, values in columns.items()}) for i in range(count)],
-            ignore_conflicts=True,
-        )
-        return []
-    names = [*constants, *columns]
-    target = ", ".join(quote(meta.get_field(name).column) for name in names)
-    arrays = ", ".join(f"%s::{meta.get_field(name).db_type(connection)}[]" for name in columns)
-    aliases = [f"c{i}" for i in range(len(columns))]
-    select = ", ".join(["%s"] * len(constants) + [f"t.{alias}" for alias in aliases])
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({target}) SELECT {select} FROM unnest({arrays}) AS t({', '.join(aliases)}) "
-        "ON CONFLICT DO NOTHING"
-    )
-    if returning:
-        sql += " RETURNING " + ", ".join(quote(meta.get_field(name).column) for name in returning)
-    params = [
-        meta.get_field(name).get_db_prep_save(value, connection) for name, value in constants.items()
-    ] + [list(values) for values in columns.values()]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall() if returning else []
 
 
 def _batch_import(

@@ -1,7 +1,7 @@
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.urls import reverse
 from django.utils import timezone
@@ -30,6 +30,7 @@ from engage.selectors import (
     subscription_statuses,
     supporters_by_email,
 )
+from engage.sql import supporter_insert
 from engage.suppression import is_suppressed
 from engage.tokens import token_make
 
@@ -48,47 +49,10 @@ def supporter_get_or_create(*, email: str, first_name: str, last_name: str, coun
     if supporter is not None:
         return supporter, False
     details = {"email": email, "first_name": first_name, "last_name": last_name, "country": country, "postcode": postcode}
-    if connection.vendor == "postgresql":
-        # One statement and no savepoint on the path a surge of new signers takes.
-        supporter = _supporter_insert_unless_exists(details)
-        if supporter is not None:
-            return supporter, True
+    supporter = supporter_insert(details)
+    if supporter is None:
         return supporters_by_email(email).get(), False
-    try:
-        with transaction.atomic():
-            supporter = Supporter.objects.create(**details)
-        return supporter, True
-    except IntegrityError:
-        return supporters_by_email(email).get(), False
-
-
-def _supporter_insert_unless_exists(details: dict) -> Supporter | None:
-    """INSERT … ON CONFLICT ((lower(email))) DO NOTHING: the new supporter, or None when a
-    concurrent transaction has just added this address (the unique index decides)."""
-    now = timezone.now()
-    fields = [f for f in Supporter._meta.concrete_fields if not f.primary_key]
-    values = []
-    for field in fields:
-        if field.attname in details:
-            value = details[field.attname]
-        elif getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
-            value = now
-        else:
-            value = field.get_default()
-        values.append(field.get_db_prep_save(value, connection))
-    table = connection.ops.quote_name(Supporter._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    returning = ", ".join(connection.ops.quote_name(f.column) for f in Supporter._meta.concrete_fields)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(fields))}) "
-            f"ON CONFLICT ((lower(email))) DO NOTHING RETURNING {returning}",
-            values,
-        )
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    return Supporter.from_db(connection.alias, [f.attname for f in Supporter._meta.concrete_fields], row)
+    return supporter, True
 
 
 def consent_record(*, supporter: Supporter, organisation: Organisation, given: bool, wording: str, source: str) -> Consent:
