@@ -83,7 +83,7 @@ class MailingLinks:
 
 def mailing_links(supporter: Supporter, mailing_list: MailingList | None = None) -> MailingLinks:
     """One recipient's links for a mailing, signing each token once: the unsubscribe page and
-    the one-click header share theirs (a mailing of a million signs two million, not three)."""
+    the one-click header share theirs."""
     unsubscribe = unsubscribe_token(supporter, mailing_list)
     return MailingLinks(
         preferences_url=preferences_url(supporter),
