@@ -1,3 +1,7 @@
+"""engage's reads: supporters and their links, the consent ledger, the preference page, a
+person's data for an export or an erasure, partners' supporters, and a subscriber import's
+batch. Nothing here writes (engage.services does)."""
+
 import json
 from collections.abc import Iterator
 from datetime import datetime
