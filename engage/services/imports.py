@@ -193,6 +193,25 @@ def subscribers_import(
     return subscriber_import
 
 
+def subscriber_import_start(
+    *,
+    mailing_list: MailingList,
+    file_name: str,
+    encoding: str,
+    columns: list[str],
+    column_map: dict[str, str],
+    consent_wording: str,
+    consent_given_at: datetime,
+) -> SubscriberImport:
+    """Record an import its caller runs at once (manage.py import_subscribers), rather than
+    one queued on a worker: it starts as running, and holds no copy of the file."""
+    return SubscriberImport.objects.create(
+        mailing_list=mailing_list, file_name=file_name[:200], encoding=encoding, columns=columns,
+        column_map=column_map, consent_wording=consent_wording, consent_given_at=consent_given_at,
+        status=SubscriberImport.Status.RUNNING, started_at=timezone.now(),
+    )
+
+
 def subscriber_import_run(*, import_id: int) -> bool:
     """Run a queued import (the admin's): claim it, import its stored file. A worker that died
     mid-import leaves it running with an old heartbeat; running it again is safe (nothing is
