@@ -1,5 +1,5 @@
-"""The consent ledger (DESIGN rule 3), and the wording the forms show, which the ledgers
-record word for word."""
+"""The consent ledger (append-only: the latest row is the current state), and the wording
+the forms show, which the ledgers record word for word."""
 
 from engage.models import Consent, MailingList, Organisation, Supporter
 

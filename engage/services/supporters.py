@@ -1,4 +1,4 @@
-"""The supporter row: one person per normalised address (DESIGN rule 1)."""
+"""The supporter row: one person per normalised address."""
 
 from django.db import transaction
 
