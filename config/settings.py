@@ -40,6 +40,8 @@ INSTALLED_APPS = [
     "engage",
     "mailings",
     "petitions",
+    # The project itself, for its management commands (devserver).
+    "config",
 ]
 
 MIDDLEWARE = [

@@ -18,6 +18,16 @@ class EmailNotSent(Exception):
     and claimed once."""
 
 
+def email_retry(*also: type[BaseException]) -> dict:
+    """The Celery options of a task that sends an email: retried with a growing wait when the
+    transport could not send, as EmailNotSent or (for a task that calls a transport directly)
+    one of `also`. Retrying is safe: every send is recorded and claimed once.
+
+        @shared_task(**email_retry())
+    """
+    return {"autoretry_for": (EmailNotSent, *also), "retry_backoff": 30, "retry_backoff_max": 600, "max_retries": 8}
+
+
 _transport: Callable[..., bool] | None = None
 _retryable: tuple[type[BaseException], ...] = ()
 

@@ -7,9 +7,9 @@ from django_countries import countries
 class CountryField(forms.TypedChoiceField):
     """A country select whose ~250 choices are shared between form instances.
 
-    Django deep-copies every field's choices each time a form is built; on the sign POST,
-    the hottest path in Muster, that copy cost more CPU than the rest of the form. The list
-    is never changed after start-up, so sharing it is safe.
+    Django deep-copies every field's choices each time a form is built, and the sign POST,
+    Muster's hottest path, builds one per request. The list is never changed after start-up,
+    so sharing it is safe.
     """
 
     def __init__(self, **kwargs):

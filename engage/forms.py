@@ -7,6 +7,7 @@ from engage.models import Affiliate, MailingList, Signup
 from engage.normalise import normalise_email, normalise_postcode, validate_no_control_characters, validate_person_name
 
 _SOURCE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+PERSON_FIELDS = ("email", "first_name", "last_name", "country", "postcode")
 
 
 def clean_source(value: str | None) -> str:
@@ -86,6 +87,12 @@ class PersonForm(forms.Form):
     @property
     def caught_by_honeypot(self) -> bool:
         return bool(self.cleaned_data.get("website"))
+
+    def person_fields(self) -> dict[str, str]:
+        """The person's cleaned fields, as keyword arguments for the service that stores them
+        (engage.services.supporters, signups; petitions.services.petition_sign): email,
+        first_name, last_name, country and postcode, less any field this form leaves out."""
+        return {name: self.cleaned_data[name] for name in PERSON_FIELDS if name in self.fields}
 
 
 class SubscribeForm(PersonForm):

@@ -1,19 +1,25 @@
-"""Links Muster puts in emails to a supporter: preferences and unsubscribe (DESIGN rule 7).
+"""Links Muster puts in emails to a supporter: preferences and unsubscribe, a sign-up's
+confirmation, a data export's download (DESIGN rule 7); and reading them back.
 
-Each token carries the supporter's random `link_nonce` (and, for unsubscribe, the list's slug),
-signed with a salt per purpose: no id, no address. Replacing `link_nonce` revokes them all.
+Each token carries a random nonce (for preferences and unsubscribe the supporter's
+`link_nonce`, and for unsubscribe the list's slug too), signed with a salt per purpose: no
+id, no address. Replacing `link_nonce` revokes a person's preference and unsubscribe links.
 """
 
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.urls import reverse
 
-from engage.models import MailingList, Supporter
+from engage.models import DataExport, MailingList, Signup, Supporter
+from engage.selectors import data_export_ready, mailing_list_by_slug, signup_by_confirm_nonce, supporter_by_link_nonce
 from engage.tokens import TokenExpired, TokenInvalid, token_make, token_read
 
 PREFERENCES_PURPOSE = "preferences"
 UNSUBSCRIBE_PURPOSE = "unsubscribe"
+SIGNUP_CONFIRM_PURPOSE = "signup-confirm"
+EXPORT_PURPOSE = "data-export"
 ALL_LISTS = "*"
 
 # An unsubscribe link must keep working long after the email was sent (RFC 8058, and the law:
@@ -53,6 +59,18 @@ def one_click_unsubscribe_url(supporter: Supporter, mailing_list: MailingList | 
     return _one_click_url(unsubscribe_token(supporter, mailing_list))
 
 
+def _site_url(viewname: str, token: str) -> str:
+    return settings.SITE_URL + reverse(viewname, kwargs={"token": token})
+
+
+def signup_confirm_url(signup: Signup) -> str:
+    return _site_url("engage:signup-confirm", token_make(purpose=SIGNUP_CONFIRM_PURPOSE, nonce=signup.confirm_nonce))
+
+
+def data_export_url(export: DataExport) -> str:
+    return _site_url("engage:data-export-download", token_make(purpose=EXPORT_PURPOSE, nonce=export.download_nonce))
+
+
 @dataclass(frozen=True)
 class MailingLinks:
     """Every link a bulk email carries for one recipient; `list_unsubscribe_headers` are
@@ -65,7 +83,7 @@ class MailingLinks:
 
 def mailing_links(supporter: Supporter, mailing_list: MailingList | None = None) -> MailingLinks:
     """One recipient's links for a mailing, signing each token once: the unsubscribe page and
-    the one-click header share theirs (a mailing of a million signs two million, not three)."""
+    the one-click header share theirs."""
     unsubscribe = unsubscribe_token(supporter, mailing_list)
     return MailingLinks(
         preferences_url=preferences_url(supporter),
@@ -81,7 +99,7 @@ def read_preferences_token(token: str) -> Supporter | None:
     """The supporter a preferences token names; raises TokenInvalid / TokenExpired; None if
     the person has since been erased or their links revoked."""
     nonce = token_read(purpose=PREFERENCES_PURPOSE, token=token, max_age=PREFERENCES_MAX_AGE)
-    return Supporter.objects.filter(link_nonce=nonce).first()
+    return supporter_by_link_nonce(nonce)
 
 
 def read_unsubscribe_token(token: str) -> tuple[Supporter | None, MailingList | None]:
@@ -91,21 +109,39 @@ def read_unsubscribe_token(token: str) -> tuple[Supporter | None, MailingList | 
     nonce, _, scope = value.partition(":")
     if not scope:
         raise TokenInvalid
-    supporter = Supporter.objects.filter(link_nonce=nonce).first()
-    mailing_list = None if scope == ALL_LISTS else MailingList.objects.filter(slug=scope).first()
+    supporter = supporter_by_link_nonce(nonce)
+    mailing_list = None if scope == ALL_LISTS else mailing_list_by_slug(scope)
     if scope != ALL_LISTS and mailing_list is None:
         raise TokenInvalid
     return supporter, mailing_list
+
+
+def read_signup_confirm_token(token: str) -> Signup | None:
+    """The sign-up a confirmation link names; raises TokenInvalid / TokenExpired; None if it
+    has been purged."""
+    nonce = token_read(purpose=SIGNUP_CONFIRM_PURPOSE, token=token, max_age=settings.CONFIRM_TOKEN_MAX_AGE)
+    return signup_by_confirm_nonce(nonce)
+
+
+def read_data_export_token(token: str) -> DataExport | None:
+    """The ready export a download link names; raises TokenInvalid / TokenExpired; None if it
+    has expired or its person has been erased."""
+    nonce = token_read(purpose=EXPORT_PURPOSE, token=token, max_age=settings.DATA_EXPORT_LINK_MAX_AGE)
+    return data_export_ready(nonce)
 
 
 __all__ = [
     "MailingLinks",
     "TokenExpired",
     "TokenInvalid",
+    "data_export_url",
     "mailing_links",
     "one_click_unsubscribe_url",
     "preferences_url",
+    "read_data_export_token",
     "read_preferences_token",
+    "read_signup_confirm_token",
     "read_unsubscribe_token",
+    "signup_confirm_url",
     "unsubscribe_url",
 ]

@@ -79,7 +79,19 @@ class Supporter(models.Model):
         return f"{self.first_name} {self.last_name}".strip()
 
 
-class Consent(models.Model):
+class AppendOnly(models.Model):
+    """A ledger row: written once, never changed."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError(f"{type(self).__name__} rows are append-only")
+        super().save(*args, **kwargs)
+
+
+class Consent(AppendOnly):
     """An append-only ledger row: one opt-in or opt-out (DESIGN rule 3).
 
     The current state for a supporter and an organisation is the latest row.
@@ -102,12 +114,6 @@ class Consent(models.Model):
     def __str__(self):
         verb = "opted in to" if self.given else "opted out of"
         return f"{self.supporter_id} {verb} {self.organisation_id}"
-
-    def save(self, *args, **kwargs):
-        # A ledger is only ever appended to.
-        if self.pk is not None:
-            raise ValueError("Consent rows are append-only")
-        super().save(*args, **kwargs)
 
 
 class PartnerApiKey(models.Model):
@@ -196,18 +202,6 @@ class Suppression(models.Model):
 
     def __str__(self):
         return f"{self.email_hash[:12]}… ({self.reason})"
-
-
-class AppendOnly(models.Model):
-    """A ledger row: written once, never changed."""
-
-    class Meta:
-        abstract = True
-
-    def save(self, *args, **kwargs):
-        if self.pk is not None:
-            raise ValueError(f"{type(self).__name__} rows are append-only")
-        super().save(*args, **kwargs)
 
 
 class SubscriptionEvent(AppendOnly):

@@ -2,33 +2,31 @@
 
 from celery import shared_task
 
-from engage import data_exports, imports, services
-from engage.emails import EmailNotSent
-
-_EMAIL_RETRY = {"autoretry_for": (EmailNotSent,), "retry_backoff": 30, "retry_backoff_max": 600, "max_retries": 8}
+from engage.emails import email_retry
+from engage.services import data_exports, imports, preferences, signups
 
 
-@shared_task(**_EMAIL_RETRY)
+@shared_task(**email_retry())
 def signup_confirmation_send(signup_id: int) -> bool:
-    return services.signup_confirmation_send(signup_id=signup_id)
+    return signups.signup_confirmation_send(signup_id=signup_id)
 
 
 @shared_task
 def signups_confirmation_owed_send() -> int:
-    return services.signups_confirmation_owed_send()
+    return signups.signups_confirmation_owed_send()
 
 
 @shared_task
 def signups_unconfirmed_purge() -> int:
-    return services.signups_unconfirmed_purge()
+    return signups.signups_unconfirmed_purge()
 
 
-@shared_task(**_EMAIL_RETRY)
+@shared_task(**email_retry())
 def preferences_link_send(supporter_id: int) -> bool:
-    return services.preferences_link_send(supporter_id=supporter_id)
+    return preferences.preferences_link_send(supporter_id=supporter_id)
 
 
-@shared_task(**_EMAIL_RETRY)
+@shared_task(**email_retry())
 def data_export_build(export_id: int) -> bool:
     return data_exports.data_export_build(export_id=export_id)
 

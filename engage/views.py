@@ -13,12 +13,17 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from engage import data_exports, services
 from engage.abuse import signup_over_limit
 from engage.forms import DetailsForm, EmailOnlyForm, EraseForm, JoinForm, SubscribeForm, clean_source
-from engage.links import preferences_url, read_preferences_token, read_unsubscribe_token, unsubscribe_url
-from engage.models import Signup, Subscription
-from engage.personal_data import supporter_erase
+from engage.links import (
+    preferences_url,
+    read_data_export_token,
+    read_preferences_token,
+    read_signup_confirm_token,
+    read_unsubscribe_token,
+    unsubscribe_url,
+)
+from engage.models import Signup, Subscription, Supporter
 from engage.selectors import (
     consents_current,
     host_organisation,
@@ -28,7 +33,16 @@ from engage.selectors import (
     public_lists,
     subscription_statuses,
 )
-from engage.tokens import TokenExpired, TokenInvalid, token_read
+from engage.services.consent import ONE_CLICK_WORDING, organisation_opt_in_wording, unsubscribe_wording
+from engage.services.data_exports import data_export_request
+from engage.services.erasure import supporter_erase
+from engage.services.preferences import preferences_link_request, preferences_update
+from engage.services.signups import SignupRefused, signup_create
+from engage.services.signups import signup_confirm as signup_confirm_service
+from engage.services.subscriptions import unsubscribe as unsubscribe_service
+from engage.services.supporters import supporter_details_update
+from engage.token_pages import private, token_errors
+from engage.tokens import TokenExpired, TokenInvalid
 
 CHECK_EMAIL_REASONS = {"subscribe", "join", "preferences"}
 
@@ -42,18 +56,6 @@ def _refuse_large_bodies(request) -> None:
         too_large = False
     if too_large:
         raise RequestDataTooBig("The form's body is too large.")
-
-
-def _private(response):
-    """Pages behind a personal link: never cached, never indexed."""
-    add_never_cache_headers(response)
-    response["X-Robots-Tag"] = "noindex"
-    return response
-
-
-def _token_error(request, *, expired: bool, what: str):
-    response = render(request, "engage/token_error.html", {"expired": expired, "what": what}, status=410 if expired else 400)
-    return _private(response)
 
 
 def _check_email(kind: str):
@@ -71,19 +73,15 @@ def _hold_reason(request, form) -> str:
 def _signup_store(request, form, *, kind: str, **extra) -> None:
     data = form.cleaned_data
     try:
-        services.signup_create(
+        signup_create(
             kind=kind,
-            email=data["email"],
-            first_name=data["first_name"],
-            last_name=data["last_name"],
-            country=data["country"],
-            postcode=data["postcode"],
+            **form.person_fields(),
             mailing_lists=list(data["lists"]),
             source=data["source"],
             hold_reason=_hold_reason(request, form),
             **extra,
         )
-    except services.SignupRefused:
+    except SignupRefused:
         pass  # the same answer, so the form cannot be used to learn who is suppressed
 
 
@@ -107,7 +105,7 @@ def join(request):
     if host is None:
         raise Http404("No host organisation is set up.")
     lists = public_lists().filter(organisation=host)
-    opt_in_label = services.organisation_opt_in_wording(host)
+    opt_in_label = organisation_opt_in_wording(host)
     context = {"organisation": host}
     if request.method != "POST":
         form = JoinForm(
@@ -130,27 +128,23 @@ def check_email(request):
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
+@token_errors("confirm")
 def signup_confirm(request, token):
     """GET shows a button and changes nothing: mail scanners open links. POST confirms."""
-    try:
-        nonce = token_read(purpose=services.SIGNUP_CONFIRM_PURPOSE, token=token, max_age=settings.CONFIRM_TOKEN_MAX_AGE)
-    except TokenExpired:
-        return _token_error(request, expired=True, what="confirm")
-    except TokenInvalid:
-        return _token_error(request, expired=False, what="confirm")
-    signup = Signup.objects.select_related("supporter", "organisation", "affiliate").filter(confirm_nonce=nonce).first()
-    if signup is None or signup.status == Signup.Status.HELD:
-        # Purged after its time, or waiting for an organiser.
-        return _token_error(request, expired=signup is None, what="confirm")
+    signup = read_signup_confirm_token(token)
+    if signup is None:  # purged after its time
+        raise TokenExpired
+    if signup.status == Signup.Status.HELD:  # waiting for an organiser
+        raise TokenInvalid
     if request.method == "POST":
-        services.signup_confirm(signup=signup)
+        signup_confirm_service(signup=signup)
         return HttpResponseRedirect(request.path, status=303)
     context = {
         "signup": signup,
         "lists": list(signup.mailing_lists.select_related("organisation")),
         "preferences_url": preferences_url(signup.supporter),
     }
-    return _private(render(request, "engage/signup_confirm.html", context))
+    return private(render(request, "engage/signup_confirm.html", context))
 
 
 # --- Preferences ----------------------------------------------------------------------------------
@@ -166,21 +160,17 @@ def preferences_request(request):
     if not form.is_valid():
         return render(request, "engage/preferences_request.html", {"form": form}, status=400)
     if not signup_over_limit(request, form="preferences", email=form.cleaned_data["email"]):
-        services.preferences_link_request(email=form.cleaned_data["email"])
+        preferences_link_request(email=form.cleaned_data["email"])
     return _check_email("preferences")
 
 
-def _supporter_from_preferences_token(request, token):
-    """(supporter, None) or (None, an error response)."""
-    try:
-        supporter = read_preferences_token(token)
-    except TokenExpired:
-        return None, _token_error(request, expired=True, what="preferences")
-    except TokenInvalid:
-        return None, _token_error(request, expired=False, what="preferences")
+def _preferences_supporter(token) -> Supporter:
+    """The person a preferences link names; TokenExpired if they have been erased or their
+    links revoked."""
+    supporter = read_preferences_token(token)
     if supporter is None:
-        return None, _token_error(request, expired=True, what="preferences")
-    return supporter, None
+        raise TokenExpired
+    return supporter
 
 
 def _preferences_page(request, token, supporter, *, details_form=None, status=200):
@@ -191,7 +181,7 @@ def _preferences_page(request, token, supporter, *, details_form=None, status=20
         for each in preference_lists(supporter=supporter)
     ]
     organisations = [
-        {"organisation": org, "on": consents.get(org.pk, False), "wording": services.organisation_opt_in_wording(org)}
+        {"organisation": org, "on": consents.get(org.pk, False), "wording": organisation_opt_in_wording(org)}
         for org in preference_organisations(supporter=supporter, consents=consents)
     ]
     details_form = details_form or DetailsForm(
@@ -209,7 +199,7 @@ def _preferences_page(request, token, supporter, *, details_form=None, status=20
         "saved": request.GET.get("saved", ""),
         "unsubscribe_all_url": unsubscribe_url(supporter),
     }
-    return _private(render(request, "engage/preferences.html", context, status=status))
+    return private(render(request, "engage/preferences.html", context, status=status))
 
 
 def _back_to_preferences(token, saved: str):
@@ -217,9 +207,9 @@ def _back_to_preferences(token, saved: str):
 
 
 @require_safe
+@token_errors("preferences")
 def preferences(request, token):
-    supporter, error = _supporter_from_preferences_token(request, token)
-    return error or _preferences_page(request, token, supporter)
+    return _preferences_page(request, token, _preferences_supporter(token))
 
 
 def _ids(values: list[str]) -> set[int]:
@@ -227,13 +217,11 @@ def _ids(values: list[str]) -> set[int]:
 
 
 @require_POST
+@token_errors("preferences")
 def preferences_choices(request, token):
     _refuse_large_bodies(request)
-    supporter, error = _supporter_from_preferences_token(request, token)
-    if error:
-        return error
-    services.preferences_update(
-        supporter=supporter,
+    preferences_update(
+        supporter=_preferences_supporter(token),
         list_ids_on=_ids(request.POST.getlist("lists")),
         organisation_ids_on=_ids(request.POST.getlist("organisations")),
     )
@@ -241,38 +229,34 @@ def preferences_choices(request, token):
 
 
 @require_POST
+@token_errors("preferences")
 def preferences_details(request, token):
     _refuse_large_bodies(request)
-    supporter, error = _supporter_from_preferences_token(request, token)
-    if error:
-        return error
+    supporter = _preferences_supporter(token)
     form = DetailsForm(request.POST)
     if not form.is_valid():
         return _preferences_page(request, token, supporter, details_form=form, status=400)
-    services.supporter_details_update(supporter=supporter, **form.cleaned_data)
+    supporter_details_update(supporter=supporter, **form.person_fields())
     return _back_to_preferences(token, "details")
 
 
 @require_POST
+@token_errors("preferences")
 def preferences_export(request, token):
-    supporter, error = _supporter_from_preferences_token(request, token)
-    if error:
-        return error
-    data_exports.data_export_request(supporter=supporter, requested_by="supporter")
+    data_export_request(supporter=_preferences_supporter(token), requested_by="supporter")
     return _back_to_preferences(token, "export")
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
+@token_errors("preferences")
 def preferences_erase(request, token):
-    supporter, error = _supporter_from_preferences_token(request, token)
-    if error:
-        return error
+    supporter = _preferences_supporter(token)
     form = EraseForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         supporter_erase(supporter=supporter)
         return HttpResponseRedirect(reverse("engage:erased"), status=303)
     status = 400 if request.method == "POST" else 200
-    return _private(render(request, "engage/erase_confirm.html", {"form": form, "token": token, "supporter": supporter}, status=status))
+    return private(render(request, "engage/erase_confirm.html", {"form": form, "token": token, "supporter": supporter}, status=status))
 
 
 @require_safe
@@ -283,33 +267,15 @@ def erased(request):
 # --- Unsubscribe ------------------------------------------------------------------------------------
 
 
-def _read_unsubscribe(request, token):
-    """((supporter, list), None) or (None, an error response)."""
-    try:
-        return read_unsubscribe_token(token), None
-    except TokenExpired:
-        return None, _token_error(request, expired=True, what="unsubscribe")
-    except TokenInvalid:
-        return None, _token_error(request, expired=False, what="unsubscribe")
-
-
-def _unsubscribe_wording(mailing_list, host) -> str:
-    if mailing_list is not None:
-        return f"Unsubscribe me from {mailing_list.name}."
-    return services.organisation_opt_out_wording(host) if host else "Unsubscribe me from every list."
-
-
 @require_http_methods(["GET", "HEAD", "POST"])
+@token_errors("unsubscribe")
 def unsubscribe(request, token):
     """GET shows one button and changes nothing; POST unsubscribes."""
-    found, error = _read_unsubscribe(request, token)
-    if error:
-        return error
-    supporter, mailing_list = found
+    supporter, mailing_list = read_unsubscribe_token(token)
     host = host_organisation()
-    wording = _unsubscribe_wording(mailing_list, host)
+    wording = unsubscribe_wording(mailing_list, host)
     if request.method == "POST" and supporter is not None:
-        services.unsubscribe(supporter=supporter, mailing_list=mailing_list, wording=wording, source="unsubscribe-link")
+        unsubscribe_service(supporter=supporter, mailing_list=mailing_list, wording=wording, source="unsubscribe-link")
         return HttpResponseRedirect(request.path, status=303)
     context = {
         "supporter": supporter,
@@ -320,23 +286,21 @@ def unsubscribe(request, token):
         "action": reverse("engage:unsubscribe", kwargs={"token": token}),
         "preferences_url": preferences_url(supporter) if supporter else "",
     }
-    return _private(render(request, "engage/unsubscribe.html", context))
+    return private(render(request, "engage/unsubscribe.html", context))
 
 
 @csrf_exempt  # RFC 8058: the POST comes from a mail provider with no cookies and no form token
 @require_http_methods(["GET", "HEAD", "POST"])
+@token_errors("unsubscribe")
 def unsubscribe_one_click(request, token):
     """RFC 8058 one-click: a POST with List-Unsubscribe=One-Click, authenticated only by the
     signed token. Answers 200 with no redirect, and takes effect for every later send at once.
     A GET (someone opening the address in a browser) shows the one-button page instead."""
     if request.method in ("GET", "HEAD"):
         return unsubscribe(request, token)
-    found, error = _read_unsubscribe(request, token)
-    if error:
-        return error
-    supporter, mailing_list = found
+    supporter, mailing_list = read_unsubscribe_token(token)
     if supporter is not None:
-        services.unsubscribe(supporter=supporter, mailing_list=mailing_list, wording=services.ONE_CLICK_WORDING, source="one-click")
+        unsubscribe_service(supporter=supporter, mailing_list=mailing_list, wording=ONE_CLICK_WORDING, source="one-click")
     response = HttpResponse("You are unsubscribed.\n", content_type="text/plain; charset=utf-8")
     add_never_cache_headers(response)
     return response
@@ -346,16 +310,12 @@ def unsubscribe_one_click(request, token):
 
 
 @require_safe
+@token_errors("export")
 def data_export_download(request, token):
-    try:
-        export = data_exports.data_export_from_token(token)
-    except TokenExpired:
-        return _token_error(request, expired=True, what="export")
-    except TokenInvalid:
-        return _token_error(request, expired=False, what="export")
-    if export is None:
-        return _token_error(request, expired=True, what="export")
+    export = read_data_export_token(token)
+    if export is None:  # expired, or its person erased
+        raise TokenExpired
     response = HttpResponse(export.content, content_type="application/json; charset=utf-8")
     # The file's name says nothing about whose data it is.
     response["Content-Disposition"] = f'attachment; filename="muster-personal-data-{export.created_at:%Y-%m-%d}.json"'
-    return _private(response)
+    return private(response)

@@ -14,8 +14,10 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from tqdm import tqdm
 
-from engage.imports import FIELDS, ImportFileError, columns_guess, file_columns, subscribers_import
+from engage.imports import FIELDS, ImportFileError, columns_guess, file_columns
 from engage.models import MailingList, SubscriberImport
+from engage.selectors import mailing_list_by_slug
+from engage.services.imports import subscriber_import_start, subscribers_import
 
 PROBLEMS_SHOWN = 50
 
@@ -51,7 +53,7 @@ class Command(BaseCommand):
             data = path.read_bytes()
         except OSError as error:
             raise CommandError(f"Cannot read {file}: {error.strerror or error}") from None
-        mailing_list = MailingList.objects.filter(slug=list_slug).first()
+        mailing_list = mailing_list_by_slug(list_slug)
         if mailing_list is None:
             known = ", ".join(MailingList.objects.values_list("slug", flat=True)) or "none yet"
             raise CommandError(f"No mailing list {list_slug!r} (lists: {known}).")
@@ -75,10 +77,9 @@ class Command(BaseCommand):
         for name in FIELDS:
             self.stdout.write(f"  {name:<11} <- {column_map.get(name, '(not imported)')}")
 
-        subscriber_import = SubscriberImport.objects.create(
-            mailing_list=mailing_list, file_name=path.name[:200], encoding=encoding, columns=columns,
+        subscriber_import = subscriber_import_start(
+            mailing_list=mailing_list, file_name=path.name, encoding=encoding, columns=columns,
             column_map=column_map, consent_wording=wording.strip(), consent_given_at=given_at,
-            status=SubscriberImport.Status.RUNNING, started_at=timezone.now(),
         )
         with tqdm(total=None, unit=" rows", file=self.stderr, disable=no_progress, desc="Importing") as bar:
             def progress(done: int, total: int) -> None:

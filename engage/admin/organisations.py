@@ -1,8 +1,6 @@
-"""Admin for coalition partners: their API keys (shown once, stored hashed, revoked rather than
-deleted), and on the organisation, who its users are and which sites may embed its petitions.
-
-Registered from engage/admin.py. The organisation page extends the OrganisationAdmin there.
-"""
+"""Organisations and coalition partners: on the organisation, who its users are and which sites
+may embed its petitions; the partners' API keys (shown once, stored hashed, revoked rather than
+deleted); affiliations and memberships."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -12,9 +10,10 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from engage.admin import OrganisationAdmin
-from engage.models import Organisation, PartnerApiKey
-from engage.partners import organisation_origins, origin_valid, partner_api_key_create, partner_api_key_revoke
+from engage.admin.base import ReadOnlyAdmin, ReadOnlyInline
+from engage.models import Affiliate, Membership, Organisation, PartnerApiKey
+from engage.partners import organisation_origins, origin_valid
+from engage.services.partner_keys import partner_api_key_create, partner_api_key_revoke
 
 
 class PartnerApiKeyAddForm(forms.ModelForm):
@@ -78,21 +77,16 @@ class PartnerApiKeyAdmin(admin.ModelAdmin):
         self.message_user(request, f"{revoked} key(s) revoked.", level=messages.SUCCESS if revoked else messages.INFO)
 
 
-class PartnerApiKeyInline(admin.TabularInline):
+class PartnerApiKeyInline(ReadOnlyInline):
     """The organisation's keys, to see at a glance; keys are created and revoked on their own page."""
 
     model = PartnerApiKey
-    extra = 0
-    can_delete = False
     fields = ["name", "prefix", "created_at", "last_used_at", "revoked_at"]
     readonly_fields = fields
     show_change_link = True
 
-    def has_add_permission(self, request, obj=None):
-        return False
 
-
-class OrganisationPartnerForm(forms.ModelForm):
+class OrganisationForm(forms.ModelForm):
     def clean_allowed_origins(self):
         value = self.cleaned_data.get("allowed_origins", "")
         bad = [line.strip() for line in value.splitlines() if line.strip() and not origin_valid(line.strip().rstrip("/").lower())]
@@ -104,21 +98,17 @@ class OrganisationPartnerForm(forms.ModelForm):
         return "\n".join(line.strip().rstrip("/").lower() for line in value.splitlines() if line.strip())
 
 
-admin.site.unregister(Organisation)
-
-
 @admin.register(Organisation)
-class OrganisationPartnerAdmin(OrganisationAdmin):
-    form = OrganisationPartnerForm
+class OrganisationAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "website", "member_count", "embed_origins"]
+    list_filter = ["kind"]
+    search_fields = ["name"]
+    prepopulated_fields = {"slug": ["name"]}
+    form = OrganisationForm
     filter_horizontal = ["members"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-    inlines = [*OrganisationAdmin.inlines, PartnerApiKeyInline]
-
-    def get_list_display(self, request):
-        return [*super().get_list_display(request), "member_count", "embed_origins"]
-
-    def get_readonly_fields(self, request, obj=None):
-        return [*super().get_readonly_fields(request, obj), "partner_links"]
+    inlines = [PartnerApiKeyInline]
+    readonly_fields = ["partner_links"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(member_count=Count("members", distinct=True))
@@ -145,3 +135,23 @@ class OrganisationPartnerAdmin(OrganisationAdmin):
             organisation.pk,
             reverse("admin:engage_partnerapikey_add") + f"?organisation={organisation.pk}",
         )
+
+
+@admin.register(Affiliate)
+class AffiliateAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "status", "contact", "website", "created_at"]
+    list_filter = ["status", "kind"]
+    search_fields = ["name", "contact__email"]
+    readonly_fields = ["status", "contact", "created_at", "confirmed_at"]
+    list_select_related = ["contact"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Membership)
+class MembershipAdmin(ReadOnlyAdmin):
+    list_display = ["supporter", "organisation", "source", "joined_at"]
+    list_filter = ["organisation"]
+    search_fields = ["supporter__email"]
+    list_select_related = ["supporter", "organisation"]

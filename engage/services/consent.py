@@ -1,0 +1,33 @@
+"""The consent ledger (append-only: the latest row is the current state), and the wording
+the forms show, which the ledgers record word for word."""
+
+from engage.models import Consent, MailingList, Organisation, Supporter
+
+
+def consent_record(*, supporter: Supporter, organisation: Organisation, given: bool, wording: str, source: str) -> Consent:
+    """Append one opt-in or opt-out to the ledger."""
+    return Consent.objects.create(
+        supporter=supporter, organisation=organisation, given=given, wording=wording, source=source[:200]
+    )
+
+
+def organisation_opt_in_wording(organisation: Organisation) -> str:
+    return f"Keep me updated by email by {organisation.name} about its campaigns. I can unsubscribe at any time."
+
+
+def organisation_opt_out_wording(organisation: Organisation) -> str:
+    return f"Stop all emails from {organisation.name}."
+
+
+def list_opt_out_wording(mailing_list: MailingList) -> str:
+    return f"Unsubscribe me from {mailing_list.name}."
+
+
+def unsubscribe_wording(mailing_list: MailingList | None, host: Organisation | None) -> str:
+    """What an unsubscribe link's button says: one list, or (None) everything from the host."""
+    if mailing_list is not None:
+        return list_opt_out_wording(mailing_list)
+    return organisation_opt_out_wording(host) if host else "Unsubscribe me from every list."
+
+
+ONE_CLICK_WORDING = "One-click unsubscribe from the email's List-Unsubscribe header (RFC 8058)."

@@ -1,0 +1,57 @@
+"""Switching a person's lists on and off, each change with its ledger row."""
+
+from django.db import transaction
+from django.utils import timezone
+
+from engage.models import MailingList, Subscription, SubscriptionEvent, Supporter
+from engage.selectors import consents_current, host_organisations
+from engage.services.consent import consent_record
+
+
+def subscription_set(
+    *, supporter: Supporter, mailing_list: MailingList, subscribed: bool, wording: str, source: str
+) -> bool:
+    """Switch one list on or off for one person, with a ledger row. True if it changed.
+
+    Takes effect for every later send at once: sends read Subscription.status.
+    """
+    now = timezone.now()
+    status = Subscription.Status.SUBSCRIBED if subscribed else Subscription.Status.UNSUBSCRIBED
+    stamp = "subscribed_at" if subscribed else "unsubscribed_at"
+    subscription, created = Subscription.objects.get_or_create(
+        supporter=supporter, mailing_list=mailing_list, defaults={"status": status, "source": source[:200], stamp: now}
+    )
+    if not created:
+        if subscription.status == status:
+            return False
+        subscription.status = status
+        setattr(subscription, stamp, now)
+        subscription.save(update_fields=["status", stamp])
+    SubscriptionEvent.objects.create(
+        supporter=supporter, mailing_list=mailing_list, status=status, wording=wording, source=source[:200]
+    )
+    return True
+
+
+def unsubscribe(*, supporter: Supporter, mailing_list: MailingList | None, wording: str, source: str) -> int:
+    """Unsubscribe from one list, or (mailing_list None) from every list of the host
+    coalition, withdrawing consent to it too. Safe to repeat: a second call writes nothing.
+    Returns the number of changes."""
+    with transaction.atomic(durable=True):
+        if mailing_list is not None:
+            return int(subscription_set(supporter=supporter, mailing_list=mailing_list, subscribed=False, wording=wording, source=source))
+        hosts = list(host_organisations())
+        changes = 0
+        lists = MailingList.objects.filter(
+            organisation__in=hosts,
+            subscriptions__supporter=supporter,
+            subscriptions__status__in=[Subscription.Status.SUBSCRIBED, Subscription.Status.PENDING],
+        )
+        for each in lists:
+            changes += subscription_set(supporter=supporter, mailing_list=each, subscribed=False, wording=wording, source=source)
+        current = consents_current(supporter=supporter)
+        for host in hosts:
+            if current.get(host.pk):
+                consent_record(supporter=supporter, organisation=host, given=False, wording=wording, source=source)
+                changes += 1
+        return changes

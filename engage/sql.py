@@ -1,0 +1,98 @@
+"""engage's raw SQL, each statement with its ORM twin beside it.
+
+PostgreSQL runs the statement; SQLite (the embedded default) runs the twin, which gives the
+same result more slowly. A statement is here only where a benchmark needs it: the sign
+surge (bench/sign.py) and the subscriber import (bench/import_subscribers.py).
+"""
+
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from engage.models import Supporter
+
+
+def supporter_insert(details: dict) -> Supporter | None:
+    """Insert a supporter with these field values: the new row, or None when the address is
+    already there (the unique index on lower(email) decides, so concurrent inserts are safe)."""
+    if connection.vendor != "postgresql":
+        return _supporter_insert_orm(details)
+    # One statement and no savepoint on the path a surge of new signers takes.
+    now = timezone.now()
+    fields = [f for f in Supporter._meta.concrete_fields if not f.primary_key]
+    values = []
+    for field in fields:
+        if field.attname in details:
+            value = details[field.attname]
+        elif getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            value = now
+        else:
+            value = field.get_default()
+        values.append(field.get_db_prep_save(value, connection))
+    table = connection.ops.quote_name(Supporter._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    returning = ", ".join(connection.ops.quote_name(f.column) for f in Supporter._meta.concrete_fields)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(fields))}) "
+            f"ON CONFLICT ((lower(email))) DO NOTHING RETURNING {returning}",
+            values,
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return Supporter.from_db(connection.alias, [f.attname for f in Supporter._meta.concrete_fields], row)
+
+
+def _supporter_insert_orm(details: dict) -> Supporter | None:
+    # The savepoint lets the caller's transaction go on after the unique index refuses the row.
+    try:
+        with transaction.atomic():
+            return Supporter.objects.create(**details)
+    except IntegrityError:
+        return None
+
+
+def rows_insert(model, *, constants: dict, columns: dict[str, list], returning: tuple[str, ...] = ()) -> list[tuple]:
+    """INSERT many rows, skipping any that would break a unique constraint: `constants` are
+    the same in every row, `columns` one list per field. Returns the `returning` fields of the
+    rows inserted (PostgreSQL only; elsewhere an empty list). Field defaults and auto_now are
+    not applied: pass every column.
+
+    One statement, `INSERT ... SELECT ... FROM unnest(<one array per column>) ON CONFLICT DO
+    NOTHING`, whose handful of parameters cost the same for 10 rows or 10,000: bulk_create binds
+    every value of every row separately.
+    """
+    count = len(next(iter(columns.values()), []))
+    if not count:
+        return []
+    if connection.vendor != "postgresql":
+        return _rows_insert_orm(model, constants=constants, columns=columns, count=count)
+    meta, quote = model._meta, connection.ops.quote_name
+    names = [*constants, *columns]
+    target = ", ".join(quote(meta.get_field(name).column) for name in names)
+    arrays = ", ".join(f"%s::{meta.get_field(name).db_type(connection)}[]" for name in columns)
+    aliases = [f"c{i}" for i in range(len(columns))]
+    select = ", ".join(["%s"] * len(constants) + [f"t.{alias}" for alias in aliases])
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({target}) SELECT {select} FROM unnest({arrays}) AS t({', '.join(aliases)}) "
+        "ON CONFLICT DO NOTHING"
+    )
+    if returning:
+        sql += " RETURNING " + ", ".join(quote(meta.get_field(name).column) for name in returning)
+    params = [
+        meta.get_field(name).get_db_prep_save(value, connection) for name, value in constants.items()
+    ] + [list(values) for values in columns.values()]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall() if returning else []
+
+
+def _rows_insert_orm(model, *, constants: dict, columns: dict[str, list], count: int) -> list[tuple]:
+    # SQLite has no arrays to unnest; bulk_create returns no ids with ignore_conflicts.
+    meta = model._meta
+    fixed = {meta.get_field(name).attname: value for name, value in constants.items()}
+    model.objects.bulk_create(
+        [model(**fixed, **{meta.get_field(name).attname: values[i] for name, values in columns.items()}) for i in range(count)],
+        ignore_conflicts=True,
+    )
+    return []
