@@ -198,7 +198,8 @@ def esp_merge_data(compiled: CompiledMessage, values: dict[str, str]) -> dict[st
 
 def email_render(*, template: str, context: dict) -> RenderedEmail:
     """A transactional email: `template` names a folder holding subject.txt, body.txt and
-    body.html (which extends mailings/email_base.html). When the context has a `supporter`,
+    body.html (which extends mailings/email_base.html). subject.txt is the one source of the
+    subject: the HTML part's title shows the same words. When the context has a `supporter`,
     both parts end with the link to their preference centre."""
     context = {"SITE_URL": settings.SITE_URL, **context}
     supporter = context.get("supporter")
@@ -208,5 +209,7 @@ def email_render(*, template: str, context: dict) -> RenderedEmail:
     text = render_to_string(f"{template}/body.txt", context)
     if context.get("preferences_url"):
         text = text.rstrip() + "\n\n" + render_to_string("mailings/email/footer.txt", context).strip() + "\n"
-    html_part = render_to_string(f"{template}/body.html", context)
+    # subject.txt is autoescaped like every template, so its values arrive as HTML entities;
+    # the HTML part gets the plain words and escapes them itself, once.
+    html_part = render_to_string(f"{template}/body.html", {**context, "subject": html.unescape(subject)})
     return RenderedEmail(subject=subject, text=text, html=html_part)
