@@ -11,20 +11,13 @@ import html
 import re
 from dataclasses import dataclass, field
 
-import markdown as md
-import nh3
 from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 
 from engage import links
+from engage.markdown import render_markdown
 from engage.models import MailingList, Supporter
-
-# Tags a mailing's Markdown may produce; everything else (scripts, iframes, styles) goes.
-_ALLOWED_TAGS = {
-    "p", "br", "strong", "em", "a", "ul", "ol", "li", "blockquote", "h2", "h3", "h4", "hr", "code", "pre", "img",
-}
-_ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "width", "height"}}
 
 # Merge fields that differ per recipient, and their fallback when the value is empty.
 RECIPIENT_FIELDS = {
@@ -65,17 +58,6 @@ class RenderedEmail:
     subject: str
     text: str
     html: str
-
-
-def markdown_to_html(text: str) -> str:
-    html_text = md.markdown(text, extensions=["sane_lists"], output_format="html")
-    return nh3.clean(
-        html_text,
-        tags=_ALLOWED_TAGS,
-        attributes=_ALLOWED_ATTRIBUTES,
-        url_schemes={"http", "https", "mailto"},
-        link_rel="noopener noreferrer",
-    )
 
 
 def merge_fields_check(*, text: str, merge_values: dict) -> None:
@@ -122,7 +104,7 @@ def message_compile(*, subject: str, preheader: str, body: str, merge_values: di
     subject_text = " ".join(slots.replace_tags(subject).split())
     preheader_text = slots.replace_tags(preheader)
     body_markdown = slots.replace_tags(body)
-    body_html = markdown_to_html(body_markdown)
+    body_html = render_markdown(body_markdown, for_email=True)
     context = {
         "subject": subject_text,
         "preheader": preheader_text,
