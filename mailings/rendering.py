@@ -11,20 +11,13 @@ import html
 import re
 from dataclasses import dataclass, field
 
-import markdown as md
-import nh3
 from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 
 from engage import links
+from engage.markdown import render_markdown
 from engage.models import MailingList, Supporter
-
-# Tags a mailing's Markdown may produce; everything else (scripts, iframes, styles) goes.
-_ALLOWED_TAGS = {
-    "p", "br", "strong", "em", "a", "ul", "ol", "li", "blockquote", "h2", "h3", "h4", "hr", "code", "pre", "img",
-}
-_ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "width", "height"}}
 
 # Merge fields that differ per recipient, and their fallback when the value is empty.
 RECIPIENT_FIELDS = {
@@ -65,17 +58,6 @@ class RenderedEmail:
     subject: str
     text: str
     html: str
-
-
-def markdown_to_html(text: str) -> str:
-    html_text = md.markdown(text, extensions=["sane_lists"], output_format="html")
-    return nh3.clean(
-        html_text,
-        tags=_ALLOWED_TAGS,
-        attributes=_ALLOWED_ATTRIBUTES,
-        url_schemes={"http", "https", "mailto"},
-        link_rel="noopener noreferrer",
-    )
 
 
 def merge_fields_check(*, text: str, merge_values: dict) -> None:
@@ -122,7 +104,7 @@ def message_compile(*, subject: str, preheader: str, body: str, merge_values: di
     subject_text = " ".join(slots.replace_tags(subject).split())
     preheader_text = slots.replace_tags(preheader)
     body_markdown = slots.replace_tags(body)
-    body_html = markdown_to_html(body_markdown)
+    body_html = render_markdown(body_markdown, for_email=True)
     context = {
         "subject": subject_text,
         "preheader": preheader_text,
@@ -198,7 +180,8 @@ def esp_merge_data(compiled: CompiledMessage, values: dict[str, str]) -> dict[st
 
 def email_render(*, template: str, context: dict) -> RenderedEmail:
     """A transactional email: `template` names a folder holding subject.txt, body.txt and
-    body.html (which extends mailings/email_base.html). When the context has a `supporter`,
+    body.html (which extends mailings/email_base.html). subject.txt is the one source of the
+    subject: the HTML part's title shows the same words. When the context has a `supporter`,
     both parts end with the link to their preference centre."""
     context = {"SITE_URL": settings.SITE_URL, **context}
     supporter = context.get("supporter")
@@ -208,5 +191,7 @@ def email_render(*, template: str, context: dict) -> RenderedEmail:
     text = render_to_string(f"{template}/body.txt", context)
     if context.get("preferences_url"):
         text = text.rstrip() + "\n\n" + render_to_string("mailings/email/footer.txt", context).strip() + "\n"
-    html_part = render_to_string(f"{template}/body.html", context)
+    # subject.txt is autoescaped like every template, so its values arrive as HTML entities;
+    # the HTML part gets the plain words and escapes them itself, once.
+    html_part = render_to_string(f"{template}/body.html", {**context, "subject": html.unescape(subject)})
     return RenderedEmail(subject=subject, text=text, html=html_part)
