@@ -187,11 +187,11 @@ def email_render(*, template: str, context: dict) -> RenderedEmail:
     supporter = context.get("supporter")
     if supporter is not None and "preferences_url" not in context:
         context["preferences_url"] = links.preferences_url(supporter)
-    subject = " ".join(render_to_string(f"{template}/subject.txt", context).split())
+    # subject.txt is autoescaped like every template: its values arrive as HTML entities, and
+    # a subject line is plain text (the HTML part escapes it itself, once).
+    subject = html.unescape(" ".join(render_to_string(f"{template}/subject.txt", context).split()))
     text = render_to_string(f"{template}/body.txt", context)
     if context.get("preferences_url"):
         text = text.rstrip() + "\n\n" + render_to_string("mailings/email/footer.txt", context).strip() + "\n"
-    # subject.txt is autoescaped like every template, so its values arrive as HTML entities;
-    # the HTML part gets the plain words and escapes them itself, once.
-    html_part = render_to_string(f"{template}/body.html", {**context, "subject": html.unescape(subject)})
+    html_part = render_to_string(f"{template}/body.html", {**context, "subject": subject})
     return RenderedEmail(subject=subject, text=text, html=html_part)
