@@ -16,8 +16,9 @@ from django.utils import timezone
 
 from engage.models import Organisation, Supporter
 from engage.normalise import postcode_area
-from engage.queueing import queue
+from engage.queueing import confirmations_owed_queue, queue
 from engage.services import consent_record, supporter_get_or_create
+from engage.services.erasure import supporters_delete_unattached
 from engage.tokens import new_nonce, token_make
 from mailings.services import EmailRateLimited, EmailSendFailed, transactional_send
 from petitions.models import Cosponsorship, Petition, Signature
@@ -256,18 +257,9 @@ def confirmations_owed_send() -> int:
     the signature was stored."""
     from petitions import tasks
 
-    cutoff = timezone.now() - settings.CONFIRM_OWED_AFTER
-    owed = Signature.objects.filter(
-        status=Signature.Status.PENDING,
-        confirmation_sent_at__isnull=True,
-        created_at__lte=cutoff,
-        created_at__gte=timezone.now() - settings.UNCONFIRMED_PURGE_AFTER,
-    ).values_list("pk", flat=True)
-    count = 0
-    for signature_id in owed.iterator():
-        tasks.signature_confirmation_send.delay(signature_id)
-        count += 1
-    return count
+    return confirmations_owed_queue(
+        rows=Signature.objects.filter(status=Signature.Status.PENDING), task=tasks.signature_confirmation_send
+    )
 
 
 def signatures_remind() -> int:
@@ -303,8 +295,9 @@ def signatures_remind() -> int:
 
 
 def signatures_unconfirmed_purge() -> int:
-    """Delete signatures left unconfirmed for UNCONFIRMED_PURGE_AFTER, and the supporters who
-    have nothing else with us. Held signatures wait for an organiser instead."""
+    """Delete signatures left unconfirmed for UNCONFIRMED_PURGE_AFTER, and the supporters of
+    whom nothing else is held (a subscription or an opt-out must go on being honoured), as
+    the sign-up purge does. Held signatures wait for an organiser instead."""
     cutoff = timezone.now() - settings.UNCONFIRMED_PURGE_AFTER
     stale = Signature.objects.filter(status=Signature.Status.PENDING, created_at__lt=cutoff)
     purged = 0
@@ -312,9 +305,8 @@ def signatures_unconfirmed_purge() -> int:
         batch = list(stale.values_list("pk", "supporter_id")[:1000])
         if not batch:
             return purged
-        with transaction.atomic():
-            Signature.objects.filter(pk__in=[pk for pk, _ in batch]).delete()
-            Supporter.objects.filter(pk__in={sid for _, sid in batch}, signatures__isnull=True).delete()
+        Signature.objects.filter(pk__in=[pk for pk, _ in batch]).delete()
+        supporters_delete_unattached(supporter_ids=sorted({sid for _, sid in batch}))
         purged += len(batch)
 
 
