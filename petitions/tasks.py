@@ -4,18 +4,17 @@ from collections.abc import Callable
 
 from celery import shared_task
 
+from engage.emails import email_retry
 from mailings.services import EmailSendFailed
 from petitions.services import counts, lifecycle, retention, signing
 
-_EMAIL_RETRY = {"autoretry_for": (EmailSendFailed,), "retry_backoff": 30, "retry_backoff_max": 600, "max_retries": 8}
 
-
-@shared_task(**_EMAIL_RETRY)
+@shared_task(**email_retry(EmailSendFailed))
 def signature_confirmation_send(signature_id: int) -> bool:
     return signing.signature_confirmation_send(signature_id=signature_id)
 
 
-@shared_task(**_EMAIL_RETRY)
+@shared_task(**email_retry(EmailSendFailed))
 def signature_already_signed_send(signature_id: int) -> bool:
     return signing.signature_already_signed_send(signature_id=signature_id)
 

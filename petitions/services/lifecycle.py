@@ -6,7 +6,7 @@ import logging
 from django.core.cache import cache
 from django.utils import timezone
 
-from petitions.markdown import render_markdown
+from engage.markdown import render_markdown
 from petitions.models import Petition
 from petitions.selectors import summary_key
 

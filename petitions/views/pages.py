@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from engage.token_pages import token_errors
 from engage.tokens import TokenExpired, TokenInvalid, token_read
 from petitions.forms import SignatureForm, clean_source
 from petitions.models import Petition, Signature
@@ -91,23 +92,16 @@ def petition_thanks(request, slug):
     )
 
 
-def _token_error(request, *, expired: bool):
-    return render(request, "petitions/token_error.html", {"expired": expired}, status=410 if expired else 400)
-
-
 @require_http_methods(["GET", "HEAD", "POST"])
+@token_errors("signature")
 def signature_confirm(request, token):
     """GET shows a button and changes nothing: mail scanners open links. POST confirms."""
-    try:
-        nonce = token_read(purpose=signing.CONFIRM_PURPOSE, token=token, max_age=settings.CONFIRM_TOKEN_MAX_AGE)
-    except TokenExpired:
-        return _token_error(request, expired=True)
-    except TokenInvalid:
-        return _token_error(request, expired=False)
+    nonce = token_read(purpose=signing.CONFIRM_PURPOSE, token=token, max_age=settings.CONFIRM_TOKEN_MAX_AGE)
     signature = signature_by_confirm_nonce(nonce)
-    if signature is None or signature.status in (Signature.Status.INVALID, Signature.Status.HELD):
-        # Purged after its time, or withdrawn by an organiser.
-        return _token_error(request, expired=signature is None)
+    if signature is None:
+        raise TokenExpired  # purged after its time
+    if signature.status in (Signature.Status.INVALID, Signature.Status.HELD):
+        raise TokenInvalid  # withdrawn by an organiser
     if request.method == "POST":
         signing.signature_confirm(signature=signature)
         return HttpResponseRedirect(reverse("petitions:thanks", kwargs={"slug": signature.petition.slug}), status=303)

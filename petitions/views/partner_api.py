@@ -7,7 +7,6 @@ belong on a partner's server, not in a browser, so these endpoints send no CORS 
 
 import base64
 import binascii
-import csv
 from datetime import datetime, time
 from functools import wraps
 
@@ -16,10 +15,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.views.decorators.http import require_GET
 
-from engage.csvsafe import csv_safe
+from engage.csvfiles import csv_stream
 from engage.models import Consent
 from engage.partners import partner_api_key_authenticate, partner_opt_ins_current
-from petitions.exports import Echo
 
 PAGE_SIZE = 100
 PAGE_SIZE_MAX = 500
@@ -159,14 +157,11 @@ def partner_supporters_csv(request, organisation):
     """Every opted-in supporter of the key's organisation (or those since a date) as CSV, streamed."""
     rows = partner_opt_ins_current(organisation=organisation, since=_since(request))
 
-    def lines():
-        writer = csv.writer(Echo())
-        yield writer.writerow(CSV_HEADER)
-        for row in rows.iterator(chunk_size=2000):
-            fields = _supporter_fields(row)
-            yield writer.writerow([csv_safe(fields[name]) for name in CSV_HEADER])
-
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    lines = csv_stream(
+        CSV_HEADER,
+        ([fields[name] for name in CSV_HEADER] for fields in map(_supporter_fields, rows.iterator(chunk_size=2000))),
+    )
+    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = (
         f'attachment; filename="supporters-{organisation.slug}-{timezone.now():%Y%m%d}.csv"'
     )

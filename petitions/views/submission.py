@@ -75,11 +75,7 @@ def sign_submitted(
     try:
         petition_sign(
             petition=petition,
-            first_name=data["first_name"],
-            last_name=data["last_name"],
-            email=data["email"],
-            country=data["country"],
-            postcode=data["postcode"],
+            **form.person_fields(),
             opt_in=data["opt_in"],
             source=data["source"],
             ip=client_ip(request),
