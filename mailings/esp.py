@@ -1,6 +1,7 @@
 """What Muster needs to know about the ESP behind anymail: its name, whether it sends a batch
-with per-recipient merge data in one call, and how to ask it whether it accepted a message
-(to settle sends whose outcome is unknown)."""
+with per-recipient merge data in one call, what a failed call says about the message (sent or
+not, worth repeating or not), and how to ask it whether it accepted a message (to settle sends
+whose outcome is unknown)."""
 
 import json
 import logging
@@ -73,6 +74,27 @@ def chunk_size() -> int:
     if send_mode() == "batch":
         return max(1, min(size, _BATCH_LIMIT.get(esp_name(), 1000)))
     return max(1, size)
+
+
+def outcome_unknown(error: BaseException) -> bool:
+    """May the ESP have accepted the message this failed call carried? Yes once the request
+    was written: a read timeout, or a connection dropped before or during the answer. Such a
+    message is recorded unknown and never sent again blindly; a connection that never opened,
+    or an answer received, means it was not accepted."""
+    while error is not None:
+        if isinstance(error, requests.ReadTimeout | requests.exceptions.ChunkedEncodingError):
+            return True
+        if isinstance(error, requests.ConnectionError) and "RemoteDisconnected" in repr(error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def permanent_refusal(error: BaseException) -> bool:
+    """The ESP answered 4xx (other than 429): sending the same request again will not help."""
+    response = getattr(error, "response", None)
+    status = getattr(response, "status_code", None)
+    return status is not None and 400 <= status < 500 and status != 429
 
 
 class LookupFailed(Exception):

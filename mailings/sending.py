@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from email.utils import formataddr
 from urllib.parse import urlsplit
 
-import requests
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import connection, transaction
@@ -292,30 +291,11 @@ def _requeue_or_fail(token: uuid.UUID, delivery_ids: list[int], error: str) -> N
     _record(token, delivery_ids, Delivery.Status.QUEUED, error)
 
 
-def _outcome_unknown(error: BaseException) -> bool:
-    """A read timeout (or a dropped connection after the request was written) means the ESP
-    may have accepted the message."""
-    while error is not None:
-        if isinstance(error, requests.ReadTimeout | requests.exceptions.ChunkedEncodingError):
-            return True
-        if isinstance(error, requests.ConnectionError) and "RemoteDisconnected" in repr(error):
-            return True
-        error = error.__cause__ or error.__context__
-    return False
-
-
-def _permanent_refusal(error: BaseException) -> bool:
-    """The ESP answered 4xx (other than 429): sending the same request again will not help."""
-    response = getattr(error, "response", None)
-    status = getattr(response, "status_code", None)
-    return status is not None and 400 <= status < 500 and status != 429
-
-
 def _send_error(token: uuid.UUID, delivery_ids: list[int], error: Exception) -> None:
     text = repr(error)
-    if _outcome_unknown(error):
+    if esp.outcome_unknown(error):
         _record(token, delivery_ids, Delivery.Status.UNKNOWN, text)
-    elif _permanent_refusal(error):
+    elif esp.permanent_refusal(error):
         _record(token, delivery_ids, Delivery.Status.FAILED, text)
     else:
         _requeue_or_fail(token, delivery_ids, text)

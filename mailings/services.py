@@ -14,7 +14,6 @@ import logging
 import uuid
 from datetime import datetime
 
-import requests
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import IntegrityError, transaction
@@ -51,15 +50,6 @@ def _outbound_get_or_create(*, dedupe_key: str, kind: str, supporter: Supporter)
             )[0]
     except IntegrityError:
         return OutboundEmail.objects.get(dedupe_key=dedupe_key)
-
-
-def _is_read_timeout(error: BaseException) -> bool:
-    """A read timeout means the request may have reached the ESP: the outcome is unknown."""
-    while error is not None:
-        if isinstance(error, requests.ReadTimeout):
-            return True
-        error = error.__cause__ or error.__context__
-    return False
 
 
 def transactional_from(organisation: Organisation | None) -> str:
@@ -112,7 +102,7 @@ def transactional_send(
     try:
         message.send()
     except Exception as error:
-        status = OutboundEmail.Status.UNKNOWN if _is_read_timeout(error) else OutboundEmail.Status.FAILED
+        status = OutboundEmail.Status.UNKNOWN if esp.outcome_unknown(error) else OutboundEmail.Status.FAILED
         OutboundEmail.objects.filter(pk=outbound.pk).update(status=status, last_error=repr(error)[:2000])
         logger.warning("email %s to outbound %s failed: %r", kind, outbound.pk, error)
         if status == OutboundEmail.Status.FAILED:
