@@ -97,6 +97,24 @@ def permanent_refusal(error: BaseException) -> bool:
     return status is not None and 400 <= status < 500 and status != 429
 
 
+def accepted(message) -> dict[str, str]:
+    """{email: message id} for the recipients the ESP accepted, from anymail's status."""
+    status = getattr(message, "anymail_status", None)
+    if status is None:  # a non-anymail backend (the outbox): it took the message
+        return {address: "" for address in message.to}
+    return {
+        email: (recipient.message_id or "")
+        for email, recipient in status.recipients.items()
+        if recipient.status in ("sent", "queued", "scheduled")
+    }
+
+
+def message_id(message) -> str:
+    """The ESP's id of a message just sent ("" from a backend that gives none)."""
+    status = getattr(message, "anymail_status", None)
+    return str(getattr(status, "message_id", None) or "") if status else ""
+
+
 class LookupFailed(Exception):
     """The ESP could not be asked now; try again later."""
 
