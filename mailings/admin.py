@@ -2,6 +2,7 @@
 build segments with a live count, send or schedule mailings and watch them go out."""
 
 import json
+from contextlib import contextmanager
 
 from django import forms
 from django.contrib import admin, messages
@@ -60,6 +61,15 @@ class SenderAdmin(admin.ModelAdmin):
     list_filter = ["organisation"]
 
 
+@contextmanager
+def _invalid_on(error_class: type[Exception]):
+    """A check's own error, shown on the form as what to fix."""
+    try:
+        yield
+    except error_class as error:
+        raise ValidationError(str(error)) from None
+
+
 class MessageForm(forms.ModelForm):
     class Meta:
         model = Message
@@ -75,10 +85,8 @@ class MessageForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         text = "\n".join(cleaned.get(name) or "" for name in ("subject", "preheader", "body"))
-        try:
+        with _invalid_on(MergeFieldError):
             merge_fields_check(text=text, merge_values=cleaned.get("merge_values") or {})
-        except MergeFieldError as error:
-            raise ValidationError(str(error)) from None
         return cleaned
 
 
@@ -92,6 +100,9 @@ class MessageAdmin(OwnViewsAdmin):
         ("<int:pk>/preview/", "preview_view", "mailings_message_preview", False),
         ("<int:pk>/test-send/", "test_send_view", "mailings_message_test_send", True),
     ]
+
+    def save_model(self, request, obj, form, change):
+        compose.message_save(message=obj)
 
     def _recipient(self, request):
         """The supporter named by ?as=<email>, or None; an unknown address is reported."""
@@ -142,10 +153,8 @@ class SegmentForm(forms.ModelForm):
 
     def clean_definition(self):
         definition = self.cleaned_data.get("definition")
-        try:
+        with _invalid_on(SegmentError):
             segment_q(definition)
-        except SegmentError as error:
-            raise ValidationError(str(error)) from None
         return definition
 
 
@@ -156,6 +165,9 @@ class SegmentAdmin(OwnViewsAdmin):
     search_fields = ["name"]
     change_form_template = "admin/mailings/segment/change_form.html"
     own_views = [("count/", "count_view", "mailings_segment_count", True)]
+
+    def save_model(self, request, obj, form, change):
+        compose.segment_save(segment=obj)
 
     def render_change_form(self, request, context, *args, **kwargs):
         context.update(

@@ -42,11 +42,10 @@ def bulk_connection():
 
 
 def connection_open(connection) -> None:
-    """Open an anymail connection for many calls. requests reads the environment's proxy and CA
-    settings again on every call (trust_env): scanning os.environ and the no-proxy rules cost
-    about a third of a one-message-per-call send's CPU. They are read once here instead, for
-    the ESP's URL, with the same result (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE still
-    apply; only ~/.netrc, which no ESP's API key comes from, no longer does)."""
+    """Open an anymail connection for many calls, with the environment's proxy and CA settings
+    read once for the ESP's URL: requests would rescan os.environ on every call (trust_env), a
+    large share of a one-message-per-call send's CPU. HTTPS_PROXY, NO_PROXY and
+    REQUESTS_CA_BUNDLE still apply; only ~/.netrc (no ESP's API key comes from it) does not."""
     connection.open()
     session = getattr(connection, "session", None)
     if session is None or not session.trust_env:

@@ -39,6 +39,19 @@ def mailing_draft_create(
         )
 
 
+def message_save(*, message: Message) -> Message:
+    """Store a message as the organiser wrote it (its merge fields already checked). A mailing
+    that is sending picks up the edit: its compiled copy is keyed by updated_at."""
+    message.save()
+    return message
+
+
+def segment_save(*, segment: Segment) -> Segment:
+    """Store a segment as the organiser wrote it (its definition already built once)."""
+    segment.save()
+    return segment
+
+
 def mailing_save(*, mailing: Mailing, created_by=None) -> Mailing:
     """Store a mailing as the organiser wrote it on its page; a new one records who made it.
     Its status is never written here: that takes the actions below."""

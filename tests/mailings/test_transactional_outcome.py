@@ -12,8 +12,7 @@ import pytest
 from celery.signals import task_retry
 
 from mailings.models import Delivery, OutboundEmail
-from mailings.sending import chunk_send
-from mailings.services import mailing_start
+from mailings.services.sending import chunk_send, mailing_start
 from petitions import services as petition_services
 from petitions import tasks as petition_tasks
 from petitions.models import Signature
