@@ -2,6 +2,7 @@
 build segments with a live count, send or schedule mailings and watch them go out."""
 
 import json
+from contextlib import contextmanager
 
 from django import forms
 from django.contrib import admin, messages
@@ -15,17 +16,16 @@ from django.views.decorators.http import require_POST
 
 from engage.models import MailingList, Organisation
 from engage.selectors import supporters_by_email
-from mailings import selectors, services
 from mailings.models import Delivery, Mailing, Message, OutboundEmail, Segment, Sender
 from mailings.rendering import MergeFieldError, merge_fields_check
-from mailings.segments import SegmentError, conditions, segment_q
+from mailings.selectors.mailings import mailing_progress, message_preview, segment_count
+from mailings.selectors.segments import SegmentError, conditions, segment_q
+from mailings.services import compose
+from mailings.services.sending import MailingStateError
 
 
-@admin.register(OutboundEmail)
-class OutboundEmailAdmin(admin.ModelAdmin):
-    list_display = ["kind", "to_email", "status", "attempts", "created_at", "sent_at"]
-    list_filter = ["status", "kind", "stream"]
-    search_fields = ["to_email", "esp_message_id", "dedupe_key"]
+class RecordAdmin(admin.ModelAdmin):
+    """A record of what was sent: read, never added or changed by hand."""
 
     def has_add_permission(self, request):
         return False
@@ -34,10 +34,40 @@ class OutboundEmailAdmin(admin.ModelAdmin):
         return False
 
 
+class OwnViewsAdmin(admin.ModelAdmin):
+    """An admin with pages of its own besides Django's: `own_views` lists (route, method
+    name, URL name, POST only), each behind the admin's login and staff check."""
+
+    own_views: list[tuple[str, str, str, bool]] = []
+
+    def get_urls(self):
+        own = []
+        for route, method, name, post_only in self.own_views:
+            view = getattr(self, method)
+            own.append(path(route, self.admin_site.admin_view(require_POST(view) if post_only else view), name=name))
+        return [*own, *super().get_urls()]
+
+
+@admin.register(OutboundEmail)
+class OutboundEmailAdmin(RecordAdmin):
+    list_display = ["kind", "to_email", "status", "attempts", "created_at", "sent_at"]
+    list_filter = ["status", "kind", "stream"]
+    search_fields = ["to_email", "esp_message_id", "dedupe_key"]
+
+
 @admin.register(Sender)
 class SenderAdmin(admin.ModelAdmin):
     list_display = ["name", "organisation", "bulk_email", "transactional_email", "reply_to"]
     list_filter = ["organisation"]
+
+
+@contextmanager
+def _invalid_on(error_class: type[Exception]):
+    """A check's own error, shown on the form as what to fix."""
+    try:
+        yield
+    except error_class as error:
+        raise ValidationError(str(error)) from None
 
 
 class MessageForm(forms.ModelForm):
@@ -55,26 +85,24 @@ class MessageForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         text = "\n".join(cleaned.get(name) or "" for name in ("subject", "preheader", "body"))
-        try:
+        with _invalid_on(MergeFieldError):
             merge_fields_check(text=text, merge_values=cleaned.get("merge_values") or {})
-        except MergeFieldError as error:
-            raise ValidationError(str(error)) from None
         return cleaned
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(OwnViewsAdmin):
     form = MessageForm
     list_display = ["name", "subject", "sender", "updated_at"]
     search_fields = ["name", "subject"]
     change_form_template = "admin/mailings/message/change_form.html"
+    own_views = [
+        ("<int:pk>/preview/", "preview_view", "mailings_message_preview", False),
+        ("<int:pk>/test-send/", "test_send_view", "mailings_message_test_send", True),
+    ]
 
-    def get_urls(self):
-        return [
-            path("<int:pk>/preview/", self.admin_site.admin_view(self.preview_view), name="mailings_message_preview"),
-            path("<int:pk>/test-send/", self.admin_site.admin_view(require_POST(self.test_send_view)), name="mailings_message_test_send"),
-            *super().get_urls(),
-        ]
+    def save_model(self, request, obj, form, change):
+        compose.message_save(message=obj)
 
     def _recipient(self, request):
         """The supporter named by ?as=<email>, or None; an unknown address is reported."""
@@ -91,7 +119,7 @@ class MessageAdmin(admin.ModelAdmin):
         supporter, problem = self._recipient(request)
         mailing_list = MailingList.objects.filter(pk=request.GET.get("list") or 0).first()
         try:
-            rendered = services.message_preview(message=message, supporter=supporter, mailing_list=mailing_list)
+            rendered = message_preview(message=message, supporter=supporter, mailing_list=mailing_list)
         except MergeFieldError as error:
             rendered, problem = None, str(error)
         context = {
@@ -109,8 +137,8 @@ class MessageAdmin(admin.ModelAdmin):
         if problem:
             self.message_user(request, problem, level=messages.WARNING)
         try:
-            services.message_test_send(message=message, to_email=request.user.email, supporter=supporter)
-        except (services.MailingStateError, MergeFieldError) as error:
+            compose.message_test_send(message=message, to_email=request.user.email, supporter=supporter)
+        except (MailingStateError, MergeFieldError) as error:
             self.message_user(request, str(error), level=messages.ERROR)
         else:
             self.message_user(request, f"Test sent to {request.user.email}.")
@@ -125,25 +153,21 @@ class SegmentForm(forms.ModelForm):
 
     def clean_definition(self):
         definition = self.cleaned_data.get("definition")
-        try:
+        with _invalid_on(SegmentError):
             segment_q(definition)
-        except SegmentError as error:
-            raise ValidationError(str(error)) from None
         return definition
 
 
 @admin.register(Segment)
-class SegmentAdmin(admin.ModelAdmin):
+class SegmentAdmin(OwnViewsAdmin):
     form = SegmentForm
     list_display = ["name", "updated_at"]
     search_fields = ["name"]
     change_form_template = "admin/mailings/segment/change_form.html"
+    own_views = [("count/", "count_view", "mailings_segment_count", True)]
 
-    def get_urls(self):
-        return [
-            path("count/", self.admin_site.admin_view(require_POST(self.count_view)), name="mailings_segment_count"),
-            *super().get_urls(),
-        ]
+    def save_model(self, request, obj, form, change):
+        compose.segment_save(segment=obj)
 
     def render_change_form(self, request, context, *args, **kwargs):
         context.update(
@@ -161,7 +185,7 @@ class SegmentAdmin(admin.ModelAdmin):
         organisation = Organisation.objects.filter(pk=payload.get("organisation") or 0).first()
         mailing_list = MailingList.objects.filter(pk=payload.get("list") or 0).first()
         try:
-            return JsonResponse(selectors.segment_count(definition=definition, organisation=organisation, mailing_list=mailing_list))
+            return JsonResponse(segment_count(definition=definition, organisation=organisation, mailing_list=mailing_list))
         except SegmentError as error:
             return JsonResponse({"error": str(error)}, status=400)
 
@@ -189,7 +213,7 @@ class DeliveryInlineNote(admin.TabularInline):
 
 
 @admin.register(Mailing)
-class MailingAdmin(admin.ModelAdmin):
+class MailingAdmin(OwnViewsAdmin):
     form = MailingForm
     list_display = ["name", "status", "recipient_count", "scheduled_at", "started_at", "finished_at"]
     list_filter = ["status"]
@@ -198,15 +222,16 @@ class MailingAdmin(admin.ModelAdmin):
     inlines = [DeliveryInlineNote]
     change_form_template = "admin/mailings/mailing/change_form.html"
 
+    # action -> (the service that does it, what the organiser is told once it is done)
     _ACTIONS = {
-        "send": "Sending started.",
-        "schedule": "Scheduled.",
-        "unschedule": "Back to draft.",
-        "pause": "Paused.",
-        "resume": "Resumed.",
-        "cancel": "Cancelled.",
-        "resend_unknown": "Deliveries with an unknown outcome queued again.",
-        "drop_unknown": "Deliveries with an unknown outcome dropped.",
+        "send": (compose.mailing_send_now, "Sending started."),
+        "schedule": (compose.mailing_schedule, "Scheduled."),
+        "unschedule": (compose.mailing_unschedule, "Back to draft."),
+        "pause": (compose.mailing_pause, "Paused."),
+        "resume": (compose.mailing_resume, "Resumed."),
+        "cancel": (compose.mailing_cancel, "Cancelled."),
+        "resend_unknown": (compose.deliveries_unknown_resend, "Deliveries with an unknown outcome queued again."),
+        "drop_unknown": (compose.deliveries_unknown_drop, "Deliveries with an unknown outcome dropped."),
     }
 
     def get_readonly_fields(self, request, obj=None):
@@ -214,23 +239,19 @@ class MailingAdmin(admin.ModelAdmin):
             return [*self.readonly_fields, "name", "message", "segment", "mailing_list"]
         return self.readonly_fields
 
-    def save_model(self, request, obj, form, change):
-        if not change:
-            obj.created_by = request.user
-        super().save_model(request, obj, form, change)
+    own_views = [
+        ("<int:pk>/progress/", "progress_view", "mailings_mailing_progress", False),
+        ("<int:pk>/do/<str:action>/", "action_view", "mailings_mailing_action", True),
+    ]
 
-    def get_urls(self):
-        return [
-            path("<int:pk>/progress/", self.admin_site.admin_view(self.progress_view), name="mailings_mailing_progress"),
-            path("<int:pk>/do/<str:action>/", self.admin_site.admin_view(require_POST(self.action_view)), name="mailings_mailing_action"),
-            *super().get_urls(),
-        ]
+    def save_model(self, request, obj, form, change):
+        compose.mailing_save(mailing=obj, created_by=request.user)
 
     def render_change_form(self, request, context, *args, obj=None, **kwargs):
         if obj is not None:
-            context.update(progress=selectors.mailing_progress(mailing=obj), mailing=obj)
+            context.update(progress=mailing_progress(mailing=obj), mailing=obj)
             try:
-                context["eligible_now"] = selectors.segment_count(
+                context["eligible_now"] = segment_count(
                     definition=obj.segment.definition, organisation=obj.organisation, mailing_list=obj.mailing_list
                 ) if obj.status in (Mailing.Status.DRAFT, Mailing.Status.SCHEDULED) else None
             except SegmentError as error:
@@ -241,49 +262,33 @@ class MailingAdmin(admin.ModelAdmin):
         mailing = get_object_or_404(Mailing, pk=pk)
         if not self.has_view_permission(request, mailing):
             raise PermissionDenied
-        return JsonResponse(selectors.mailing_progress(mailing=mailing))
+        return JsonResponse(mailing_progress(mailing=mailing))
 
     def action_view(self, request, pk, action):
         mailing = get_object_or_404(Mailing.objects.select_related("message__sender__organisation"), pk=pk)
         if not self.has_change_permission(request, mailing) or action not in self._ACTIONS:
             raise PermissionDenied
+        service, done = self._ACTIONS[action]
         try:
-            if action == "send":
-                services.mailing_send_now(mailing=mailing)
-            elif action == "schedule":
-                at = forms.SplitDateTimeField().clean([request.POST.get("date", ""), request.POST.get("time", "")])
-                services.mailing_schedule(mailing=mailing, at=timezone.make_aware(at) if timezone.is_naive(at) else at)
-            elif action == "unschedule":
-                services.mailing_unschedule(mailing=mailing)
-            elif action == "pause":
-                services.mailing_pause(mailing=mailing)
-            elif action == "resume":
-                services.mailing_resume(mailing=mailing)
-            elif action == "cancel":
-                services.mailing_cancel(mailing=mailing)
-            elif action == "resend_unknown":
-                services.deliveries_unknown_resend(mailing=mailing)
-            elif action == "drop_unknown":
-                services.deliveries_unknown_drop(mailing=mailing)
-        except services.MailingStateError as error:
+            service(mailing=mailing, **({"at": self._scheduled_at(request)} if action == "schedule" else {}))
+        except MailingStateError as error:
             self.message_user(request, str(error), level=messages.ERROR)
         except ValidationError as error:
             self.message_user(request, f"Schedule: {' '.join(error.messages)}", level=messages.ERROR)
         else:
-            self.message_user(request, self._ACTIONS[action])
+            self.message_user(request, done)
         return HttpResponseRedirect(reverse("admin:mailings_mailing_change", args=[pk]))
+
+    @staticmethod
+    def _scheduled_at(request):
+        at = forms.SplitDateTimeField().clean([request.POST.get("date", ""), request.POST.get("time", "")])
+        return timezone.make_aware(at) if timezone.is_naive(at) else at
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
+class DeliveryAdmin(RecordAdmin):
     list_display = ["mailing", "supporter", "status", "outcome", "attempts", "sent_at", "esp_message_id"]
     list_filter = ["status", "outcome", "mailing"]
     list_select_related = ["mailing", "supporter"]
     search_fields = ["supporter__email", "esp_message_id"]
     readonly_fields = [f.name for f in Delivery._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

@@ -8,15 +8,18 @@ class MailingsConfig(AppConfig):
     def ready(self):
         # engage, the lower layer, sends its emails and gathers a person's data through
         # registries it defines; mailings contributes to them here.
-        from engage import emails
-        from mailings import personal_data, services
+        from engage import emails, personal_data
+        from mailings.selectors.emails import supporter_emails_export
+        from mailings.services.personal_data import supporters_emails_delete
+        from mailings.services.transactional import EmailSendFailed, transactional_send
 
-        emails.transport_register(send=services.transactional_send, retryable=(services.EmailSendFailed,))
-        personal_data.register()
+        emails.transport_register(send=transactional_send, retryable=(EmailSendFailed,))
+        personal_data.source_register(name="mailings", export=supporter_emails_export, erase=supporters_emails_delete)
 
         # The recipient filter computes suppression hashes in SQL; SQLite needs the function.
         from django.db.backends.signals import connection_created
 
-        from mailings import recipients, webhooks  # noqa: F401  (webhooks connects anymail's tracking signal)
+        from mailings import webhooks  # noqa: F401  (connects anymail's tracking signal)
+        from mailings.selectors import recipients
 
         connection_created.connect(recipients.register_sqlite_functions, dispatch_uid="mailings-sqlite-functions")

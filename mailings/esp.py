@@ -1,6 +1,7 @@
 """What Muster needs to know about the ESP behind anymail: its name, whether it sends a batch
-with per-recipient merge data in one call, and how to ask it whether it accepted a message
-(to settle sends whose outcome is unknown)."""
+with per-recipient merge data in one call, what a failed call says about the message (sent or
+not, worth repeating or not), and how to ask it whether it accepted a message (to settle sends
+whose outcome is unknown)."""
 
 import json
 import logging
@@ -41,11 +42,10 @@ def bulk_connection():
 
 
 def connection_open(connection) -> None:
-    """Open an anymail connection for many calls. requests reads the environment's proxy and CA
-    settings again on every call (trust_env): scanning os.environ and the no-proxy rules cost
-    about a third of a one-message-per-call send's CPU. They are read once here instead, for
-    the ESP's URL, with the same result (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE still
-    apply; only ~/.netrc, which no ESP's API key comes from, no longer does)."""
+    """Open an anymail connection for many calls, with the environment's proxy and CA settings
+    read once for the ESP's URL: requests would rescan os.environ on every call (trust_env), a
+    large share of a one-message-per-call send's CPU. HTTPS_PROXY, NO_PROXY and
+    REQUESTS_CA_BUNDLE still apply; only ~/.netrc (no ESP's API key comes from it) does not."""
     connection.open()
     session = getattr(connection, "session", None)
     if session is None or not session.trust_env:
@@ -73,6 +73,45 @@ def chunk_size() -> int:
     if send_mode() == "batch":
         return max(1, min(size, _BATCH_LIMIT.get(esp_name(), 1000)))
     return max(1, size)
+
+
+def outcome_unknown(error: BaseException) -> bool:
+    """May the ESP have accepted the message this failed call carried? Yes once the request
+    was written: a read timeout, or a connection dropped before or during the answer. Such a
+    message is recorded unknown and never sent again blindly; a connection that never opened,
+    or an answer received, means it was not accepted."""
+    while error is not None:
+        if isinstance(error, requests.ReadTimeout | requests.exceptions.ChunkedEncodingError):
+            return True
+        if isinstance(error, requests.ConnectionError) and "RemoteDisconnected" in repr(error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def permanent_refusal(error: BaseException) -> bool:
+    """The ESP answered 4xx (other than 429): sending the same request again will not help."""
+    response = getattr(error, "response", None)
+    status = getattr(response, "status_code", None)
+    return status is not None and 400 <= status < 500 and status != 429
+
+
+def accepted(message) -> dict[str, str]:
+    """{email: message id} for the recipients the ESP accepted, from anymail's status."""
+    status = getattr(message, "anymail_status", None)
+    if status is None:  # a non-anymail backend (the outbox): it took the message
+        return {address: "" for address in message.to}
+    return {
+        email: (recipient.message_id or "")
+        for email, recipient in status.recipients.items()
+        if recipient.status in ("sent", "queued", "scheduled")
+    }
+
+
+def message_id(message) -> str:
+    """The ESP's id of a message just sent ("" from a backend that gives none)."""
+    status = getattr(message, "anymail_status", None)
+    return str(getattr(status, "message_id", None) or "") if status else ""
 
 
 class LookupFailed(Exception):

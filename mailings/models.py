@@ -182,12 +182,10 @@ class Delivery(models.Model):
         REJECTED = "rejected", "Rejected by the ESP"
         COMPLAINED = "complained", "Complained"
 
-    # The snapshot writes a row per recipient, a million in one statement: PostgreSQL checks a
-    # foreign key constraint row by row (a trigger and a lock on the row it points at), which
-    # took longer than the rest of the snapshot together. So these two relations have no
-    # constraint in the database; Django still applies on_delete (a deleted mailing takes its
-    # deliveries, an erased supporter leaves the row with no one), and a row whose supporter
-    # is gone is skipped at send time. Their lookups are served by the indexes below.
+    # No foreign key constraint in the database: the snapshot writes a million rows in one
+    # statement, and PostgreSQL would check each row's keys one by one (a trigger and a lock).
+    # Django still applies on_delete, a row whose supporter is gone is skipped at send time,
+    # and the indexes below serve their lookups.
     mailing = models.ForeignKey(
         Mailing, on_delete=models.CASCADE, related_name="deliveries", db_constraint=False, db_index=False
     )
@@ -221,10 +219,8 @@ class Delivery(models.Model):
             # everything else that reads one mailing's deliveries.
             models.Index(fields=["mailing", "status", "id"], name="delivery_claim_idx"),
             # The sweeper: claims left unfinished, by age. Every row passes through these two
-            # states, so until VACUUM the index holds an entry for each row sent; only queries
-            # that name claimed_at (the sweeper's) can prove "claimed_at IS NOT NULL" and use
-            # it. Without that, PostgreSQL combined it into the UPDATEs of each claimed group,
-            # reading every dead entry each time: sending slowed as the mailing went on.
+            # states, so until VACUUM the index holds a dead entry per row sent: the condition
+            # on claimed_at keeps it to the sweeper's queries, out of the claim groups' UPDATEs.
             models.Index(
                 fields=["claimed_at"], name="delivery_inflight_idx",
                 condition=models.Q(status__in=["claimed", "sending"], claimed_at__isnull=False),

@@ -3,14 +3,14 @@ acknowledgement re-delivers a task whose worker died)."""
 
 from celery import shared_task
 
-from mailings import sending, services
+from mailings.services import sending
 
 
 @shared_task
 def mailing_start(mailing_id: int) -> None:
     try:
-        services.mailing_start(mailing_id=mailing_id)
-    except services.MailingStateError:
+        sending.mailing_start(mailing_id=mailing_id)
+    except sending.MailingStateError:
         pass  # already started: a re-delivered task
 
 
@@ -30,4 +30,4 @@ def mailing_send_chunk(mailing_id: int) -> int:
 
 @shared_task
 def mailings_tick() -> dict:
-    return services.mailings_tick()
+    return sending.mailings_tick()

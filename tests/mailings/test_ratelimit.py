@@ -1,12 +1,11 @@
 """One sending rate per ESP shared by every worker: two limiters (two workers) draw on the
-same Redis buckets, so together they never exceed the quota."""
+same Redis buckets, so together they never exceed the quota. Time is the test's own clock,
+which moves only when a limiter sleeps or the test moves it."""
 
 import threading
 import time
 
 import pytest
-import redis
-from django.conf import settings
 
 from mailings import ratelimit
 from mailings.ratelimit import RateLimited, RateLimiter
@@ -14,18 +13,45 @@ from mailings.ratelimit import RateLimited, RateLimiter
 pytestmark = pytest.mark.redis
 
 
+class ManualClock:
+    """A limiter's clock that the test moves. A sleep moves it on by the wait from when the
+    sleeping thread last read it, so threads sleeping side by side move it once, as real
+    time would pass."""
+
+    def __init__(self, start: float = 1_000_000.0):
+        self.lock = threading.Lock()
+        self.time = start
+        self.read = threading.local()
+
+    def now(self) -> float:
+        with self.lock:
+            self.read.at = self.time
+            return self.time
+
+    def sleep(self, seconds: float) -> None:
+        with self.lock:
+            self.time = max(self.time, getattr(self.read, "at", self.time) + seconds)
+
+    def advance(self, seconds: float) -> None:
+        with self.lock:
+            self.time += seconds
+
+
 @pytest.fixture
-def key_prefix(settings, monkeypatch):
+def clock(monkeypatch):
+    """Every limiter made during the test (the services' too) reads and sleeps on this clock."""
+    manual = ManualClock()
+    monkeypatch.setattr(ratelimit, "default_clock", ratelimit.Clock(now=manual.now, sleep=manual.sleep))
+    return manual
+
+
+@pytest.fixture
+def key_prefix(settings, monkeypatch, clock):
     # Not the cache's Redis database: every test run's cache.clear() flushes that one, and a
     # flush in the middle of a test refills the buckets.
     settings.MAILINGS_RATE_LIMIT_REDIS_URL = settings.REDIS_URL.rsplit("/", 1)[0] + "/12"
     monkeypatch.setattr(ratelimit, "_redis_client", None)
     settings.MAILINGS_RATE_LIMIT_KEY_PREFIX = f"muster-test-{settings.CHECKOUT_ID}-rate-{time.monotonic_ns()}"
-
-
-def redis_seconds() -> float:
-    seconds, micros = redis.Redis.from_url(settings.MAILINGS_RATE_LIMIT_REDIS_URL).time()
-    return seconds + micros / 1e6
 
 
 def test_it_shares_the_per_second_bucket_between_workers(key_prefix):
@@ -38,23 +64,23 @@ def test_it_shares_the_per_second_bucket_between_workers(key_prefix):
         first.take(5, max_wait=0.1)
 
 
-def test_it_holds_the_rate_across_threads_and_limiters(key_prefix):
+def test_it_holds_the_rate_across_threads_and_limiters(key_prefix, clock):
     limiters = [RateLimiter(esp="postmark", per_second=50, per_hour=0) for _ in range(4)]
     taken = []
 
     def work(limiter):
-        deadline = time.monotonic() + 1.0
-        while time.monotonic() < deadline:
+        deadline = clock.now() + 1.0
+        while clock.now() < deadline:
             limiter.take(5, max_wait=2)
             taken.append(5)
 
     threads = [threading.Thread(target=work, args=(each,)) for each in limiters]
-    started = redis_seconds()
+    started = clock.now()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    elapsed = redis_seconds() - started  # the limiter's own clock
+    elapsed = clock.now() - started  # the limiter's own clock
     # A full bucket (50) plus 50 a second; never what four unshared limiters would allow.
     assert sum(taken) <= 50 + 50 * elapsed + 5
     assert sum(taken) >= 50
@@ -72,8 +98,28 @@ def test_a_chunk_larger_than_the_bucket_waits_for_a_full_bucket_then_goes_into_d
     assert limiter.try_take(1) > 3.5
 
 
+def test_without_a_clock_of_its_own_it_reads_redis_time(key_prefix):
+    limiter = RateLimiter(esp="mailgun", per_second=10, per_hour=0, clock=ratelimit.Clock())
+    assert limiter.try_take(10) == 0
+    assert 0 < limiter.try_take(5) <= 0.5
+
+
+def test_without_redis_the_same_buckets_live_in_the_process(settings, monkeypatch, clock):
+    settings.MAILINGS_RATE_LIMIT_REDIS_URL = ""
+    settings.MAILINGS_RATE_LIMIT_KEY_PREFIX = "muster-test-local"
+    monkeypatch.setattr(ratelimit, "_local", ratelimit._LocalBuckets())
+    first, second = RateLimiter(esp="mailgun", per_second=10, per_hour=0), RateLimiter(esp="mailgun", per_second=10, per_hour=0)
+    assert first.try_take(6) == 0
+    assert second.try_take(4) == 0
+    assert 0.3 < second.try_take(5) <= 0.6
+    with pytest.raises(RateLimited):
+        first.take(5, max_wait=0.1)
+    first.take(5, max_wait=1)  # sleeps on the test's clock until the tokens are there
+    assert second.try_take(1) > 0
+
+
 @pytest.mark.django_db
-def test_transactional_emails_count_against_the_same_quota_and_wait_for_it(key_prefix, settings, mailoutbox):
+def test_transactional_emails_count_against_the_same_quota_and_wait_for_it(key_prefix, clock, settings, mailoutbox):
     from engage.models import Supporter
     from mailings.models import OutboundEmail
     from mailings.services import EmailRateLimited, transactional_send
@@ -99,13 +145,13 @@ def test_transactional_emails_count_against_the_same_quota_and_wait_for_it(key_p
     waiting = OutboundEmail.objects.get(dedupe_key="confirm:2")
     assert (waiting.status, waiting.attempts) == (OutboundEmail.Status.QUEUED, 0)  # handed back, not failed
     assert len(mailoutbox) == 1
-    time.sleep(0.6)
+    clock.advance(0.6)
     assert confirm("confirm:2") is True  # the retry, once the bucket has refilled
     assert len(mailoutbox) == 2
 
 
 @pytest.mark.django_db
-def test_reminders_stop_at_the_rate_limit_and_the_next_run_goes_on(key_prefix, settings, mailoutbox,
+def test_reminders_stop_at_the_rate_limit_and_the_next_run_goes_on(key_prefix, clock, settings, mailoutbox,
                                                                    django_capture_on_commit_callbacks):
     from datetime import timedelta
     from unittest import mock
@@ -126,11 +172,11 @@ def test_reminders_stop_at_the_rate_limit_and_the_next_run_goes_on(key_prefix, s
     settings.MAILINGS_RATE_MAX_WAIT_SECONDS = 0
     due = timezone.now() + settings.CONFIRM_REMINDER_AFTER + timedelta(minutes=1)
     with mock.patch("django.utils.timezone.now", return_value=due):
-        started = time.monotonic()
+        started = clock.now()
         assert services.signatures_remind() == 1  # one token, then it stops rather than wait for each
-        assert time.monotonic() - started < 2
+        assert clock.now() - started < 2
         assert Signature.objects.filter(reminder_sent_at__isnull=False).count() == 1
-        time.sleep(1.1)
+        clock.advance(1.1)
         assert services.signatures_remind() == 1
     assert len(mailoutbox) == 2
     assert Signature.objects.filter(reminder_sent_at__isnull=False).count() == 2

@@ -1,16 +1,27 @@
-"""mailings' part of a person's data: the emails sent to them (engage.personal_data).
+"""Reads of single emails: the transactional sender's address, an outbound email's row, and
+the emails sent to a person (their part of a data export)."""
 
-Erasure deletes the transactional emails (they hold the address); a mailing's delivery rows
-keep their statistics and lose the person (supporter is set null when the row goes)."""
+from django.conf import settings
+from django.db.models import Q
 
-from django.db.models import Q, QuerySet
-
-from engage import personal_data
-from engage.models import Supporter
-from mailings.models import Delivery, OutboundEmail
+from engage.models import Organisation, Supporter
+from mailings.models import Delivery, OutboundEmail, Sender
 
 
-def emails_of(supporter: Supporter) -> dict:
+def transactional_from(organisation: Organisation | None) -> str:
+    """The From of an organisation's transactional emails: its first sender's transactional
+    address, else the site's."""
+    sender = Sender.objects.filter(organisation=organisation).order_by("pk").first() if organisation else None
+    return sender.transactional_from if sender else settings.MAILINGS_TRANSACTIONAL_FROM_EMAIL
+
+
+def outbound_email_exists(outbound_id: int | None) -> bool:
+    return bool(outbound_id) and OutboundEmail.objects.filter(pk=outbound_id).exists()
+
+
+def supporter_emails_export(supporter: Supporter) -> dict:
+    """mailings' part of a person's data (engage.personal_data): the emails sent to them and
+    the mailings they received."""
     emails = OutboundEmail.objects.filter(Q(supporter=supporter) | Q(to_email__iexact=supporter.email)).order_by(
         "created_at", "id"
     )
@@ -39,13 +50,3 @@ def emails_of(supporter: Supporter) -> dict:
             for d in Delivery.objects.filter(supporter=supporter).select_related("mailing__message").order_by("id")
         ],
     }
-
-
-def emails_delete(supporters: QuerySet) -> None:
-    # Rows linked to the person go with the supporter anyway (CASCADE); rows that only name
-    # the address must go too.
-    OutboundEmail.objects.filter(Q(supporter__in=supporters) | Q(to_email__in=supporters.values("email"))).delete()
-
-
-def register() -> None:
-    personal_data.source_register(name="mailings", export=emails_of, erase=emails_delete)

@@ -1,0 +1,165 @@
+"""Reads of mailings and their deliveries: for the organisers' pages (live segment counts, a
+message's preview, a mailing's progress and statistics) and for the send (who is still a
+recipient, what is due, what is left)."""
+
+from datetime import datetime
+
+from django.conf import settings
+from django.db.models import Count, Q, QuerySet
+
+from engage.models import MailingList, Organisation, Supporter
+from mailings import rendering
+from mailings.models import Delivery, Mailing, Message
+from mailings.rendering import RenderedEmail
+from mailings.selectors.recipients import recipients_eligible
+from mailings.selectors.segments import segment_supporters
+
+IN_FLIGHT = [Delivery.Status.CLAIMED, Delivery.Status.SENDING]
+
+
+def segment_count(*, definition, organisation: Organisation | None = None, mailing_list: MailingList | None = None) -> dict:
+    """How many supporters the definition matches, and how many of them this organisation may
+    email on this list (the exclusion rule). Raises SegmentError for a bad definition."""
+    supporters = segment_supporters(definition)
+    counts = {"matching": supporters.count()}
+    if organisation is not None:
+        counts["eligible"] = recipients_eligible(
+            supporters, organisation=organisation, mailing_list=mailing_list, many=True
+        ).count()
+    return counts
+
+
+def mailing_progress(*, mailing: Mailing) -> dict:
+    """Counts per status and per outcome in one grouped query over the mailing's index."""
+    by_status = dict(
+        Delivery.objects.filter(mailing=mailing).values_list("status").annotate(n=Count("id")).values_list("status", "n")
+    )
+    outcomes = Delivery.objects.filter(mailing=mailing).aggregate(
+        delivered=Count("id", filter=Q(outcome=Delivery.Outcome.DELIVERED)),
+        bounced=Count("id", filter=Q(outcome=Delivery.Outcome.BOUNCED)),
+        deferred=Count("id", filter=Q(outcome=Delivery.Outcome.DEFERRED)),
+        complained=Count("id", filter=Q(outcome=Delivery.Outcome.COMPLAINED)),
+        rejected=Count("id", filter=Q(outcome=Delivery.Outcome.REJECTED)),
+        opened=Count("id", filter=Q(opened_at__isnull=False)),
+        clicked=Count("id", filter=Q(clicked_at__isnull=False)),
+        unsubscribed=Count("id", filter=Q(unsubscribed_at__isnull=False)),
+    )
+    total = sum(by_status.values())
+    sent = by_status.get(Delivery.Status.SENT, 0)
+    in_flight = by_status.get(Delivery.Status.CLAIMED, 0) + by_status.get(Delivery.Status.SENDING, 0)
+    return {
+        "status": mailing.status,
+        "status_label": mailing.get_status_display(),
+        "total": total,
+        "sent": sent,
+        "queued": by_status.get(Delivery.Status.QUEUED, 0),
+        "in_flight": in_flight,
+        "failed": by_status.get(Delivery.Status.FAILED, 0),
+        "unknown": by_status.get(Delivery.Status.UNKNOWN, 0),
+        "skipped": by_status.get(Delivery.Status.SKIPPED, 0),
+        "dropped": by_status.get(Delivery.Status.DROPPED, 0),
+        "cancelled": by_status.get(Delivery.Status.CANCELLED, 0),
+        "percent": round(100 * (total - by_status.get(Delivery.Status.QUEUED, 0) - in_flight) / total, 1) if total else 0,
+        **outcomes,
+    }
+
+
+# --- Compose ---------------------------------------------------------------------------------
+
+
+def _sample_values(supporter: Supporter | None, mailing_list: MailingList | None) -> dict[str, str]:
+    if supporter is not None:
+        return rendering.recipient_values(supporter=supporter, mailing_list=mailing_list)
+    return {
+        "first_name": "",
+        "last_name": "",
+        "preferences_url": f"{settings.SITE_URL}/preferences/example/",
+        "unsubscribe_url": f"{settings.SITE_URL}/unsubscribe/example/",
+    }
+
+
+def message_preview(
+    *, message: Message, supporter: Supporter | None = None, mailing_list: MailingList | None = None
+) -> RenderedEmail:
+    """The message as `supporter` would get it (without one: a recipient with no name)."""
+    compiled = rendering.message_compile(
+        subject=message.subject, preheader=message.preheader, body=message.body, merge_values=message.merge_values,
+        list_name=mailing_list.name if mailing_list else "",
+    )
+    return rendering.compiled_render(compiled, _sample_values(supporter, mailing_list))
+
+
+# --- The send --------------------------------------------------------------------------------
+
+
+def mailing_for_start(*, mailing_id: int) -> Mailing:
+    return Mailing.objects.select_related("segment", "mailing_list", "message__sender__organisation").get(pk=mailing_id)
+
+
+def mailing_sending_get(*, mailing_id: int) -> Mailing | None:
+    """The mailing with all a chunk's messages need, if it is still sending."""
+    return (
+        Mailing.objects.select_related("message__sender__organisation", "mailing_list", "segment")
+        .filter(pk=mailing_id, status=Mailing.Status.SENDING)
+        .first()
+    )
+
+
+def mailing_recipient_ids(*, mailing: Mailing) -> QuerySet[Supporter]:
+    """The ids of everyone the mailing's segment matches and the rule lets it reach (the snapshot)."""
+    return recipients_eligible(
+        segment_supporters(mailing.segment.definition),
+        organisation=mailing.organisation,
+        mailing_list=mailing.mailing_list,
+        many=True,
+    ).values("pk")
+
+
+def chunk_supporters_eligible(*, mailing: Mailing, supporter_ids: list[int]) -> dict[int, Supporter]:
+    """Those of a claimed chunk's supporters who are still recipients (someone may have
+    unsubscribed since the snapshot), with the fields their messages use."""
+    return {
+        s.pk: s
+        for s in recipients_eligible(
+            Supporter.objects.filter(pk__in=supporter_ids), organisation=mailing.organisation,
+            mailing_list=mailing.mailing_list,
+        ).only("id", "email", "first_name", "last_name", "link_nonce")
+    }
+
+
+def delivery_count(*, mailing: Mailing) -> int:
+    return Delivery.objects.filter(mailing=mailing).count()
+
+
+def deliveries_pending_exist(*, mailing_id: int) -> bool:
+    """Anything of the mailing still queued or in flight."""
+    return Delivery.objects.filter(mailing_id=mailing_id, status__in=[Delivery.Status.QUEUED, *IN_FLIGHT]).exists()
+
+
+def deliveries_unknown_due(*, before: datetime, limit: int) -> list[tuple[int, object]]:
+    """(id, claim token) of deliveries unknown since before `before`, oldest first."""
+    return list(
+        Delivery.objects.filter(status=Delivery.Status.UNKNOWN, claimed_at__lt=before)
+        .order_by("id")
+        .values_list("id", "claim_token")[:limit]
+    )
+
+
+def mailings_scheduled_due(*, now: datetime) -> list[int]:
+    return list(Mailing.objects.filter(status=Mailing.Status.SCHEDULED, scheduled_at__lte=now).values_list("pk", flat=True))
+
+
+def mailings_sending_activity() -> list[tuple[int, datetime | None]]:
+    """(id, last activity) of every mailing sending now."""
+    return list(Mailing.objects.filter(status=Mailing.Status.SENDING).values_list("pk", "last_activity_at"))
+
+
+def delivery_for_event(*, delivery_id: int | None, mailing_id: str | None) -> Delivery | None:
+    """The delivery a tracking event names, or None when it names another mailing's (a forged
+    or foreign id: someone else's delivery is never touched)."""
+    if delivery_id is None:
+        return None
+    delivery = Delivery.objects.select_related("mailing__mailing_list", "supporter").filter(pk=delivery_id).first()
+    if delivery and mailing_id and str(delivery.mailing_id) != str(mailing_id):
+        return None
+    return delivery

@@ -1,0 +1,192 @@
+"""What organisers do with a mailing: write it (a draft with its message and segment), test it
+on themselves, send it now or at a time, pause, resume or cancel it, and decide about
+deliveries whose outcome stayed unknown.
+
+Mailings move draft -> scheduled -> sending <-> paused -> sent, or cancelled; the sending
+itself is in mailings.services.sending.
+"""
+
+import uuid
+from datetime import datetime
+
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.utils import timezone
+
+from engage.models import MailingList, Supporter
+from mailings import esp
+from mailings.models import Delivery, Mailing, Message, OutboundEmail, Segment, Sender
+from mailings.selectors.mailings import message_preview
+from mailings.selectors.recipients import address_suppressed
+from mailings.selectors.segments import segment_q
+from mailings.services.sending import MailingStateError, lanes_queue
+
+# --- Drafts ----------------------------------------------------------------------------------
+
+
+def mailing_draft_create(
+    *, name: str, sender: Sender, subject: str, body: str, merge_values: dict, segment_name: str, definition: dict,
+    mailing_list: MailingList | None = None, created_by=None,
+) -> Mailing:
+    """A draft mailing with its own message and segment, for the organiser to edit, preview,
+    test and send (mobilisation from a petition starts here)."""
+    segment_q(definition)  # a bad definition fails here, not at send time
+    with transaction.atomic():
+        message = Message.objects.create(name=name, sender=sender, subject=subject, body=body, merge_values=merge_values)
+        segment = Segment.objects.create(name=segment_name, definition=definition)
+        return Mailing.objects.create(
+            name=name, message=message, segment=segment, mailing_list=mailing_list, created_by=created_by
+        )
+
+
+def message_save(*, message: Message) -> Message:
+    """Store a message as the organiser wrote it (its merge fields already checked). A mailing
+    that is sending picks up the edit: its compiled copy is keyed by updated_at."""
+    message.save()
+    return message
+
+
+def segment_save(*, segment: Segment) -> Segment:
+    """Store a segment as the organiser wrote it (its definition already built once)."""
+    segment.save()
+    return segment
+
+
+def mailing_save(*, mailing: Mailing, created_by=None) -> Mailing:
+    """Store a mailing as the organiser wrote it on its page; a new one records who made it.
+    Its status is never written here: that takes the actions below."""
+    if mailing.pk is None:
+        mailing.created_by = created_by
+        mailing.save()
+    else:
+        mailing.save(update_fields=["name", "message", "segment", "mailing_list", "updated_at"])
+    return mailing
+
+
+# --- Test sends ------------------------------------------------------------------------------
+
+
+def message_test_send(
+    *, message: Message, to_email: str, supporter: Supporter | None = None, mailing_list: MailingList | None = None
+) -> str:
+    """Send the message, rendered as `supporter`, to the organiser's own address, through the
+    bulk stream. A suppressed address is refused like any recipient. Returns the ESP's id."""
+    if not to_email:
+        raise MailingStateError("Your user account has no email address: add one to receive test sends.")
+    if address_suppressed(to_email):
+        raise MailingStateError(f"{to_email} is suppressed (a bounce or complaint): it is sent nothing.")
+    rendered = message_preview(message=message, supporter=supporter, mailing_list=mailing_list)
+    outbound = OutboundEmail.objects.create(
+        dedupe_key=f"mailing-test:{uuid.uuid4()}", kind="mailing_test", stream=OutboundEmail.Stream.BULK,
+        to_email=to_email, subject=f"[Test] {rendered.subject}"[:300], status=OutboundEmail.Status.SENDING, attempts=1,
+    )
+    email = EmailMultiAlternatives(
+        subject=f"[Test] {rendered.subject}", body=rendered.text, from_email=message.sender.bulk_from, to=[to_email],
+        reply_to=[message.reply_to_address] if message.reply_to_address else None, connection=esp.bulk_connection(),
+    )
+    email.attach_alternative(rendered.html, "text/html")
+    email.metadata = {"outbound_email_id": str(outbound.pk), "kind": "mailing_test"}
+    email.tags = ["mailing_test"]
+    try:
+        email.send()
+    except Exception as error:
+        OutboundEmail.objects.filter(pk=outbound.pk).update(status=OutboundEmail.Status.FAILED, last_error=repr(error)[:2000])
+        raise MailingStateError(f"The ESP did not take the test email: {error}") from error
+    message_id = esp.message_id(email)
+    OutboundEmail.objects.filter(pk=outbound.pk).update(
+        status=OutboundEmail.Status.SENT, esp_message_id=message_id[:200], sent_at=timezone.now()
+    )
+    return message_id
+
+
+# --- Sending, scheduling, pausing ------------------------------------------------------------
+
+
+def mailing_schedule(*, mailing: Mailing, at: datetime) -> Mailing:
+    """Send at `at`: beat starts it when due (from the database; no long ETA task)."""
+    if at <= timezone.now():
+        raise MailingStateError("Choose a time in the future, or send now.")
+    updated = Mailing.objects.filter(
+        pk=mailing.pk, status__in=[Mailing.Status.DRAFT, Mailing.Status.SCHEDULED]
+    ).update(status=Mailing.Status.SCHEDULED, scheduled_at=at)
+    if not updated:
+        raise MailingStateError("Only a draft or scheduled mailing can be scheduled.")
+    mailing.refresh_from_db(fields=["status", "scheduled_at"])
+    return mailing
+
+
+def mailing_unschedule(*, mailing: Mailing) -> Mailing:
+    if not Mailing.objects.filter(pk=mailing.pk, status=Mailing.Status.SCHEDULED).update(
+        status=Mailing.Status.DRAFT, scheduled_at=None
+    ):
+        raise MailingStateError("Only a scheduled mailing can be unscheduled.")
+    mailing.refresh_from_db(fields=["status", "scheduled_at"])
+    return mailing
+
+
+def mailing_send_now(*, mailing: Mailing) -> None:
+    """Queue the start (the snapshot of a large segment takes seconds: not in a web request)."""
+    from mailings import tasks
+
+    if mailing.status not in (Mailing.Status.DRAFT, Mailing.Status.SCHEDULED):
+        raise MailingStateError("Only a draft or scheduled mailing can be sent.")
+    tasks.mailing_start.delay(mailing.pk)
+
+
+def mailing_pause(*, mailing: Mailing) -> Mailing:
+    """Stop claiming new chunks; chunks already handed to the ESP finish and are recorded."""
+    if not Mailing.objects.filter(pk=mailing.pk, status=Mailing.Status.SENDING).update(status=Mailing.Status.PAUSED):
+        raise MailingStateError("Only a sending mailing can be paused.")
+    mailing.refresh_from_db(fields=["status"])
+    return mailing
+
+
+def mailing_resume(*, mailing: Mailing) -> Mailing:
+    """Carry on with the rows still queued: nobody sent is sent again, nobody is skipped."""
+    if not Mailing.objects.filter(pk=mailing.pk, status=Mailing.Status.PAUSED).update(
+        status=Mailing.Status.SENDING, last_activity_at=timezone.now()
+    ):
+        raise MailingStateError("Only a paused mailing can be resumed.")
+    transaction.on_commit(lambda: lanes_queue(mailing.pk))
+    mailing.refresh_from_db(fields=["status"])
+    return mailing
+
+
+def mailing_cancel(*, mailing: Mailing) -> int:
+    """Cancel: queued deliveries are never sent. Returns how many were cancelled."""
+    with transaction.atomic(durable=True):
+        if not Mailing.objects.filter(
+            pk=mailing.pk,
+            status__in=[Mailing.Status.DRAFT, Mailing.Status.SCHEDULED, Mailing.Status.SENDING, Mailing.Status.PAUSED],
+        ).update(status=Mailing.Status.CANCELLED, finished_at=timezone.now()):
+            raise MailingStateError("A sent or cancelled mailing cannot be cancelled.")
+        cancelled = Delivery.objects.filter(mailing=mailing, status=Delivery.Status.QUEUED).update(
+            status=Delivery.Status.CANCELLED
+        )
+    mailing.refresh_from_db(fields=["status", "finished_at"])
+    return cancelled
+
+
+# --- Unknown outcomes ------------------------------------------------------------------------
+
+
+def deliveries_unknown_resend(*, mailing: Mailing) -> int:
+    """The organiser's choice for deliveries whose outcome stayed unknown (an ESP with no
+    search to ask): send them again, accepting that some may get two copies."""
+    with transaction.atomic(durable=True):
+        count = Delivery.objects.filter(mailing=mailing, status=Delivery.Status.UNKNOWN).update(
+            status=Delivery.Status.QUEUED, claim_token=None, claimed_at=None
+        )
+        if count:
+            Mailing.objects.filter(pk=mailing.pk, status=Mailing.Status.SENT).update(
+                status=Mailing.Status.SENDING, finished_at=None, last_activity_at=timezone.now()
+            )
+            transaction.on_commit(lambda: lanes_queue(mailing.pk))
+    return count
+
+
+def deliveries_unknown_drop(*, mailing: Mailing) -> int:
+    """The other choice: never send them again."""
+    return Delivery.objects.filter(mailing=mailing, status=Delivery.Status.UNKNOWN).update(
+        status=Delivery.Status.DROPPED
+    )

@@ -1,0 +1,143 @@
+"""mailings' statements written as SQL for PostgreSQL, each where the mail benchmark showed the
+ORM's form costing more than the work itself (BENCHMARKS.md, "Mail sending"), each with the
+ORM form that SQLite (development without PostgreSQL) runs instead beside it. Only the
+services call these."""
+
+import uuid
+
+from django.db import connection, transaction
+from django.db.models import BooleanField, F, Q, QuerySet
+from django.db.models.expressions import RawSQL
+from django.utils import timezone
+
+from mailings.models import Delivery
+
+_DELIVERY = Delivery._meta.db_table
+
+
+def _postgresql() -> bool:
+    return connection.vendor == "postgresql"
+
+
+# --- The snapshot ------------------------------------------------------------------------------
+
+# One statement joins the segment's tables for up to millions of supporters: its hash joins
+# stay in memory rather than spill to disk (PostgreSQL's default work_mem is 4MB).
+SNAPSHOT_WORK_MEM = "64MB"
+
+
+def snapshot_insert_statement(*, mailing_id: int, eligible: QuerySet) -> tuple[str, list]:
+    """One queued Delivery per supporter id of `eligible` (a values("pk") queryset) that the
+    mailing does not have yet: INSERT … SELECT, as SQL and parameters.
+
+    Why SQL: the ORM has no INSERT … SELECT, and reading a million ids into Python to write
+    them back is what the snapshot must not do. The statement is the same on SQLite. Rows
+    already there are left out by an anti join rather than by ON CONFLICT, whose speculative
+    insertion costs every row an extra index probe and WAL record."""
+    select_sql, params = eligible.query.sql_with_params()
+    sql = (
+        f"INSERT INTO {_DELIVERY} (mailing_id, supporter_id, status, attempts, esp_message_id, last_error, outcome) "
+        f"SELECT %s, recipients.pk, %s, 0, '', '', '' FROM ({select_sql}) AS recipients "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {_DELIVERY} AS existing "
+        f"WHERE existing.mailing_id = %s AND existing.supporter_id = recipients.pk)"
+    )
+    return sql, [mailing_id, Delivery.Status.QUEUED, *params, mailing_id]
+
+
+def snapshot_insert(*, mailing_id: int, eligible: QuerySet) -> None:
+    sql, params = snapshot_insert_statement(mailing_id=mailing_id, eligible=eligible)
+    with transaction.atomic(), connection.cursor() as cursor:
+        if _postgresql():
+            cursor.execute(f"SET LOCAL work_mem = '{SNAPSHOT_WORK_MEM}'")  # until this transaction ends
+        cursor.execute(sql, params)
+
+
+# --- Deliveries by id --------------------------------------------------------------------------
+
+
+def ids_q(delivery_ids: list[int]) -> Q | RawSQL:
+    """These deliveries, as a filter. Why SQL: on PostgreSQL one array parameter, as psycopg
+    took longer to parse a thousand placeholders (a batch's ids) than the UPDATE took to run."""
+    if _postgresql():
+        return RawSQL(f'"{_DELIVERY}"."id" = ANY(%s)', [list(delivery_ids)], output_field=BooleanField())
+    return Q(id__in=delivery_ids)
+
+
+# --- Claiming and recording --------------------------------------------------------------------
+
+
+def deliveries_claim(*, mailing_id: int, size: int, token: uuid.UUID) -> list[tuple[int, int | None]]:
+    """Mark up to `size` queued deliveries of the mailing claimed by `token`, skipping rows
+    another transaction holds; [(delivery id, supporter id)] in id order."""
+    if not _postgresql():
+        return _deliveries_claim_orm(mailing_id=mailing_id, size=size, token=token)
+    # Why SQL: one statement, one round trip, where the ORM needs three; one-per-call sending
+    # claims often. The CTE runs once: as a subquery in the WHERE, a rescan could apply its
+    # LIMIT more than once.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH claimable AS MATERIALIZED (SELECT id FROM {_DELIVERY} WHERE mailing_id = %s AND status = %s "
+            f"ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) "
+            f"UPDATE {_DELIVERY} AS delivery SET status = %s, claim_token = %s, claimed_at = %s, "
+            f"attempts = delivery.attempts + 1 FROM claimable WHERE delivery.id = claimable.id "
+            f"RETURNING delivery.id, delivery.supporter_id",
+            [mailing_id, Delivery.Status.QUEUED, size, Delivery.Status.CLAIMED, token, timezone.now()],
+        )
+        return sorted(cursor.fetchall())
+
+
+def _deliveries_claim_orm(*, mailing_id: int, size: int, token: uuid.UUID) -> list[tuple[int, int | None]]:
+    with transaction.atomic():
+        candidates = Delivery.objects.filter(mailing_id=mailing_id, status=Delivery.Status.QUEUED).order_by("id")
+        if connection.features.has_select_for_update_skip_locked:
+            candidates = candidates.select_for_update(skip_locked=True)
+        ids = list(candidates.values_list("id", flat=True)[:size])
+        if not ids:
+            return []
+        Delivery.objects.filter(id__in=ids, status=Delivery.Status.QUEUED).update(
+            status=Delivery.Status.CLAIMED, claim_token=token, claimed_at=timezone.now(), attempts=F("attempts") + 1
+        )
+    return list(Delivery.objects.filter(claim_token=token).order_by("id").values_list("id", "supporter_id"))
+
+
+def deliveries_mark_sending(*, token: uuid.UUID, delivery_ids: list[int]) -> None:
+    """This claim's rows are about to be handed to the ESP."""
+    if not _postgresql():
+        Delivery.objects.filter(ids_q(delivery_ids), claim_token=token, status=Delivery.Status.CLAIMED).update(
+            status=Delivery.Status.SENDING, claimed_at=timezone.now()
+        )
+        return
+    # Why SQL: run once per group of one-per-call messages, and the ORM took longer to build
+    # this UPDATE than the database took to run it.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {_DELIVERY} SET status = %s, claimed_at = %s "
+            f"WHERE id = ANY(%s) AND claim_token = %s AND status = %s",
+            [Delivery.Status.SENDING, timezone.now(), list(delivery_ids), token, Delivery.Status.CLAIMED],
+        )
+
+
+def deliveries_sent_record(*, token: uuid.UUID, sent: dict[int, str]) -> None:
+    """Mark these deliveries of the claim sent, each with its ESP message id. A late answer
+    still counts after the sweeper marked a row unknown: it is the truth."""
+    now = timezone.now()
+    by_message_id: dict[str, list[int]] = {}
+    for delivery_id, message_id in sent.items():
+        by_message_id.setdefault(message_id, []).append(delivery_id)
+    if len(by_message_id) > 3 and _postgresql():
+        # Why SQL: one message id per row (one message per call), so one UPDATE joined to the
+        # pairs; a bulk_update's CASE per field cost more CPU in Django than the sends it recorded.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {_DELIVERY} AS delivery SET status = %s, esp_message_id = sent.message_id, "
+                f"sent_at = %s, last_error = '' FROM unnest(%s::bigint[], %s::varchar[]) AS sent (id, message_id) "
+                f"WHERE delivery.id = sent.id AND delivery.claim_token = %s AND delivery.status IN (%s, %s)",
+                [Delivery.Status.SENT, now, list(sent), [message_id[:200] for message_id in sent.values()], token,
+                 Delivery.Status.SENDING, Delivery.Status.UNKNOWN],
+            )
+        return
+    # The ORM twin, and PostgreSQL's form for one id for a whole batch (or a few): one UPDATE per id.
+    for message_id, ids in by_message_id.items():
+        Delivery.objects.filter(
+            ids_q(ids), claim_token=token, status__in=[Delivery.Status.SENDING, Delivery.Status.UNKNOWN]
+        ).update(status=Delivery.Status.SENT, esp_message_id=message_id[:200], sent_at=now, last_error="")

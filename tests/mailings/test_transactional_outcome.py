@@ -1,0 +1,157 @@
+"""A transactional email whose outcome is unknown is never sent twice; one that never left is.
+
+Against the mock ESP through both anymail backends: a connection dropped after the ESP took
+the request leaves the email `unknown`, and neither the task's retry nor the owed sweep sends
+it again; a connection that could not be opened (the request never written) is retried and
+sent once."""
+
+import socket
+from datetime import timedelta
+
+import pytest
+from celery.signals import task_retry
+
+from mailings.models import Delivery, OutboundEmail
+from mailings.services.sending import chunk_send, mailing_start
+from petitions import services as petition_services
+from petitions import tasks as petition_tasks
+from petitions.models import Signature
+from tests.factories import make_petition
+from tests.mailings.builders import make_list, make_mailing, make_supporter
+
+pytestmark = pytest.mark.django_db
+
+ADDRESS = "ada@example.org"
+
+
+@pytest.fixture(params=["postmark", "mailgun"])
+def esp(request, settings):
+    """The mock ESP behind one of the two backends (its fixture sets EMAIL_BACKEND)."""
+    mock = request.getfixturevalue(request.param)
+    # Postmark takes one tag and transactional emails carry two: anymail sends the first.
+    settings.ANYMAIL = {**settings.ANYMAIL, "IGNORE_UNSUPPORTED_FEATURES": True}
+    return mock
+
+
+def confirmation_task(signature):
+    """The confirmation task as a worker runs it, its retries included (at once, in the test)."""
+    return petition_tasks.signature_confirmation_send.apply((signature.pk,), throw=False).get()
+
+
+def drop_after_accepting(esp, monkeypatch, times=1):
+    """The mock ESP records the next `times` messages, then closes the connection without an
+    answer: the sender cannot tell whether they were taken."""
+    handle = esp.server.handle
+    remaining = [times]
+
+    def accept_then_drop(method, target, body):
+        answer = handle(method, target, body)
+        if method == "POST" and not target.startswith("/_mock/") and remaining[0] > 0:
+            remaining[0] -= 1
+            raise ConnectionAbortedError("the mock ESP dropped the connection after accepting")
+        return answer
+
+    monkeypatch.setattr(esp.server, "handle", accept_then_drop)
+
+
+def refused_url(esp, settings):
+    """The ESP's API URL setting on a local port where nothing listens (connection refused)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    key = "POSTMARK_API_URL" if "POSTMARK_API_URL" in settings.ANYMAIL else "MAILGUN_API_URL"
+    real = settings.ANYMAIL[key]
+    return key, real, real.replace(esp.url, f"http://127.0.0.1:{port}")
+
+
+def copies(esp):
+    return sum(1 for record in esp.records_snapshot() if record.to == ADDRESS)
+
+
+def pending_signature(django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False):  # the confirmation is sent by the test
+        result = petition_services.petition_sign(
+            petition=make_petition(), first_name="Ada", last_name="Lovelace", email=ADDRESS, country="GB",
+            postcode="S70 2AB", opt_in=False,
+        )
+    return result.signature
+
+
+def owed_sweep(signature, settings, django_capture_on_commit_callbacks):
+    """Beat's sweep of confirmations never sent, once the signature is old enough for it."""
+    Signature.objects.filter(pk=signature.pk).update(
+        created_at=signature.created_at - settings.CONFIRM_OWED_AFTER - timedelta(minutes=1)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        return petition_services.confirmations_owed_send()
+
+
+def test_it_never_sends_a_confirmation_twice_when_the_connection_drops_after_the_request(
+    esp, monkeypatch, settings, django_capture_on_commit_callbacks
+):
+    signature = pending_signature(django_capture_on_commit_callbacks)
+    drop_after_accepting(esp, monkeypatch)
+    assert confirmation_task(signature) is False
+    outbound = OutboundEmail.objects.get(dedupe_key=f"signature-confirm:{signature.pk}")
+    assert outbound.status == OutboundEmail.Status.UNKNOWN and outbound.attempts == 1
+    assert copies(esp) == 1  # the ESP took it; the sender could not know
+
+    # A re-delivered task and beat's owed sweep both leave it alone.
+    assert confirmation_task(signature) is False
+    owed_sweep(signature, settings, django_capture_on_commit_callbacks)
+    outbound.refresh_from_db()
+    assert (outbound.status, outbound.attempts) == (OutboundEmail.Status.UNKNOWN, 1)
+    assert copies(esp) == 1
+
+
+def test_it_retries_a_confirmation_whose_connection_never_opened_and_sends_it_once(
+    esp, settings, django_capture_on_commit_callbacks
+):
+    signature = pending_signature(django_capture_on_commit_callbacks)
+    key, real, refused = refused_url(esp, settings)
+    settings.ANYMAIL = {**settings.ANYMAIL, key: refused}
+    failures = []
+
+    def network_back(sender=None, **kwargs):
+        """The task's first attempt failed (recorded, retryable); the ESP is reachable again."""
+        failures.append(OutboundEmail.objects.get(dedupe_key=f"signature-confirm:{signature.pk}").status)
+        settings.ANYMAIL = {**settings.ANYMAIL, key: real}
+
+    task_retry.connect(network_back, weak=False)
+    try:
+        assert confirmation_task(signature) is True
+    finally:
+        task_retry.disconnect(network_back)
+    assert failures == [OutboundEmail.Status.FAILED]
+    outbound = OutboundEmail.objects.get(dedupe_key=f"signature-confirm:{signature.pk}")
+    assert (outbound.status, outbound.attempts) == (OutboundEmail.Status.SENT, 2)
+    assert copies(esp) == 1
+    owed_sweep(signature, settings, django_capture_on_commit_callbacks)
+    assert copies(esp) == 1
+
+
+def test_it_records_a_read_timeout_as_unknown_and_does_not_retry_it(esp, settings, django_capture_on_commit_callbacks):
+    settings.ANYMAIL = {**settings.ANYMAIL, "REQUESTS_TIMEOUT": 0.3}
+    signature = pending_signature(django_capture_on_commit_callbacks)
+    esp.configure(delay=1.0)  # accepted, then answered too late
+    assert confirmation_task(signature) is False
+    esp.configure(delay=0)
+    outbound = OutboundEmail.objects.get(dedupe_key=f"signature-confirm:{signature.pk}")
+    assert (outbound.status, outbound.attempts) == (OutboundEmail.Status.UNKNOWN, 1)
+    assert confirmation_task(signature) is False
+    assert copies(esp) == 1
+
+
+def test_a_mailing_takes_the_same_view_of_a_dropped_connection(esp, monkeypatch, django_capture_on_commit_callbacks):
+    """The bulk path asks the same question: its dropped call's deliveries are unknown, for
+    the ESP's record to settle, not queued again."""
+    news = make_list()
+    make_supporter(ADDRESS, subscribed_to=news)
+    mailing = make_mailing(mailing_list=news)
+    with django_capture_on_commit_callbacks(execute=False):
+        mailing_start(mailing_id=mailing.pk)
+    drop_after_accepting(esp, monkeypatch)
+    assert chunk_send(mailing_id=mailing.pk).sent == 0
+    assert list(Delivery.objects.values_list("status", flat=True)) == [Delivery.Status.UNKNOWN]
+    assert chunk_send(mailing_id=mailing.pk).claimed == 0
+    assert copies(esp) == 1
