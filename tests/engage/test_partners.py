@@ -18,7 +18,7 @@ from engage.partners import (
     partner_opt_ins_current,
 )
 from engage.services import consent_record, supporter_get_or_create
-from tests.factories import make_partner
+from tests.support.factories import make_partner
 
 
 def person(email):
