@@ -13,6 +13,7 @@ from tests.support.factories import (
     make_list,
     make_mailing,
     make_organisation,
+    make_other_partner,
     make_petition,
     make_signature,
     make_supporter,
@@ -81,7 +82,7 @@ def test_it_selects_by_mailing_received_or_not():
 def test_it_selects_confirmed_signers_by_petition_partner_source_and_date():
     petition = make_petition()
     other = make_petition(slug="save-our-hospital", title="Save our hospital")
-    partner = make_organisation(slug="keep-our-nhs-public", name="Keep Our NHS Public", kind="partner")
+    partner = make_other_partner(origins="")
     confirmed = sign(petition, "confirmed@example.org", source="leaflet")
     sign(petition, "pending@example.org", confirm=False)
     via_partner = sign(other, "partner@example.org", partner=partner)

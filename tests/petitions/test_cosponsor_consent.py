@@ -10,19 +10,16 @@ from engage.models import Consent
 from engage.services import supporter_get_or_create
 from petitions import services
 from petitions.models import Signature
-from tests.support.base import MusterTestCase
+from tests.support.base import CosponsoredTestCase
 from tests.support.factories import make_cosponsorship, make_partner, make_petition
 from tests.support.web import SIGNATURE_CONFIRM_LINK
 
 
-class CosponsorTestCase(MusterTestCase):
+class CosponsorTestCase(CosponsoredTestCase):
     def setUp(self):
         super().setUp()
-        self.we_own_it = self.partner
-        self.knhsp = make_partner(slug="keep-our-nhs-public", name="Keep Our NHS Public", origins="https://keepournhspublic.com")
+        self.we_own_it, self.knhsp = self.partner, self.other_partner
         self.dormant = make_partner(slug="dormant", name="Dormant Group", origins="")
-        make_cosponsorship(petition=self.petition, organisation=self.we_own_it)
-        make_cosponsorship(petition=self.petition, organisation=self.knhsp)
         make_cosponsorship(petition=self.petition, organisation=self.dormant, active=False)
 
     def confirm_last(self):

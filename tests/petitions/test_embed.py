@@ -8,19 +8,17 @@ from django.test import Client
 from engage.models import Consent
 from petitions.embed import embed_snippet
 from petitions.models import Petition, Signature
-from tests.support.base import MusterTestCase
-from tests.support.factories import make_cosponsorship, make_partner, make_petition, sign_data
+from tests.support.base import CosponsoredTestCase
+from tests.support.factories import make_petition, sign_data
 from tests.support.web import SIGNATURE_CONFIRM_LINK, SITE
 
 
-class EmbedTestCase(MusterTestCase):
+class EmbedTestCase(CosponsoredTestCase):
     partner_origins = "https://weownit.org.uk\nhttps://www.weownit.org.uk\n*\nhttps://x.org; script-src *"
 
     def setUp(self):
         super().setUp()
-        self.other = make_partner(slug="keep-our-nhs-public", name="Keep Our NHS Public", origins="https://keepournhspublic.com")
-        make_cosponsorship(petition=self.petition, organisation=self.partner)
-        make_cosponsorship(petition=self.petition, organisation=self.other)
+        self.other = self.other_partner
         self.page_url = f"/embed/{self.petition.slug}/"
         self.sign_url = f"/embed/{self.petition.slug}/sign"
         # A third-party frame carries no cookie: no session, no CSRF token, and the checks are on.

@@ -10,21 +10,18 @@ from django.core import mail
 from engage.links import preferences_token
 from engage.partners import partner_api_key_create, partner_api_key_revoke
 from engage.services import consent_record, supporter_get_or_create
-from tests.support.base import MusterTestCase
-from tests.support.factories import make_cosponsorship, make_partner, make_signature
+from tests.support.base import CosponsoredTestCase
+from tests.support.factories import make_signature
 from tests.support.web import SIGNATURE_CONFIRM_LINK
 
 LIST = "/api/partner/supporters"
 CSV = "/api/partner/supporters.csv"
 
 
-class PartnerApiTestCase(MusterTestCase):
+class PartnerApiTestCase(CosponsoredTestCase):
     def setUp(self):
         super().setUp()
-        self.a = self.partner
-        self.b = make_partner(slug="keep-our-nhs-public", name="Keep Our NHS Public", origins="https://keepournhspublic.com")
-        make_cosponsorship(petition=self.petition, organisation=self.a)
-        make_cosponsorship(petition=self.petition, organisation=self.b)
+        self.a, self.b = self.partner, self.other_partner
         self.key_a, self.plain_a = partner_api_key_create(organisation=self.a, name="A's CRM")
         self.key_b, self.plain_b = partner_api_key_create(organisation=self.b, name="B's CRM")
         self.sign_as("ada@example.org", ["we-own-it"])

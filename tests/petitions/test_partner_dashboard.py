@@ -11,8 +11,8 @@ from django.utils import timezone
 from engage.services import consent_record, supporter_get_or_create
 from petitions.models import Signature
 from petitions.selectors import partner_dashboard
-from tests.support.base import MusterTestCase
-from tests.support.factories import make_cosponsorship, make_partner, make_petition, make_signature
+from tests.support.base import CosponsoredTestCase
+from tests.support.factories import make_cosponsorship, make_petition, make_signature
 
 
 def figure(html, petition_slug, name):
@@ -20,15 +20,13 @@ def figure(html, petition_slug, name):
     return int(re.search(rf'data-figure="{name}">(\d+)<', section).group(1))
 
 
-class DashboardTestCase(MusterTestCase):
+class DashboardTestCase(CosponsoredTestCase):
     def setUp(self):
         super().setUp()
+        self.a, self.b = self.partner, self.other_partner
         self.second = make_petition(slug="fund-our-nhs", title="Fund our NHS")
-        self.a = self.partner
-        self.b = make_partner(slug="keep-our-nhs-public", name="Keep Our NHS Public", origins="https://keepournhspublic.com")
-        for petition in (self.petition, self.second):
-            make_cosponsorship(petition=petition, organisation=self.a)
-            make_cosponsorship(petition=petition, organisation=self.b)
+        make_cosponsorship(petition=self.second, organisation=self.a)
+        make_cosponsorship(petition=self.second, organisation=self.b)
         users = get_user_model().objects
         self.alice = users.create_user("alice", "alice@weownit.org.uk", "pw-alice-123")
         self.bert = users.create_user("bert", "bert@knhsp.org", "pw-bert-123")

@@ -7,21 +7,19 @@ from django.test import Client, override_settings
 
 from engage.models import Consent, Supporter
 from petitions.models import Petition, Signature
-from tests.support.base import MusterTestCase
-from tests.support.factories import make_cosponsorship, make_partner, make_petition, sign_data
+from tests.support.base import CosponsoredTestCase
+from tests.support.factories import make_cosponsorship, make_petition, sign_data
 from tests.support.web import SIGNATURE_CONFIRM_LINK, frozen_ratelimit_clock
 
 PARTNER_ORIGIN = "https://weownit.org.uk"
 
 
-class SignApiTestCase(MusterTestCase):
+class SignApiTestCase(CosponsoredTestCase):
     partner_origins = f"{PARTNER_ORIGIN}\nhttps://www.weownit.org.uk/\n"
 
     def setUp(self):
         super().setUp()
-        self.other = make_partner(slug="keep-our-nhs-public", name="Keep Our NHS Public", origins="https://keepournhspublic.com")
-        make_cosponsorship(petition=self.petition, organisation=self.partner)
-        make_cosponsorship(petition=self.petition, organisation=self.other)
+        self.other = self.other_partner
         self.url = f"/api/petitions/{self.petition.slug}/signatures"
         # As a browser on a partner's page is: no session, no CSRF cookie, and checks enforced.
         self.client = Client(enforce_csrf_checks=True)

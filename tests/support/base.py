@@ -5,7 +5,16 @@ import json
 
 from django.test import TestCase
 
-from tests.support.factories import make_list, make_organisation, make_organiser, make_partner, make_petition, sign_data
+from tests.support.factories import (
+    make_cosponsorship,
+    make_list,
+    make_organisation,
+    make_organiser,
+    make_other_partner,
+    make_partner,
+    make_petition,
+    sign_data,
+)
 
 
 class MusterTestCase(TestCase):
@@ -44,3 +53,14 @@ class MusterTestCase(TestCase):
         `fields` changed, from the address `ip` (the test client's own by default)."""
         extra = {"REMOTE_ADDR": ip} if ip else {}
         return self.post(f"/p/{(petition or self.petition).slug}/sign", sign_data(**fields), **extra)
+
+
+class CosponsoredTestCase(MusterTestCase):
+    """MusterTestCase's petition co-sponsored by its partner and by self.other_partner, Keep Our
+    NHS Public (whose site is https://keepournhspublic.com)."""
+
+    def setUp(self):
+        super().setUp()
+        self.other_partner = make_other_partner()
+        make_cosponsorship(petition=self.petition, organisation=self.partner)
+        make_cosponsorship(petition=self.petition, organisation=self.other_partner)

@@ -33,6 +33,11 @@ def make_partner(*, slug="we-own-it", name="We Own It", origins="https://weownit
     return make_organisation(slug=slug, name=name, kind=Organisation.Kind.PARTNER, origins=origins)
 
 
+def make_other_partner(*, origins="https://keepournhspublic.com"):
+    """A second partner, Keep Our NHS Public: what one partner may see, the other may not."""
+    return make_partner(slug="keep-our-nhs-public", name="Keep Our NHS Public", origins=origins)
+
+
 def make_organiser(*, username="organiser", email="organiser@muster.test", password="pw"):
     """An organiser: staff with every permission, as the admin's users are."""
     return get_user_model().objects.create_superuser(username, email, password)
