@@ -77,8 +77,7 @@ class EngageAdminTests(MusterTestCase):
             mailing_lists=[self.news], hold_reason=Signup.HoldReason.HONEYPOT,
         )
         mail.outbox.clear()
-        with self.captureOnCommitCallbacks(execute=True):
-            self.client.post("/admin/engage/signup/", {"action": "release", "_selected_action": [held.pk]})
+        self.post("/admin/engage/signup/", {"action": "release", "_selected_action": [held.pk]})
         self.assertEqual([m.to for m in mail.outbox], [["held@example.org"]])
 
 

@@ -119,8 +119,7 @@ class DataExportTests(MusterTestCase):
             "/admin/engage/supporter/", {"action": "download_data_export", "_selected_action": list(Supporter.objects.values_list("pk", flat=True))}
         )
         self.assertEqual(both["Content-Type"], "application/zip")
-        with self.captureOnCommitCallbacks(execute=True):
-            self.client.post("/admin/engage/supporter/", {"action": "email_data_export", "_selected_action": [self.ada.pk]})
+        self.post("/admin/engage/supporter/", {"action": "email_data_export", "_selected_action": [self.ada.pk]})
         self.assertEqual(DataExport.objects.get().requested_by, "organiser")
         self.assertIn("/my-data/", mail.outbox[-1].body)
 

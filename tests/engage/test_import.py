@@ -237,8 +237,7 @@ class AdminImportTests(ImportTestCase):
         page = self.client.get(response["Location"])
         self.assertContains(page, '<option value="Email Address" selected>')
         self.assertContains(page, '<option value="CC" selected>')
-        with self.captureOnCommitCallbacks(execute=True):
-            done = self.client.post(response["Location"], {"email": "Email Address", "first_name": "First Name", "last_name": "Last Name"})
+        done = self.post(response["Location"], {"email": "Email Address", "first_name": "First Name", "last_name": "Last Name"})
         self.assertRedirects(done, f"/admin/engage/subscriberimport/{subscriber_import.pk}/change/")
         subscriber_import.refresh_from_db()
         self.assertEqual((subscriber_import.status, subscriber_import.subscribed), (SubscriberImport.Status.DONE, 1))

@@ -54,10 +54,9 @@ class AcceptedTests(SignApiTestCase):
         self.assertEqual((signature.partner, signature.status), (self.partner, Signature.Status.PENDING))
 
     def test_a_form_body_is_accepted_too(self):
-        with self.captureOnCommitCallbacks(execute=True):
-            response = self.client.post(
-                self.url, {**sign_data(), "partner": "we-own-it", "partner_opt_in": ["we-own-it"]}, HTTP_ORIGIN=PARTNER_ORIGIN
-            )
+        response = self.post(
+            self.url, {**sign_data(), "partner": "we-own-it", "partner_opt_in": ["we-own-it"]}, HTTP_ORIGIN=PARTNER_ORIGIN
+        )
         self.assertEqual(response.status_code, 201)
         self.assertEqual(Signature.objects.get().opt_ins_pending[-1]["organisation_id"], self.partner.pk)
         self.assertEqual(Signature.objects.get().status, Signature.Status.PENDING)
