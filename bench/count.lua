@@ -3,13 +3,11 @@
 --   BENCH_IF_NONE_MATCH  an ETag to send as If-None-Match (empty: none)
 --   BENCH_OUT            file that done() writes the counts and latency quantiles to (JSON)
 
-local out = os.getenv("BENCH_OUT")
-local etag = os.getenv("BENCH_IF_NONE_MATCH") or ""
-local threads = {}
+local report = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "") .. "wrk_report.lua")
 
-function setup(thread)
-   table.insert(threads, thread)
-end
+local etag = os.getenv("BENCH_IF_NONE_MATCH") or ""
+
+setup = report.setup
 
 function init(args)
    sent = 0
@@ -38,20 +36,5 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-   local totals = { sent = 0, s200 = 0, s304 = 0, other = 0 }
-   for _, thread in ipairs(threads) do
-      for key, _ in pairs(totals) do
-         totals[key] = totals[key] + thread:get(key)
-      end
-   end
-   local e = summary.errors
-   local f = assert(io.open(out, "w"))
-   f:write(string.format(
-      '{"sent": %d, "s200": %d, "s304": %d, "other": %d, "duration_us": %d, "responses": %d,'
-      .. ' "errors": {"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d},'
-      .. ' "latency_us": {"p50": %d, "p90": %d, "p99": %d, "max": %d}}\n',
-      totals.sent, totals.s200, totals.s304, totals.other, summary.duration, summary.requests,
-      e.connect, e.read, e.write, e.status, e.timeout,
-      latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
-   f:close()
+   report.done({ "sent", "s200", "s304", "other" }, summary, latency)
 end

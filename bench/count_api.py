@@ -3,7 +3,7 @@ hello-world view in the same gunicorn server and the same run, and with If-None-
 
 Run by `make bench`, or directly: .venv/bin/python bench/count_api.py [--duration 30] [...]
 
-What it does, all on this machine (the servers and helpers are bench/sign.py's):
+What it does, all on this machine (with bench/sign.py's servers and helpers, in bench/common.py):
 
 1. Recreates the PostgreSQL database `muster_bench_count` (migrated), empties Redis db 10 and
    creates one open petition, as bench/sign.py does.
@@ -32,43 +32,37 @@ Results are also written as JSON to bench/results/ (ignored by git).
 
 import argparse
 import datetime as dt
-import json
-import os
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import psycopg
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # run as a script, like bench/sign.py
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: the project's packages
 
-from bench.sign import (  # noqa: E402
+from bench.common import (  # noqa: E402
+    ROOT,
     SETUP_PETITION,
     SLUG,
     BenchError,
     Gunicorn,
+    ServedApp,
+    bench_main,
     cpu_sample,
     cpu_used,
-    database_drop,
-    database_recreate,
-    ensure_wrk,
+    load_options,
+    load_options_parse,
     log,
+    machine_log,
     manage,
-    redis_claim,
-    redis_client,
+    record_write,
     round_order,
     server_env,
-    versions,
+    wrk_run,
 )
 
 LUA = ROOT / "bench" / "count.lua"
-RESULTS = ROOT / "bench" / "results"
 COUNT_PATH = f"/api/petitions/{SLUG}"
 HELLO_PATH = "/bench/hello"
 # What beat does every minute (the live count in the cache) and what the first reader of a
@@ -83,45 +77,22 @@ assert petition_summary(slug={SLUG!r}) is not None
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=int, default=30, help="seconds of measured load per path, over all rounds (default 30)")
-    parser.add_argument("--rounds", type=int, default=6, help="rounds per path, in alternating order (default 6)")
-    parser.add_argument("--warmup", type=int, default=3, help="seconds of unmeasured load per path first (default 3)")
-    parser.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
-    parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1: wrk shares the cores with the server)")
-    parser.add_argument("--timeout", type=int, default=10, help="wrk request timeout, seconds (default 10)")
-    parser.add_argument("--worker-class", default="sync", choices=["sync", "gthread"], help="gunicorn worker class (default sync)")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (default 4)")
-    parser.add_argument("--worker-threads", type=int, default=1, help="threads per gunicorn worker with gthread (default 1)")
-    parser.add_argument("--port", type=int, default=0, help="port for gunicorn (default: a free one)")
-    parser.add_argument("--target", type=float, default=0.80, help="minimum count/hello throughput ratio (default 0.80)")
-    parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432", help="PostgreSQL server URL, no database")
-    parser.add_argument("--db-name", default="muster_bench_count", help="database to create, use and drop (default muster_bench_count)")
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379", help="Redis server URL, no db index")
-    parser.add_argument("--redis-db", type=int, default=10, help="Redis db index, emptied before and after (default 10)")
+    load_options(
+        parser, duration=30, rounds=6, worker_class="sync", workers=4, worker_threads=1, target=0.80, ratio="count/hello",
+        db_name="muster_bench_count", redis_db=10,
+    )
     parser.add_argument(
         "--memo", type=int, default=None,
         help="COUNT_MEMO_SECONDS for the server (default: the app's default, 1); 0 asks Redis on every request",
     )  # fmt: skip
-    parser.add_argument("--keep-db", action="store_true", help="leave the database and Redis db in place afterwards")
-    parser.add_argument("--keep-tmp", action="store_true", help="keep the temporary directory (gunicorn log, wrk output)")
-    args = parser.parse_args()
-    if args.rounds < 1 or args.duration < args.rounds:
-        parser.error("--duration must be at least --rounds (seconds), and --rounds at least 1")
-    if args.threads < 1 or args.connections < args.threads:
-        parser.error("--connections must be at least --threads, and --threads at least 1")
-    return args
+    return load_options_parse(parser)
 
 
 def wrk_get(args, wrk: str, url: str, seconds: int, out: Path, etag: str = "") -> dict:
-    env = {**os.environ, "BENCH_OUT": str(out), "BENCH_IF_NONE_MATCH": etag}
-    argv = [
-        wrk, "-t", str(args.threads), "-c", str(args.connections), "-d", f"{seconds}s",
-        "--timeout", f"{args.timeout}s", "-s", str(LUA), url,
-    ]  # fmt: skip
-    result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=seconds + 60)
-    if result.returncode != 0 or not out.exists():
-        raise BenchError(f"wrk failed ({result.returncode}):\n{result.stdout}{result.stderr}")
-    return json.loads(out.read_text())
+    """wrk with bench/count.lua: GETs of `url`, with If-None-Match: `etag` if given."""
+    w = wrk_run(args, wrk, url, LUA, seconds, out, {"BENCH_IF_NONE_MATCH": etag})
+    w.pop("quantiles_us", None)  # the rounds' percentiles are enough here
+    return w
 
 
 def etag_fetch(base: str) -> str:
@@ -201,11 +172,7 @@ def report(args, server: Gunicorn, machine: dict, results: dict, db_connections:
         f"per path, alternating; wrk {args.threads} thread(s) / {args.connections} connections; {server.description}; "
         f"COUNT_MEMO_SECONDS={'app default (1)' if args.memo is None else args.memo}"
     )
-    log(
-        f"Machine: nproc {machine['nproc']}, {machine['cpu']}; Python {machine['python']}, "
-        f"PostgreSQL {machine['postgresql']}, Redis {machine['redis']}, {machine['wrk']}, {machine['gunicorn']}"
-    )
-    log(f"Code: {machine['code']}; load average before the run: {machine['load_before']:.2f}")
+    machine_log(machine)
     log("")
     log(f"{'path':<10} {'status':>6} {'req/s':>8} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} {'CPU ms/req':>10} {'answers':>8} {'other':>6}  req/s per round")
     for name, r in results.items():
@@ -236,83 +203,31 @@ def report(args, server: Gunicorn, machine: dict, results: dict, db_connections:
     return all(checks.values())
 
 
-def _terminate(signum, frame):
-    raise SystemExit(128 + signum)
+def count_env(args, tmp: Path) -> dict:
+    """The app's environment (bench/common.py), with this benchmark's settings and memo."""
+    env = server_env(args, tmp, settings="bench.settings_count")
+    env.pop("COUNT_MEMO_SECONDS", None)
+    if args.memo is not None:
+        env["COUNT_MEMO_SECONDS"] = str(args.memo)
+    return env
+
+
+def run(args) -> int:
+    with ServedApp(args, tmp_prefix="muster-bench-count-") as app:
+        env = count_env(args, app.tmp)
+        app.prepare(env, SETUP_PETITION, WARM_CACHE)
+        server = app.serve(env, COUNT_PATH)
+        etag = etag_fetch(server.base)
+        results = measure(args, app.wrk, server, app.db, env, etag, app.tmp)
+        db_connections = app_db_connections(app.db, args.db_name)
+        machine = app.machine()
+        ok = report(args, server, machine, results, db_connections)
+        return record_write("bench/count_api.py", args, server, machine, results, ok, app_db_connections=db_connections)
 
 
 def main() -> int:
     args = parse_args()
-    signal.signal(signal.SIGTERM, _terminate)
-    wrk = ensure_wrk()
-    load_before = os.getloadavg()[0]
-    if load_before > 0.5:
-        log(f"Warning: load average {load_before:.2f} before the run; other processes share the CPUs, so figures will be low and noisy")
-    tmp = Path(tempfile.mkdtemp(prefix="muster-bench-count-"))
-    (tmp / "var").mkdir()
-    rds = redis_client(args)
-    server = db = None
-    created = claimed = False
-    try:
-        log(f"Recreating database {args.db_name} and emptying Redis db {args.redis_db}")
-        database_recreate(args)
-        created = True
-        redis_claim(args, rds)
-        claimed = True
-        env = {**server_env(args, tmp), "DJANGO_SETTINGS_MODULE": "bench.settings_count"}
-        env.pop("COUNT_MEMO_SECONDS", None)
-        if args.memo is not None:
-            env["COUNT_MEMO_SECONDS"] = str(args.memo)
-        manage(env, "migrate", "--noinput", "-v", "0")
-        manage(env, "collectstatic", "--noinput", "-v", "0")
-        manage(env, "shell", "-c", SETUP_PETITION)
-        manage(env, "shell", "-c", WARM_CACHE)
-        db = psycopg.connect(f"{args.postgres}/{args.db_name}", autocommit=True)
-
-        server = Gunicorn(args, env, tmp)
-        log(f"Starting {server.description} on {server.base}")
-        server.start(COUNT_PATH)
-        etag = etag_fetch(server.base)
-        results = measure(args, wrk, server, db, env, etag, tmp)
-        db_connections = app_db_connections(db, args.db_name)
-
-        machine = versions(db, rds, wrk)
-        machine["load_before"] = load_before
-        ok = report(args, server, machine, results, db_connections)
-        RESULTS.mkdir(exist_ok=True)
-        stamp = dt.datetime.now().astimezone()
-        record = {
-            "date": stamp.isoformat(timespec="seconds"),
-            "command": " ".join([Path(sys.executable).name, "bench/count_api.py", *sys.argv[1:]]),
-            "options": vars(args),
-            "server": server.description,
-            "machine": machine,
-            "results": results,
-            "app_db_connections": db_connections,
-            "pass": ok,
-        }
-        out = RESULTS / f"count-api-{stamp:%Y%m%d-%H%M%S}.json"
-        out.write_text(json.dumps(record, indent=2, default=str) + "\n")
-        log(f"\nResults written to {out.relative_to(ROOT)}")
-        log("PASS" if ok else "FAIL")
-        return 0 if ok else 1
-    except BenchError as error:
-        log(f"bench/count_api.py: {error}")
-        return 2
-    finally:
-        if server is not None:
-            server.stop()
-        if db is not None:
-            db.close()
-        if not args.keep_db:
-            if created:
-                database_drop(args)
-            if claimed:
-                rds.flushdb()
-        rds.close()
-        if args.keep_tmp:
-            log(f"Temporary files kept in {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    return bench_main("bench/count_api.py", lambda: run(args))
 
 
 if __name__ == "__main__":

@@ -27,11 +27,9 @@ Results are also written as JSON to bench/results/ (ignored by git).
 import argparse
 import csv
 import datetime as dt
-import json
 import os
 import platform
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,8 +37,10 @@ from pathlib import Path
 
 import psycopg
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: the project's packages
+
+from bench.common import ROOT, admin_connect, database_drop, database_recreate, log, manage, results_write  # noqa: E402
+
 LIST_SLUG = "bench-list"
 MAILCHIMP_HEADER = [
     "Email Address", "First Name", "Last Name", "Address", "Phone Number", "MEMBER_RATING", "OPTIN_TIME", "OPTIN_IP",
@@ -55,10 +55,6 @@ from engage.models import MailingList, Organisation
 org = Organisation.objects.create(name="Bench Coalition", slug="bench-coalition", kind=Organisation.Kind.HOST)
 MailingList.objects.create(organisation=org, name="Bench list", slug={LIST_SLUG!r})
 """
-
-
-def log(message: str) -> None:
-    print(message, flush=True)
 
 
 def parse_args() -> argparse.Namespace:
@@ -84,29 +80,11 @@ def csv_write(path: Path, rows: int) -> None:
             ])
 
 
-def admin_connect(args) -> psycopg.Connection:
-    return psycopg.connect(f"{args.postgres}/postgres", autocommit=True, connect_timeout=3)
-
-
-def database_recreate(args) -> None:
-    with admin_connect(args) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{args.db_name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{args.db_name}"')
-
-
-def database_drop(args) -> None:
-    with admin_connect(args) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{args.db_name}" WITH (FORCE)')
-
-
-def manage(env: dict, *argv: str) -> float:
-    """Run manage.py in a new process; seconds from start to exit."""
+def manage_timed(env: dict, *argv: str) -> float:
+    """manage.py in a new process; seconds from start to exit (Django's start-up included)."""
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, str(ROOT / "manage.py"), *argv], env=env, cwd=ROOT, capture_output=True, text=True)
-    elapsed = time.perf_counter() - started
-    if done.returncode != 0:
-        raise RuntimeError(f"manage.py {argv[0]} failed:\n{done.stdout}\n{done.stderr}")
-    return elapsed
+    manage(env, *argv)
+    return time.perf_counter() - started
 
 
 def counts(db: psycopg.Connection) -> dict:
@@ -135,7 +113,7 @@ def copy_reference(db: psycopg.Connection, path: Path) -> tuple[float, int]:
 
 
 def machine(args) -> dict:
-    with psycopg.connect(f"{args.postgres}/postgres", connect_timeout=3) as conn:
+    with admin_connect(args.postgres) as conn:
         server = conn.execute("SHOW server_version").fetchone()[0]
     return {
         "python": platform.python_version(), "postgresql": server, "cpus": os.cpu_count(),
@@ -143,8 +121,8 @@ def machine(args) -> dict:
     }
 
 
-def main() -> int:
-    args = parse_args()
+def import_env(args) -> dict:
+    """manage.py's environment: the scratch database, no Redis (an import needs no cache)."""
     env = {
         **os.environ,
         "DATABASE_URL": f"{args.postgres}/{args.db_name}",
@@ -153,65 +131,84 @@ def main() -> int:
         "LOG_LEVEL": "WARNING",
     }
     env.pop("REDIS_URL", None)
-    with tempfile.TemporaryDirectory(prefix="muster-bench-import-") as tmp:
-        path = Path(tmp) / "mailchimp-export.csv"
-        log(f"Writing {args.rows:,} Mailchimp-shaped rows ...")
-        csv_write(path, args.rows)
-        log(f"  {path.stat().st_size / 1e6:.1f} MB")
-        try:
-            database_recreate(args)
-            manage(env, "migrate", "--noinput")
-            manage(env, "shell", "-c", SETUP)
-            log("Ours: manage.py import_subscribers ...")
-            command = [
-                "import_subscribers", str(path), "--list", LIST_SLUG, "--wording", "Bench wording",
-                "--consent-date", "2019-03-01", "--column", "postcode=Address", "--no-progress",
-            ]
-            ours = manage(env, *command)
-            with psycopg.connect(env["DATABASE_URL"]) as db:
-                stored = counts(db)
-                log("Reference: COPY into a scratch table ...")
-                reference, copied = copy_reference(db, path)
-            log("Ours again: the same file (nothing new to write) ...")
-            again = manage(env, *command)
-            with psycopg.connect(env["DATABASE_URL"]) as db:
-                stored_after = counts(db)
-        finally:
-            database_drop(args)
+    return env
 
+
+def measure(args, env: dict, path: Path) -> dict:
+    """In a new database: ours, the COPY reference and ours again, timed, and what each stored.
+    The database is dropped at the end, also on an error."""
+    try:
+        database_recreate(args.postgres, args.db_name)
+        manage(env, "migrate", "--noinput")
+        manage(env, "shell", "-c", SETUP)
+        log("Ours: manage.py import_subscribers ...")
+        command = [
+            "import_subscribers", str(path), "--list", LIST_SLUG, "--wording", "Bench wording",
+            "--consent-date", "2019-03-01", "--column", "postcode=Address", "--no-progress",
+        ]
+        ours = manage_timed(env, *command)
+        with psycopg.connect(env["DATABASE_URL"]) as db:
+            stored = counts(db)
+            log("Reference: COPY into a scratch table ...")
+            reference, copied = copy_reference(db, path)
+        log("Ours again: the same file (nothing new to write) ...")
+        again = manage_timed(env, *command)
+        with psycopg.connect(env["DATABASE_URL"]) as db:
+            stored_after = counts(db)
+    finally:
+        database_drop(args.postgres, args.db_name)
+    return {"ours": ours, "stored": stored, "reference": reference, "copied": copied, "again": again, "stored_after": stored_after}
+
+
+def result_of(args, m: dict) -> dict:
     checks = {
-        "every row stored once in each table": all(value == args.rows for value in stored.values()),
-        "COPY stored every row": copied == args.rows,
-        "a second run writes nothing": stored_after == stored,
-        f"ours under {args.limit_seconds:.0f} s": ours < args.limit_seconds,
+        "every row stored once in each table": all(value == args.rows for value in m["stored"].values()),
+        "COPY stored every row": m["copied"] == args.rows,
+        "a second run writes nothing": m["stored_after"] == m["stored"],
+        f"ours under {args.limit_seconds:.0f} s": m["ours"] < args.limit_seconds,
     }
-    result = {
+    return {
         "rows": args.rows,
-        "ours_seconds": round(ours, 2),
-        "ours_rows_per_second": round(args.rows / ours),
-        "copy_seconds": round(reference, 2),
-        "copy_rows_per_second": round(args.rows / reference),
-        "ratio_ours_to_copy": round(ours / reference, 1),
-        "second_run_seconds": round(again, 2),
-        "stored": stored,
+        "ours_seconds": round(m["ours"], 2),
+        "ours_rows_per_second": round(args.rows / m["ours"]),
+        "copy_seconds": round(m["reference"], 2),
+        "copy_rows_per_second": round(args.rows / m["reference"]),
+        "ratio_ours_to_copy": round(m["ours"] / m["reference"], 1),
+        "second_run_seconds": round(m["again"], 2),
+        "stored": m["stored"],
         "checks": checks,
         "machine": machine(args),
         "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
+
+
+def report(args, m: dict, checks: dict) -> None:
+    ours, reference = m["ours"], m["reference"]
     log("")
     log(f"rows                         {args.rows:>10,}")
     log(f"ours: import_subscribers     {ours:>9.2f} s  {args.rows / ours:>10,.0f} rows/s  (process start to exit)")
     log(f"reference: PostgreSQL COPY   {reference:>9.2f} s  {args.rows / reference:>10,.0f} rows/s")
     log(f"ratio ours / COPY            {ours / reference:>9.1f} x")
-    log(f"ours again (nothing new)     {again:>9.2f} s")
-    log(f"stored                       {stored}")
+    log(f"ours again (nothing new)     {m['again']:>9.2f} s")
+    log(f"stored                       {m['stored']}")
     for name, passed in checks.items():
         log(f"{'PASS' if passed else 'FAIL'}  {name}")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"import-subscribers-{dt.datetime.now():%Y%m%d-%H%M%S}.json"
-    out.write_text(json.dumps(result, indent=2))
+
+
+def main() -> int:
+    args = parse_args()
+    env = import_env(args)
+    with tempfile.TemporaryDirectory(prefix="muster-bench-import-") as tmp:
+        path = Path(tmp) / "mailchimp-export.csv"
+        log(f"Writing {args.rows:,} Mailchimp-shaped rows ...")
+        csv_write(path, args.rows)
+        log(f"  {path.stat().st_size / 1e6:.1f} MB")
+        measured = measure(args, env, path)
+    result = result_of(args, measured)
+    report(args, measured, result["checks"])
+    out = results_write(f"import-subscribers-{dt.datetime.now():%Y%m%d-%H%M%S}", result)
     log(f"written to {out.relative_to(ROOT)}")
-    return 0 if all(checks.values()) else 1
+    return 0 if all(result["checks"].values()) else 1
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """Mail sending benchmark: Muster's workers against a raw anymail loop, both posting to the
-local mock ESP (bench/mock_esp.py), in both ESP shapes.
+local mock ESP (tests/support/mock_esp.py), in both ESP shapes.
 
 Run by `make bench`, or: .venv/bin/python bench/mail.py [--sizes 10000 100000] [--million]
 
@@ -40,11 +40,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-import psycopg
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: the project's packages
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-RESULTS = ROOT / "bench" / "results"
+from bench.common import ROOT, database_drop, database_recreate, manage, proc_cpu_seconds, results_write  # noqa: E402
+
 DB_NAME = "muster_bench_mail"
 PG = "postgres://postgres@127.0.0.1:5432"
 REDIS = "redis://127.0.0.1:6379/13"
@@ -112,11 +111,8 @@ def django_setup(mode: str) -> None:
 
 
 def recreate_database() -> None:
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
-    env = {**os.environ, **BASE_ENV}
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    database_recreate(PG, DB_NAME)
+    manage({**os.environ, **BASE_ENV}, "migrate", "--noinput", "-v", "0")
 
 
 def fill(n: int, *, excluded: bool = False, with_key: bool = True) -> float:
@@ -201,8 +197,8 @@ def rss_tree_kb(pid: int) -> int:
 
 def run_muster(mode: str, n: int, workdir: str):
     """(figures, the mailing) for one send of n recipients by 2 workers."""
-    from bench.celery_workers import Worker
     from mailings import services
+    from tests.support.workers import Worker
 
     fill(n)
     mailing = make_mailing(f"{mode}-{n}")
@@ -363,16 +359,11 @@ def run_raw(mode: str, n: int, template: dict) -> dict:
             "bytes_per_message": round(stats["bytes"] / max(stats["messages"], 1))}
 
 
-def _backend_cpu_seconds(cursor, pid: int) -> float:
-    """CPU time PostgreSQL's backend process for this connection has used (it runs on this
-    machine): on shared cores, a statement's wall time includes waiting for a core."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _timed(statement) -> tuple[float, float]:
     """(wall seconds, backend CPU seconds) of statement(cursor), in a transaction committed at
-    the end, after a CHECKPOINT so that each run starts with the same WAL state."""
+    the end, after a CHECKPOINT so that each run starts with the same WAL state. The backend's
+    CPU time (it runs on this machine) because on shared cores a statement's wall time includes
+    waiting for a core."""
     from django.db import connection, transaction
 
     with connection.cursor() as cursor:
@@ -380,11 +371,11 @@ def _timed(statement) -> tuple[float, float]:
         cursor.execute("CHECKPOINT")
         cursor.execute("SELECT pg_backend_pid()")
         pid = cursor.fetchone()[0]
-        cpu = _backend_cpu_seconds(cursor, pid)
+        cpu = proc_cpu_seconds(pid)
         started = time.monotonic()
         with transaction.atomic():
             statement(cursor)
-        return time.monotonic() - started, _backend_cpu_seconds(cursor, pid) - cpu
+        return time.monotonic() - started, proc_cpu_seconds(pid) - cpu
 
 
 def snapshot_timing(n: int, *, rounds: int = 2, explain: bool = False) -> dict:
@@ -438,7 +429,7 @@ def snapshot_timing(n: int, *, rounds: int = 2, explain: bool = False) -> dict:
     }
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Mail sending benchmark")
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--million", action="store_true", help="also send 1,000,000")
@@ -447,56 +438,74 @@ def main() -> int:
     parser.add_argument("--snapshot-only", action="store_true", help="time only the snapshot, no sending")
     parser.add_argument("--explain", action="store_true", help="also print EXPLAIN (ANALYZE, BUFFERS) of the snapshot")
     parser.add_argument("--database", default=DB_NAME, help=f"scratch database, dropped at the end (default {DB_NAME})")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def mock_esp_start() -> subprocess.Popen:
+    """The mock ESP in a process of its own, counting copies only (it keeps no records)."""
+    process = subprocess.Popen(
+        [sys.executable, "tests/support/mock_esp.py", "--port", str(MOCK_PORT), "--no-records"], cwd=ROOT,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1)
+    return process
+
+
+def sending_run(mode: str, n: int, workdir: str) -> dict:
+    """Muster's workers, then the raw reference, sending n messages in this mode; printed."""
+    load = os.getloadavg()[0]
+    ours, mailing = run_muster(mode, n, workdir)
+    raw = run_raw(mode, n, raw_messages(mailing))
+    ratio = ours["per_second"] / raw["per_second"] if raw["per_second"] else 0
+    run = {"mode": mode, "recipients": n, "muster": ours, "raw": raw, "ratio": round(ratio, 3),
+           "load_average_before": round(load, 2), "load_average_after": round(os.getloadavg()[0], 2)}
+    print(f"{mode:6} {n:>9,}: muster {ours['per_second']:>8,.0f}/s ({ours['messages']:,} msgs, "
+          f"{ours['duplicates']} dup, {ours['bytes_per_message']} B/msg, snapshot {ours['snapshot_seconds']}s, "
+          f"peak worker RSS {ours['peak_worker_rss_mib']} MiB) | raw {raw['per_second']:>8,.0f}/s "
+          f"({raw['messages']:,} msgs, {raw['bytes_per_message']} B/msg) | ratio {ratio:.2f} | "
+          f"load {load:.1f} -> {os.getloadavg()[0]:.1f}", flush=True)
+    return run
+
+
+def snapshot_run(args) -> dict:
+    """The snapshot timing against its reference; printed."""
+    django_setup(args.modes[0])
+    snap = snapshot_timing(args.snapshot, explain=args.explain)
+    print(f"snapshot of a {snap['supporters']:,}-supporter segment ({snap['deliveries']:,} deliveries), written "
+          f"through Muster's connection (hash computed on write): "
+          f"{snap['seconds']} s (backend CPU {snap['backend_cpu_seconds']} s) | reference INSERT … SELECT of "
+          f"every id: {snap['reference_seconds']} s (CPU {snap['reference_backend_cpu_seconds']} s) | "
+          f"ratio {snap['ratio']} | load average {os.getloadavg()[0]:.1f}", flush=True)
+    print(f"  written by a connection without the key (hash empty; hashed in the query): "
+          f"{snap['unhashed_seconds']} s (CPU {snap['unhashed_backend_cpu_seconds']} s)", flush=True)
+    print(f"  the supporters' INSERT: {snap['supporters_insert_seconds']} s with the key, "
+          f"{snap['unhashed_supporters_insert_seconds']} s without; beat's fill of the {snap['supporters']:,} "
+          f"hashes after that: {snap['hash_fill_seconds']} s", flush=True)
+    return snap
+
+
+def main() -> int:
+    args = parse_args()
     sizes = [] if args.snapshot_only else args.sizes + ([1_000_000] if args.million else [])
     database_use(args.database)
-
     recreate_database()
-    mock_process = subprocess.Popen([sys.executable, "bench/mock_esp.py", "--port", str(MOCK_PORT), "--no-records"], cwd=ROOT,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1)
+    mock_process = mock_esp_start()
     results = {"machine": f"{platform.node()} {os.cpu_count()} cores", "when": dt.datetime.now(dt.UTC).isoformat(), "runs": []}
     try:
         with tempfile.TemporaryDirectory() as workdir:
             for mode in args.modes:
                 django_setup(mode)
-                for n in sizes:
-                    load = os.getloadavg()[0]
-                    ours, mailing = run_muster(mode, n, workdir)
-                    raw = run_raw(mode, n, raw_messages(mailing))
-                    ratio = ours["per_second"] / raw["per_second"] if raw["per_second"] else 0
-                    run = {"mode": mode, "recipients": n, "muster": ours, "raw": raw, "ratio": round(ratio, 3),
-                           "load_average_before": round(load, 2), "load_average_after": round(os.getloadavg()[0], 2)}
-                    results["runs"].append(run)
-                    print(f"{mode:6} {n:>9,}: muster {ours['per_second']:>8,.0f}/s ({ours['messages']:,} msgs, "
-                          f"{ours['duplicates']} dup, {ours['bytes_per_message']} B/msg, snapshot {ours['snapshot_seconds']}s, "
-                          f"peak worker RSS {ours['peak_worker_rss_mib']} MiB) | raw {raw['per_second']:>8,.0f}/s "
-                          f"({raw['messages']:,} msgs, {raw['bytes_per_message']} B/msg) | ratio {ratio:.2f} | "
-                          f"load {load:.1f} -> {os.getloadavg()[0]:.1f}", flush=True)
+                results["runs"] += [sending_run(mode, n, workdir) for n in sizes]
             if args.snapshot:
-                django_setup(args.modes[0])
-                snap = snapshot_timing(args.snapshot, explain=args.explain)
-                results["snapshot"] = snap
-                print(f"snapshot of a {snap['supporters']:,}-supporter segment ({snap['deliveries']:,} deliveries), written "
-                      f"through Muster's connection (hash computed on write): "
-                      f"{snap['seconds']} s (backend CPU {snap['backend_cpu_seconds']} s) | reference INSERT … SELECT of "
-                      f"every id: {snap['reference_seconds']} s (CPU {snap['reference_backend_cpu_seconds']} s) | "
-                      f"ratio {snap['ratio']} | load average {os.getloadavg()[0]:.1f}", flush=True)
-                print(f"  written by a connection without the key (hash empty; hashed in the query): "
-                      f"{snap['unhashed_seconds']} s (CPU {snap['unhashed_backend_cpu_seconds']} s)", flush=True)
-                print(f"  the supporters' INSERT: {snap['supporters_insert_seconds']} s with the key, "
-                      f"{snap['unhashed_supporters_insert_seconds']} s without; beat's fill of the {snap['supporters']:,} "
-                      f"hashes after that: {snap['hash_fill_seconds']} s", flush=True)
+                results["snapshot"] = snapshot_run(args)
     finally:
         mock_process.terminate()
         mock_process.wait(timeout=10)
         from django.db import connection
 
         connection.close()
-        with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"mail-{dt.datetime.now():%Y%m%d-%H%M%S}.json").write_text(json.dumps(results, indent=2))
+        database_drop(PG, DB_NAME)
+    results_write(f"mail-{dt.datetime.now():%Y%m%d-%H%M%S}", results)
     return 0
 
 

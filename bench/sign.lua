@@ -7,20 +7,14 @@
 --   BENCH_RUN_ID      makes addresses unique across runs and phases
 --   BENCH_OUT         file that done() writes the counts and latency percentiles to (JSON)
 
+local report = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "") .. "wrk_report.lua")
+
 local path = os.getenv("BENCH_PATH")
 local csrf_token = os.getenv("BENCH_CSRF_TOKEN")
 local csrf_cookie = os.getenv("BENCH_CSRF_COOKIE")
 local run_id = os.getenv("BENCH_RUN_ID")
-local out = os.getenv("BENCH_OUT")
 
-local threads = {}
-local thread_count = 0
-
-function setup(thread)
-   thread_count = thread_count + 1
-   thread:set("tid", thread_count)
-   table.insert(threads, thread)
-end
+setup = report.setup
 
 function init(args)
    sent = 0        -- requests written (request() calls)
@@ -52,32 +46,5 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-   local totals = { sent = 0, s303 = 0, other3xx = 0, non3xx = 0 }
-   for _, thread in ipairs(threads) do
-      for key, _ in pairs(totals) do
-         totals[key] = totals[key] + thread:get(key)
-      end
-   end
-   local e = summary.errors
-   local f = assert(io.open(out, "w"))
-   f:write(string.format(
-      '{"sent": %d, "s303": %d, "other3xx": %d, "non3xx": %d, "duration_us": %d, "responses": %d,'
-      .. ' "errors": {"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d},'
-      .. ' "latency_us": {"mean": %.1f, "stdev": %.1f, "max": %d, "p50": %d, "p90": %d, "p99": %d, "p99_9": %d},'
-      .. ' "quantiles_us": [',
-      totals.sent, totals.s303, totals.other3xx, totals.non3xx, summary.duration, summary.requests,
-      e.connect, e.read, e.write, e.status, e.timeout,
-      latency.mean, latency.stdev, latency.max,
-      latency:percentile(50), latency:percentile(90), latency:percentile(99), latency:percentile(99.9)))
-   -- The latency distribution as 1000 quantiles (the 0.1th, 0.2th ... 100th percentile, in
-   -- microseconds), so bench/sign.py can merge several runs' distributions. (wrk 4.1.0 gives a
-   -- script no access to its histogram's buckets, only to percentiles.)
-   if summary.requests > 0 then
-      for k = 1, 999 do
-         f:write(string.format("%d, ", latency:percentile(k / 10)))
-      end
-      f:write(string.format("%d", latency.max))  -- percentile(100) gives 0 in wrk 4.1.0
-   end
-   f:write("]}\n")
-   f:close()
+   report.done({ "sent", "s303", "other3xx", "non3xx" }, summary, latency)
 end

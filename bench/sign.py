@@ -36,15 +36,8 @@ Results are also written as JSON to bench/results/ (ignored by git).
 import argparse
 import datetime as dt
 import fcntl
-import json
-import os
-import platform
 import re
 import secrets
-import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -56,235 +49,42 @@ from pathlib import Path
 import psycopg
 import redis
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCH = ROOT / "bench"
-LUA = BENCH / "sign.lua"
-RESULTS = BENCH / "results"
-SLUG = "bench-petition"
-RATE_UNLIMITED = "100000000/60s"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: the project's packages
+
+from bench.common import (  # noqa: E402
+    ROOT,
+    SETUP_PETITION,
+    SLUG,
+    BenchError,
+    Gunicorn,
+    ServedApp,
+    bench_main,
+    cpu_sample,
+    cpu_used,
+    load_options,
+    load_options_parse,
+    log,
+    machine_log,
+    record_write,
+    round_order,
+    server_env,
+    wrk_run,
+)
+
+LUA = ROOT / "bench" / "sign.lua"
 CELERY_QUEUE = "muster-bench"  # CELERY_TASK_DEFAULT_QUEUE in bench/settings_bench.py
-REDIS_MARKER = "muster-bench:owner"
-
-SETUP_PETITION = f"""
-from engage.models import Organisation
-from petitions import services
-from petitions.models import Petition
-org = Organisation.objects.create(name="Bench Coalition", slug="bench-coalition", kind=Organisation.Kind.HOST)
-petition = Petition(organisation=org, slug={SLUG!r}, title="Bench petition", target="The benchmark",
-                    summary="A petition for the sign benchmark.", body="Sign **here**.", goal=1000000)
-services.petition_save(petition=petition)
-services.petition_set_status(petition=petition, status=Petition.Status.OPEN)
-"""
-
-
-class BenchError(Exception):
-    pass
-
-
-def log(message: str) -> None:
-    print(message, flush=True)
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--duration", type=int, default=20, help="seconds of measured load per path, over all rounds (default 20)"
-    )
-    parser.add_argument("--rounds", type=int, default=4, help="rounds per path, alternating full and raw (default 4)")
-    parser.add_argument("--warmup", type=int, default=3, help="seconds of unmeasured load per path first (default 3)")
-    parser.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
-    parser.add_argument(
-        "--threads", type=int, default=1, help="wrk threads (default 1: wrk shares 2 cores with the server)"
-    )
-    parser.add_argument("--timeout", type=int, default=10, help="wrk request timeout, seconds (default 10)")
     # gthread 3 x 4 was the fastest for the real sign path of sync 4, gthread 2 x 4 and gthread 3 x 4
     # on this 2-core machine (BENCHMARKS.md), if only by a little; both paths are served by it.
-    parser.add_argument(
-        "--worker-class", default="gthread", choices=["sync", "gthread"], help="gunicorn worker class (default gthread)"
+    load_options(
+        parser, duration=20, rounds=4, worker_class="gthread", workers=3, worker_threads=4, target=0.40, ratio="full/raw",
+        db_name="muster_bench", redis_db=15,
     )
-    parser.add_argument("--workers", type=int, default=3, help="gunicorn workers (default 3)")
-    parser.add_argument(
-        "--worker-threads", type=int, default=4, help="threads per gunicorn worker with gthread (default 4)"
-    )
-    parser.add_argument("--port", type=int, default=0, help="port for gunicorn (default: a free one)")
-    parser.add_argument("--target", type=float, default=0.40, help="minimum full/raw throughput ratio (default 0.40)")
-    parser.add_argument(
-        "--postgres", default="postgresql://postgres@127.0.0.1:5432", help="PostgreSQL server URL, no database"
-    )
-    parser.add_argument(
-        "--db-name", default="muster_bench", help="database to create, use and drop (default muster_bench)"
-    )
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379", help="Redis server URL, no db index")
-    parser.add_argument(
-        "--redis-db", type=int, default=15, help="Redis db index, emptied before and after (default 15)"
-    )
-    parser.add_argument("--keep-db", action="store_true", help="leave the database and Redis db in place afterwards")
     parser.add_argument("--only", choices=["full", "raw"], help="run one path only (no ratio)")
-    parser.add_argument(
-        "--keep-tmp", action="store_true", help="keep the temporary directory (gunicorn log, wrk output)"
-    )
-    args = parser.parse_args()
-    if args.rounds < 1 or args.duration < args.rounds:
-        parser.error("--duration must be at least --rounds (seconds), and --rounds at least 1")
-    if args.threads < 1 or args.connections < args.threads:
-        parser.error("--connections must be at least --threads, and --threads at least 1")
-    return args
-
-
-# --- tools and servers --------------------------------------------------------------------------
-
-
-def ensure_wrk() -> str:
-    path = shutil.which("wrk")
-    if path:
-        return path
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        log("wrk not found; installing the Debian package: apt-get install -y wrk")
-        result = subprocess.run(["apt-get", "install", "-y", "wrk"], capture_output=True, text=True)
-        if result.returncode != 0:
-            subprocess.run(["apt-get", "update"], capture_output=True)
-            subprocess.run(["apt-get", "install", "-y", "wrk"], capture_output=True)
-        path = shutil.which("wrk")
-        if path:
-            return path
-    raise BenchError("wrk is needed: apt-get install -y wrk")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def admin_connect(args) -> psycopg.Connection:
-    try:
-        return psycopg.connect(f"{args.postgres}/postgres", autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as error:
-        raise BenchError(f"PostgreSQL at {args.postgres} does not answer: {error}") from None
-
-
-def database_recreate(args) -> None:
-    with admin_connect(args) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{args.db_name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{args.db_name}"')
-
-
-def database_drop(args) -> None:
-    with admin_connect(args) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{args.db_name}" WITH (FORCE)')
-
-
-def redis_client(args) -> redis.Redis:
-    client = redis.Redis.from_url(f"{args.redis}/{args.redis_db}", socket_connect_timeout=3)
-    try:
-        client.ping()
-    except redis.RedisError as error:
-        raise BenchError(f"Redis at {args.redis} does not answer: {error}") from None
-    return client
-
-
-def redis_claim(args, rds: redis.Redis) -> None:
-    """Empty the bench's Redis db, unless it holds somebody else's keys (no marker of ours)."""
-    if rds.dbsize() and not rds.exists(REDIS_MARKER):
-        raise BenchError(
-            f"Redis db {args.redis_db} is not empty and was not left by bench/sign.py; "
-            "choose a free one with --redis-db"
-        )
-    rds.flushdb()
-    rds.set(REDIS_MARKER, os.getpid())
-
-
-def server_env(args, tmp: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "ANYMAIL_"))}
-    env.update(
-        DJANGO_SETTINGS_MODULE="bench.settings_bench",
-        DEBUG="False",
-        SECRET_KEY=secrets.token_urlsafe(50),
-        ALLOWED_HOSTS="127.0.0.1",
-        SITE_URL="http://127.0.0.1",
-        DATABASE_URL=f"{args.postgres}/{args.db_name}",
-        REDIS_URL=f"{args.redis}/{args.redis_db}",
-        CELERY_BROKER_URL=f"{args.redis}/{args.redis_db}",
-        CELERY_TASK_ALWAYS_EAGER="False",
-        SIGN_RATE_PER_IP_PETITION=RATE_UNLIMITED,
-        SIGN_RATE_PER_PETITION=RATE_UNLIMITED,
-        MUSTER_VAR_DIR=str(tmp / "var"),
-        BENCH_STATIC_ROOT=str(tmp / "static"),
-        LOG_LEVEL="WARNING",
-        PYTHONDONTWRITEBYTECODE="1",
-    )
-    for name in ("CLIENT_IP_HEADER", "IP_HASH_KEY", "CSRF_TRUSTED_ORIGINS", "SECURE", "EMAIL_BACKEND"):
-        env.pop(name, None)
-    return env
-
-
-def manage(env: dict, *argv: str) -> str:
-    result = subprocess.run([sys.executable, "manage.py", *argv], cwd=ROOT, env=env, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise BenchError(f"manage.py {' '.join(argv)} failed:\n{result.stdout}{result.stderr}")
-    return result.stdout
-
-
-class Gunicorn:
-    def __init__(self, args, env: dict, tmp: Path):
-        self.port = args.port or free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log_path = tmp / "gunicorn.log"
-        self.argv = [
-            sys.executable, "-m", "gunicorn", "config.wsgi:application",
-            "--bind", f"127.0.0.1:{self.port}",
-            "--worker-class", args.worker_class,
-            "--workers", str(args.workers),
-            "--backlog", "2048",
-            "--timeout", "60",
-            "--log-level", "warning",
-            "--error-logfile", str(self.log_path),
-        ]  # fmt: skip
-        if args.worker_class == "gthread":
-            self.argv += ["--threads", str(args.worker_threads)]
-        self.description = f"gunicorn {args.worker_class}, {args.workers} workers" + (
-            f" x {args.worker_threads} threads" if args.worker_class == "gthread" else ""
-        )
-        self.env = env
-        self.proc: subprocess.Popen | None = None
-
-    def start(self, ready_path: str) -> None:
-        # Django logs errors to stderr; keep them with gunicorn's own log.
-        with open(self.log_path, "ab") as log_file:
-            self.proc = subprocess.Popen(
-                self.argv, cwd=ROOT, env=self.env, stdout=log_file, stderr=log_file, start_new_session=True
-            )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise BenchError(f"gunicorn exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(self.base + ready_path, timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            time.sleep(0.2)
-        raise BenchError(f"gunicorn did not answer {ready_path} within 30 s:\n{self.log_tail()}")
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text().splitlines()[-lines:])
-        except OSError:
-            return "(no gunicorn log)"
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        # The master and its workers are the process group that start() created.
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=5)
-        except ProcessLookupError:
-            pass
+    return load_options_parse(parser)
 
 
 # --- HTTP ---------------------------------------------------------------------------------------
@@ -379,80 +179,13 @@ def stored_counts_settled(db: psycopg.Connection, rds: redis.Redis) -> dict:
     return last
 
 
-# --- CPU time -----------------------------------------------------------------------------------
-# Throughput on a shared machine moves with everybody else's load; the CPU time the server spends
-# per sign moves less. So each round also records the CPU used by gunicorn (master and workers)
-# and by the PostgreSQL backends of the bench database. (Redis is left out: it is one server
-# shared with other work.)
-
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def proc_cpu_seconds(pid: int) -> float | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(")") + 2 :].split()  # from field 3 (state) on
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
-
-
-def proc_children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def cpu_sample(server: "Gunicorn", db: psycopg.Connection, db_name: str) -> dict:
-    app = [server.proc.pid, *proc_children(server.proc.pid)]
-    backends = [
-        row[0]
-        for row in db.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [db_name]
-        ).fetchall()
-    ]
-    sample = {"app": {}, "postgres": {}}
-    for kind, pids in (("app", app), ("postgres", backends)):
-        for pid in pids:
-            seconds = proc_cpu_seconds(pid)
-            if seconds is not None:
-                sample[kind][pid] = seconds
-    return sample
-
-
-def cpu_used(before: dict, after: dict) -> dict:
-    return {
-        kind: sum(seconds - before[kind].get(pid, 0.0) for pid, seconds in after[kind].items())
-        for kind in ("app", "postgres")
-    }
-
-
 # --- wrk ----------------------------------------------------------------------------------------
 
 
-def wrk_run(
-    args, wrk: str, base: str, path: str, token: str, cookie: str, seconds: int, run_id: str, tmp: Path
-) -> dict:
-    out = tmp / f"wrk-{run_id}.json"
-    env = dict(os.environ)
-    env.update(
-        BENCH_PATH=path, BENCH_CSRF_TOKEN=token, BENCH_CSRF_COOKIE=cookie, BENCH_RUN_ID=run_id, BENCH_OUT=str(out)
-    )
-    argv = [
-        wrk, "-t", str(args.threads), "-c", str(args.connections), "-d", f"{seconds}s",
-        "--timeout", f"{args.timeout}s", "-s", str(LUA), base + path,
-    ]  # fmt: skip
-    result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=seconds + 60)
-    if result.returncode != 0 or not out.exists():
-        raise BenchError(f"wrk failed ({result.returncode}):\n{result.stdout}{result.stderr}")
-    return json.loads(out.read_text())
+def wrk_sign(args, wrk: str, base: str, path: str, token: str, cookie: str, seconds: int, run_id: str, tmp: Path) -> dict:
+    """wrk with bench/sign.lua: sign POSTs to `path`, each with a new address."""
+    env = {"BENCH_PATH": path, "BENCH_CSRF_TOKEN": token, "BENCH_CSRF_COOKIE": cookie, "BENCH_RUN_ID": run_id}
+    return wrk_run(args, wrk, base + path, LUA, seconds, tmp / f"wrk-{run_id}.json", env)
 
 
 class PathTotals:
@@ -544,15 +277,6 @@ class PathTotals:
         }
 
 
-def round_order(names: list[str], rounds: int) -> list[str]:
-    """A B B A A B ...: each path runs first in half the rounds, so a slow drift in the
-    machine's background load falls on both alike."""
-    order = []
-    for r in range(rounds):
-        order += names if r % 2 == 0 else list(reversed(names))
-    return order
-
-
 def measure_all(
     args, wrk, server: Gunicorn, db, rds, paths: dict, token: str, cookie: str, run: str, tmp: Path
 ) -> dict:
@@ -560,14 +284,14 @@ def measure_all(
     if args.warmup > 0:
         for name, path in paths.items():
             log(f"  warm-up {args.warmup} s: {name} (POST {path})")
-            wrk_run(args, wrk, server.base, path, token, cookie, args.warmup, f"{run}-{name}-warm", tmp)
+            wrk_sign(args, wrk, server.base, path, token, cookie, args.warmup, f"{run}-{name}-warm", tmp)
         stored_counts_settled(db, rds)
     tables_empty(db, rds)
     slice_seconds = max(1, round(args.duration / args.rounds))
     before = stored_counts_settled(db, rds)
     for i, name in enumerate(round_order(list(paths), args.rounds)):
         cpu_before = cpu_sample(server, db, args.db_name)
-        w = wrk_run(args, wrk, server.base, paths[name], token, cookie, slice_seconds, f"{run}-{name}-{i}", tmp)
+        w = wrk_sign(args, wrk, server.base, paths[name], token, cookie, slice_seconds, f"{run}-{name}-{i}", tmp)
         after = stored_counts_settled(db, rds)
         w["cpu_seconds"] = cpu_used(cpu_before, cpu_sample(server, db, args.db_name))
         totals[name].add(w, {k: after[k] - before[k] for k in after})
@@ -581,33 +305,10 @@ def measure_all(
 # --- report -------------------------------------------------------------------------------------
 
 
-def versions(db: psycopg.Connection, rds: redis.Redis, wrk: str) -> dict:
-    wrk_version = subprocess.run([wrk, "--version"], capture_output=True, text=True).stdout.split("\n")[0].strip()
-    gunicorn_version = subprocess.run(
-        [sys.executable, "-m", "gunicorn", "--version"], capture_output=True, text=True
-    ).stdout.strip()
-    git = ["git", "-C", str(ROOT)]  # read-only: no optional locks, nothing written
-    commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(
-        [*git, "--no-optional-locks", "status", "--porcelain"], capture_output=True, text=True
-    ).stdout.splitlines()
-    return {
-        "code": f"commit {commit or '?'}" + (f" + {len(dirty)} uncommitted changes" if dirty else ""),
-        "nproc": os.cpu_count(),
-        "cpu": next(
-            (
-                line.split(":", 1)[1].strip()
-                for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")
-            ),
-            platform.processor(),
-        ),
-        "python": platform.python_version(),
-        "postgresql": db.execute("SHOW server_version").fetchone()[0],
-        "redis": rds.info("server")["redis_version"],
-        "wrk": wrk_version,
-        "gunicorn": gunicorn_version,
-    }
+def full_over_raw(results: dict) -> float | None:
+    if "full" in results and "raw" in results:
+        return results["full"]["rps"] / results["raw"]["rps"] if results["raw"]["rps"] else 0.0
+    return None
 
 
 def report(args, server: Gunicorn, machine: dict, results: dict) -> bool:
@@ -617,11 +318,7 @@ def report(args, server: Gunicorn, machine: dict, results: dict) -> bool:
         f"Sign throughput ({dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}): {args.rounds} rounds of {slice_seconds} s "
         f"per path, alternating; wrk {args.threads} thread(s) / {args.connections} connections; {server.description}"
     )
-    log(
-        f"Machine: nproc {machine['nproc']}, {machine['cpu']}; Python {machine['python']}, "
-        f"PostgreSQL {machine['postgresql']}, Redis {machine['redis']}, {machine['wrk']}, {machine['gunicorn']}"
-    )
-    log(f"Code: {machine['code']}; load average before the run: {machine['load_before']:.2f}")
+    machine_log(machine)
     log("")
     log(
         f"{'path':<5} {'req/s':>7} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} {'303s':>7} {'errors':>6} "
@@ -648,8 +345,8 @@ def report(args, server: Gunicorn, machine: dict, results: dict) -> bool:
             )
     log("")
     ok = True
-    if "full" in results and "raw" in results:
-        ratio = results["full"]["rps"] / results["raw"]["rps"] if results["raw"]["rps"] else 0.0
+    ratio = full_over_raw(results)
+    if ratio is not None:
         passed = ratio >= args.target
         ok &= passed
         log(f"Throughput check: full / raw = {ratio:.2f} (target >= {args.target:.2f})  {'PASS' if passed else 'FAIL'}")
@@ -669,10 +366,6 @@ def report(args, server: Gunicorn, machine: dict, results: dict) -> bool:
 # --- main ---------------------------------------------------------------------------------------
 
 
-def _terminate(signum, frame):
-    raise SystemExit(128 + signum)
-
-
 def run_lock(args):
     """One run at a time per database name: a second would drop the first one's database."""
     lock = open(Path(tempfile.gettempdir()) / f"muster-bench-sign-{args.db_name}.lock", "w")
@@ -685,97 +378,36 @@ def run_lock(args):
     return lock
 
 
+def paths_checked(args, server: Gunicorn, token: str, cookie: str) -> dict:
+    """The paths to measure ({name: path}), once each has answered one sign with a 303."""
+    paths = {"full": f"/p/{SLUG}/sign", "raw": f"/bench/raw-sign/{SLUG}"}
+    if args.only:
+        paths = {args.only: paths[args.only]}
+    for name, path in paths.items():
+        status = sign_once(server.base, path, token, cookie, f"check-{name}@example.org")
+        if status != 303:
+            raise BenchError(f"one sign on {path} answered {status}, not 303:\n{server.log_tail()}")
+    return paths
+
+
+def run(args) -> int:
+    lock = run_lock(args)  # noqa: F841 (held until exit)
+    with ServedApp(args, tmp_prefix="muster-bench-") as app:
+        env = server_env(args, app.tmp)
+        app.prepare(env, SETUP_PETITION)
+        server = app.serve(env, f"/p/{SLUG}/")
+        token, cookie = csrf_fetch(server.base)
+        paths = paths_checked(args, server, token, cookie)
+        results = measure_all(args, app.wrk, server, app.db, app.rds, paths, token, cookie, secrets.token_hex(3), app.tmp)
+        tables_empty(app.db, app.rds)
+        machine = app.machine()
+        ok = report(args, server, machine, results)
+        return record_write("bench/sign.py", args, server, machine, results, ok, ratio_full_over_raw=full_over_raw(results))
+
+
 def main() -> int:
     args = parse_args()
-    signal.signal(signal.SIGTERM, _terminate)
-    try:
-        lock = run_lock(args)  # noqa: F841 (held until exit)
-    except BenchError as error:
-        log(f"bench/sign.py: {error}")
-        return 2
-    wrk = ensure_wrk()
-    load_before = os.getloadavg()[0]
-    if load_before > 0.5:
-        log(
-            f"Warning: load average {load_before:.2f} before the run; other processes share the CPUs, so figures will be low and noisy"
-        )
-    tmp = Path(tempfile.mkdtemp(prefix="muster-bench-"))
-    (tmp / "var").mkdir()
-    rds = redis_client(args)
-    server = None
-    db = None
-    created = claimed = False
-    try:
-        log(f"Recreating database {args.db_name} and emptying Redis db {args.redis_db}")
-        database_recreate(args)
-        created = True
-        redis_claim(args, rds)
-        claimed = True
-        env = server_env(args, tmp)
-        manage(env, "migrate", "--noinput", "-v", "0")
-        manage(env, "collectstatic", "--noinput", "-v", "0")
-        manage(env, "shell", "-c", SETUP_PETITION)
-        db = psycopg.connect(f"{args.postgres}/{args.db_name}", autocommit=True)
-
-        server = Gunicorn(args, env, tmp)
-        log(f"Starting {server.description} on {server.base}")
-        server.start(f"/p/{SLUG}/")
-        token, cookie = csrf_fetch(server.base)
-
-        paths = {"full": f"/p/{SLUG}/sign", "raw": f"/bench/raw-sign/{SLUG}"}
-        if args.only:
-            paths = {args.only: paths[args.only]}
-        for name, path in paths.items():
-            status = sign_once(server.base, path, token, cookie, f"check-{name}@example.org")
-            if status != 303:
-                raise BenchError(f"one sign on {path} answered {status}, not 303:\n{server.log_tail()}")
-
-        run = secrets.token_hex(3)
-        results = measure_all(args, wrk, server, db, rds, paths, token, cookie, run, tmp)
-        if "full" in results and "raw" in results:
-            results_ratio = results["full"]["rps"] / results["raw"]["rps"] if results["raw"]["rps"] else 0.0
-        else:
-            results_ratio = None
-        tables_empty(db, rds)
-
-        machine = versions(db, rds, wrk)
-        machine["load_before"] = load_before
-        ok = report(args, server, machine, results)
-        RESULTS.mkdir(exist_ok=True)
-        stamp = dt.datetime.now().astimezone()
-        record = {
-            "date": stamp.isoformat(timespec="seconds"),
-            "command": " ".join([Path(sys.executable).name, "bench/sign.py", *sys.argv[1:]]),
-            "options": vars(args),
-            "server": server.description,
-            "machine": machine,
-            "results": results,
-            "ratio_full_over_raw": results_ratio,
-            "pass": ok,
-        }
-        out = RESULTS / f"sign-{stamp:%Y%m%d-%H%M%S}.json"
-        out.write_text(json.dumps(record, indent=2, default=str) + "\n")
-        log(f"\nResults written to {out.relative_to(ROOT)}")
-        log("PASS" if ok else "FAIL")
-        return 0 if ok else 1
-    except BenchError as error:
-        log(f"bench/sign.py: {error}")
-        return 2
-    finally:
-        if server is not None:
-            server.stop()
-        if db is not None:
-            db.close()
-        if not args.keep_db:
-            if created:
-                database_drop(args)
-            if claimed:
-                rds.flushdb()
-        rds.close()
-        if args.keep_tmp:
-            log(f"Temporary files kept in {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    return bench_main("bench/sign.py", lambda: run(args))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ import os
 import pytest
 from django.conf import settings
 
-from tests.cachetools import clear_test_cache
+from tests.support.cache import clear_test_cache
 
 CI = os.environ.get("CI", "").lower() == "true"
 # Browser tests drive Debian's chromium through its chromium-driver with Selenium.
@@ -49,3 +49,27 @@ def _clear_cache():
     clear_test_cache()
     yield
     clear_test_cache()
+
+
+# The people and organisations of tests.support.base.MusterTestCase, for tests written as functions.
+
+
+@pytest.fixture
+def host(db):
+    from tests.support.factories import make_organisation
+
+    return make_organisation()
+
+
+@pytest.fixture
+def partner(db):
+    from tests.support.factories import make_partner
+
+    return make_partner()
+
+
+@pytest.fixture
+def organiser(db):
+    from tests.support.factories import make_organiser
+
+    return make_organiser()

@@ -9,7 +9,6 @@ import functools
 import http.server
 import re
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from engage.models import Consent
 from petitions.embed import embed_snippet
 from petitions.models import Signature
 from tests.conftest import CHROMEDRIVER, CHROMIUM
-from tests.factories import make_cosponsorship, make_partner, make_petition
+from tests.support.factories import make_cosponsorship, make_partner, make_petition
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -97,6 +96,14 @@ def _frame_height(driver) -> int:
     return _frame(driver).size["height"]
 
 
+def _loaded_with_its_frame(driver) -> bool:
+    """The page has loaded, and so the frame in it (a window's load waits for its frames, one the
+    browser refused to show too): an allowed frame has reported its height by then."""
+    return bool(driver.find_elements("css selector", "iframe[data-muster-frame]")) and (
+        driver.execute_script("return document.readyState") == "complete"
+    )
+
+
 def test_a_supporter_signs_in_the_embed_on_a_partners_site_and_the_count_rises(
     live_server, partner_site, browser, settings
 ):
@@ -171,7 +178,7 @@ def test_the_embed_stays_a_plain_link_on_a_site_the_partner_did_not_register(liv
 
     browser.get(f"{partner_site[1]}/index.html")
     # frame-ancestors stops the browser from showing the form here, so the frame never reports its
-    # height and the plain link stays. Three seconds is ample for an allowed frame to report in.
-    time.sleep(3)
+    # height and the plain link stays.
+    _wait(browser, _loaded_with_its_frame, "the page and its frame never finished loading")
     assert _frame_height(browser) == 0
     assert browser.find_element("css selector", "a[data-muster-embed]").is_displayed()

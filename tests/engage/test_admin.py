@@ -1,9 +1,7 @@
 """The organisers' admin for lists, subscriptions, suppressions, sign-ups and supporters."""
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core import mail
-from django.test import TestCase
 
 from config.celery import app
 from engage import services
@@ -19,17 +17,18 @@ from engage.models import (
     Suppression,
 )
 from engage.suppression import email_hash
-from tests.engage.factories import CONFIRM_LINK, link_in_last_email, make_list, person_data
+from tests.support.base import MusterTestCase
+from tests.support.factories import sign_data
+from tests.support.web import SIGNUP_CONFIRM_LINK, link_in_last_email
 
 
-class EngageAdminTests(TestCase):
+class EngageAdminTests(MusterTestCase):
     def setUp(self):
-        self.client.force_login(get_user_model().objects.create_superuser("organiser", "o@muster.test", "pw"))
-        self.news = make_list()
-        with self.captureOnCommitCallbacks(execute=True):
-            self.client.post("/join/", person_data(joining_as="organisation", organisation_name="Barnsley SONHS",
-                                                   organisation_kind="campaign_group", lists=[self.news.pk]))
-        self.client.post(link_in_last_email(CONFIRM_LINK), {})
+        super().setUp()
+        self.client.force_login(self.organiser)
+        self.post("/join/", sign_data(joining_as="organisation", organisation_name="Barnsley SONHS",
+                                      organisation_kind="campaign_group", lists=[self.news.pk]))
+        self.client.post(link_in_last_email(SIGNUP_CONFIRM_LINK), {})
         self.ada = Supporter.objects.get()
 
     def test_every_page_opens(self):
@@ -78,8 +77,7 @@ class EngageAdminTests(TestCase):
             mailing_lists=[self.news], hold_reason=Signup.HoldReason.HONEYPOT,
         )
         mail.outbox.clear()
-        with self.captureOnCommitCallbacks(execute=True):
-            self.client.post("/admin/engage/signup/", {"action": "release", "_selected_action": [held.pk]})
+        self.post("/admin/engage/signup/", {"action": "release", "_selected_action": [held.pk]})
         self.assertEqual([m.to for m in mail.outbox], [["held@example.org"]])
 
 

@@ -6,7 +6,7 @@ from django.test import TestCase
 
 from engage.models import Organisation, PartnerApiKey
 from engage.partners import partner_api_key_authenticate, partner_api_key_create, partner_api_key_hash
-from tests.factories import make_partner
+from tests.support.factories import make_organiser, make_partner
 
 KEYS = "/admin/engage/partnerapikey/"
 ORGANISATIONS = "/admin/engage/organisation/"
@@ -14,7 +14,7 @@ ORGANISATIONS = "/admin/engage/organisation/"
 
 class PartnerAdminTestCase(TestCase):
     def setUp(self):
-        self.organiser = get_user_model().objects.create_superuser("organiser", "organiser@example.org", "x")
+        self.organiser = make_organiser()
         self.client.force_login(self.organiser)
         self.partner = make_partner()
 

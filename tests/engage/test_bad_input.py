@@ -4,9 +4,9 @@ import pytest
 from django.test import Client
 
 from engage.links import one_click_unsubscribe_url, preferences_url, unsubscribe_url
-from engage.models import Signup, Subscription, Supporter
+from engage.models import Consent, DataExport, Signup, Subscription, SubscriptionEvent, Supporter, Suppression
 from engage.services import supporter_get_or_create
-from tests.engage.factories import make_list
+from tests.support.factories import make_list
 
 BAD_TOKENS = ["x", "%00", "a" * 5000, "é:ü:ß", "..%2F..%2Fetc", "abc:def:ghi", ":::", "1" * 40 + ":1xVl62:" + "A" * 43]
 PATHS = [
@@ -39,6 +39,9 @@ def test_bad_tokens_are_4xx_on_every_link_page():
             for method in (client.get, client.post, client.head):
                 status = method(path).status_code
                 assert 400 <= status < 500, (path, method.__name__, status)
+    # A refused link writes nothing, not even in part.
+    for model in (Supporter, Signup, Subscription, SubscriptionEvent, Consent, DataExport, Suppression):
+        assert not model.objects.exists(), model.__name__
 
 
 @pytest.mark.django_db

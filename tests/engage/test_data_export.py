@@ -7,44 +7,35 @@ from datetime import timedelta
 from unittest.mock import patch
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core import mail
-from django.test import TestCase
 from django.utils import timezone
 
 from engage import data_exports, services, tasks
 from engage.links import preferences_url
 from engage.models import DataExport, Supporter
 from petitions import services as petition_services
-from tests.engage.factories import CONFIRM_LINK, EXPORT_LINK, link_in_last_email, make_list, person_data
-from tests.factories import make_petition
+from tests.support.base import MusterTestCase
+from tests.support.factories import make_signature, sign_data
+from tests.support.web import EXPORT_LINK, SIGNUP_CONFIRM_LINK, link_in_last_email, path_of
 
 
-def path_of(url):
-    return url.removeprefix("https://muster.test")
-
-
-class DataExportTests(TestCase):
+class DataExportTests(MusterTestCase):
     def setUp(self):
-        self.petition = make_petition()
-        self.news = make_list()
+        super().setUp()
         for email, name, postcode in (("ada@example.org", "Lovelace", "S70 2AB"), ("bea@example.org", "Brontesque", "LS1 4AP")):
-            with self.captureOnCommitCallbacks(execute=True):
-                signed = petition_services.petition_sign(
-                    petition=self.petition, first_name="Someone", last_name=name, email=email, country="GB",
-                    postcode=postcode, opt_in=True, source="leaflet", ip="192.0.2.1",
-                )
+            signature = make_signature(
+                petition=self.petition, first_name="Someone", last_name=name, email=email, postcode=postcode, opt_in=True,
+                source="leaflet", ip="192.0.2.1",
+            )
             # The ticked box reaches the consent ledger on confirmation.
-            petition_services.signature_confirm(signature=signed.signature)
-            with self.captureOnCommitCallbacks(execute=True):
-                self.client.post("/subscribe/", person_data(email=email, last_name=name, lists=[self.news.pk]))
-            self.client.post(link_in_last_email(CONFIRM_LINK, to=email), {})
+            petition_services.signature_confirm(signature=signature)
+            self.post("/subscribe/", sign_data(email=email, last_name=name, lists=[self.news.pk]))
+            self.client.post(link_in_last_email(SIGNUP_CONFIRM_LINK, to=email), {})
         self.ada = Supporter.objects.get(email="ada@example.org")
         self.preferences = path_of(preferences_url(self.ada))
 
     def ask(self):
-        with self.captureOnCommitCallbacks(execute=True):
-            return self.client.post(f"{self.preferences}export")
+        return self.post(f"{self.preferences}export")
 
     def test_asking_from_the_preference_page_emails_a_link_to_everything_about_them(self):
         response = self.ask()
@@ -118,8 +109,7 @@ class DataExportTests(TestCase):
         self.assertEqual(self.client.post(path).status_code, 405)
 
     def test_an_organiser_downloads_the_same_file_from_the_admin(self):
-        organiser = get_user_model().objects.create_superuser("organiser", "organiser@muster.test", "pw")
-        self.client.force_login(organiser)
+        self.client.force_login(self.organiser)
         response = self.client.post("/admin/engage/supporter/", {"action": "download_data_export", "_selected_action": [self.ada.pk]})
         self.assertEqual(response["Content-Type"], "application/json")
         data = json.loads(response.content)
@@ -129,8 +119,7 @@ class DataExportTests(TestCase):
             "/admin/engage/supporter/", {"action": "download_data_export", "_selected_action": list(Supporter.objects.values_list("pk", flat=True))}
         )
         self.assertEqual(both["Content-Type"], "application/zip")
-        with self.captureOnCommitCallbacks(execute=True):
-            self.client.post("/admin/engage/supporter/", {"action": "email_data_export", "_selected_action": [self.ada.pk]})
+        self.post("/admin/engage/supporter/", {"action": "email_data_export", "_selected_action": [self.ada.pk]})
         self.assertEqual(DataExport.objects.get().requested_by, "organiser")
         self.assertIn("/my-data/", mail.outbox[-1].body)
 

@@ -3,12 +3,10 @@ kept; the keyed hash of the address blocks re-subscription (and re-import: test_
 
 from django.apps import apps
 from django.contrib.admin.models import CHANGE, LogEntry
-from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.core import mail
 from django.db import models
 from django.db.models.functions import Cast
-from django.test import TestCase
 
 from engage import data_exports, services
 from engage.links import preferences_url
@@ -17,15 +15,11 @@ from engage.suppression import email_hash, is_suppressed
 from mailings.models import Delivery, OutboundEmail
 from petitions import services as petition_services
 from petitions.models import Signature
-from tests.engage.factories import CONFIRM_LINK, EXPORT_LINK, link_in_last_email, make_list, person_data
-from tests.factories import make_petition
-from tests.mailings.builders import make_mailing
+from tests.support.base import MusterTestCase
+from tests.support.factories import make_mailing, make_signature, sign_data
+from tests.support.web import EXPORT_LINK, SIGNUP_CONFIRM_LINK, link_in_last_email, path_of
 
 TEXT_FIELDS = (models.CharField, models.TextField, models.JSONField)
-
-
-def path_of(url):
-    return url.removeprefix("https://muster.test")
 
 
 def personal_models():
@@ -41,13 +35,11 @@ def personal_models():
     return found
 
 
-class ErasureTests(TestCase):
+class ErasureTests(MusterTestCase):
     """Ada does everything Muster offers; Bea does the same and must keep all of hers."""
 
     def setUp(self):
-        self.petition = make_petition()
-        self.news = make_list()
-        self.organiser = get_user_model().objects.create_superuser("organiser", "organiser@muster.test", "pw")
+        super().setUp()
         self.ada = self.live_a_full_life("ada@example.org", "Augusta", "Lovelace", "S70 2AB", "198.51.100.23")
         self.bea = self.live_a_full_life("bea@example.org", "Charlotte", "Brontesque", "LS1 4AP", "203.0.113.99")
         self.ada_signature = Signature.objects.get(supporter=self.ada)
@@ -56,20 +48,17 @@ class ErasureTests(TestCase):
         }
 
     def live_a_full_life(self, email, first_name, last_name, postcode, ip):
-        with self.captureOnCommitCallbacks(execute=True):
-            signature = petition_services.petition_sign(
-                petition=self.petition, first_name=first_name, last_name=last_name, email=email, country="GB",
-                postcode=postcode, opt_in=True, ip=ip, source="leaflet",
-            ).signature
+        signature = make_signature(
+            petition=self.petition, first_name=first_name, last_name=last_name, email=email, postcode=postcode,
+            opt_in=True, ip=ip, source="leaflet",
+        )
         petition_services.signature_confirm(signature=signature)
-        with self.captureOnCommitCallbacks(execute=True):
-            self.client.post("/subscribe/", person_data(email=email, first_name="Ada", last_name=last_name, lists=[self.news.pk]))
-        self.client.post(link_in_last_email(CONFIRM_LINK, to=email), {})
-        with self.captureOnCommitCallbacks(execute=True):
-            self.client.post("/join/", person_data(
-                email=email, last_name=last_name, joining_as="organisation", organisation_name=f"{last_name} Against Cuts",
-                organisation_kind="campaign_group",
-            ))
+        self.post("/subscribe/", sign_data(email=email, first_name="Ada", last_name=last_name, lists=[self.news.pk]))
+        self.client.post(link_in_last_email(SIGNUP_CONFIRM_LINK, to=email), {})
+        self.post("/join/", sign_data(
+            email=email, last_name=last_name, joining_as="organisation", organisation_name=f"{last_name} Against Cuts",
+            organisation_kind="campaign_group",
+        ))
         supporter = Supporter.objects.get(email=email)
         services.supporter_details_update(supporter=supporter, first_name=first_name, last_name=last_name, country="GB", postcode=postcode)
         with self.captureOnCommitCallbacks(execute=True):
@@ -150,7 +139,7 @@ class ErasureTests(TestCase):
         self.assertTrue(is_suppressed(" ADA@example.org"))
         mail.outbox.clear()
         with self.captureOnCommitCallbacks(execute=True):
-            response = self.client.post("/subscribe/", person_data(email="Ada@Example.org", lists=[self.news.pk]))
+            response = self.client.post("/subscribe/", sign_data(email="Ada@Example.org", lists=[self.news.pk]))
             self.client.post("/preferences/", {"email": "ada@example.org"})
         self.assertEqual(response.status_code, 303)
         self.assertFalse(Supporter.objects.filter(email="ada@example.org").exists())

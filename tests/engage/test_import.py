@@ -9,18 +9,16 @@ from pathlib import Path
 from unittest.mock import patch
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.db import connection
-from django.test import TestCase
 from django.test.utils import CaptureQueriesContext
 
 from engage import imports, services
 from engage.models import Consent, SubscriberImport, Subscription, SubscriptionEvent, Supporter, Suppression
 from engage.personal_data import supporter_erase
 from engage.suppression import suppression_add
-from tests.engage.factories import make_list
+from tests.support.base import MusterTestCase
 
 MAILCHIMP_HEADER = (
     "Email Address,First Name,Last Name,Address,Phone Number,MEMBER_RATING,OPTIN_TIME,OPTIN_IP,CONFIRM_TIME,"
@@ -33,9 +31,9 @@ def mailchimp_row(email, first="", last="", cc="GB", address=""):
     return f'{email},{first},{last},"{address}",,2,2019-03-01 10:00:00,,,,,,,,,{cc},,2020-01-01,1,a,,'
 
 
-class ImportTestCase(TestCase):
+class ImportTestCase(MusterTestCase):
     def setUp(self):
-        self.news = make_list()
+        super().setUp()
         self.consent_date = datetime(2019, 3, 1, tzinfo=UTC)
 
     def supporter(self, email, *, subscribed=None, consent=None):
@@ -221,7 +219,7 @@ class CommandErrorTests(ImportTestCase):
 class AdminImportTests(ImportTestCase):
     def setUp(self):
         super().setUp()
-        self.client.force_login(get_user_model().objects.create_superuser("organiser", "o@muster.test", "pw"))
+        self.client.force_login(self.organiser)
 
     def upload(self, data, **extra):
         form = {
@@ -239,8 +237,7 @@ class AdminImportTests(ImportTestCase):
         page = self.client.get(response["Location"])
         self.assertContains(page, '<option value="Email Address" selected>')
         self.assertContains(page, '<option value="CC" selected>')
-        with self.captureOnCommitCallbacks(execute=True):
-            done = self.client.post(response["Location"], {"email": "Email Address", "first_name": "First Name", "last_name": "Last Name"})
+        done = self.post(response["Location"], {"email": "Email Address", "first_name": "First Name", "last_name": "Last Name"})
         self.assertRedirects(done, f"/admin/engage/subscriberimport/{subscriber_import.pk}/change/")
         subscriber_import.refresh_from_db()
         self.assertEqual((subscriber_import.status, subscriber_import.subscribed), (SubscriberImport.Status.DONE, 1))
@@ -280,7 +277,7 @@ class ListExportTests(ImportTestCase):
             supporter, _ = services.supporter_get_or_create(email=email, first_name=first, last_name="-Minus", country="GB", postcode="")
             Subscription.objects.create(supporter=supporter, mailing_list=self.news, status=status)
         suppression_add(email="bounced@example.org", reason=Suppression.Reason.HARD_BOUNCE)
-        self.client.force_login(get_user_model().objects.create_superuser("organiser", "o@muster.test", "pw"))
+        self.client.force_login(self.organiser)
         response = self.client.post("/admin/engage/mailinglist/", {"action": "export_subscribers_csv", "_selected_action": [self.news.pk]})
         self.assertEqual(response["Content-Type"], "text/csv; charset=utf-8")
         rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))

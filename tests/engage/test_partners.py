@@ -18,7 +18,7 @@ from engage.partners import (
     partner_opt_ins_current,
 )
 from engage.services import consent_record, supporter_get_or_create
-from tests.factories import make_partner
+from tests.support.factories import make_other_partner, make_partner
 
 
 def person(email):
@@ -81,7 +81,7 @@ class OriginTests(TestCase):
 class OptInSelectorTests(TestCase):
     def setUp(self):
         self.a = make_partner()
-        self.b = make_partner(slug="keep-our-nhs-public", name="Keep Our NHS Public")
+        self.b = make_other_partner(origins="")
 
     def record(self, supporter, organisation, given):
         return consent_record(supporter=supporter, organisation=organisation, given=given, wording="w", source="test")

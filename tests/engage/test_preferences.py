@@ -4,24 +4,21 @@ import time
 from unittest.mock import patch
 
 from django.core import mail
-from django.test import TestCase
 
 from engage import services
 from engage.links import PREFERENCES_MAX_AGE, preferences_url
 from engage.models import Consent, Subscription, SubscriptionEvent, Supporter, SupporterChange
 from engage.tokens import new_nonce
-from tests.engage.factories import PREFERENCES_LINK, link_in_last_email, make_host, make_list, make_partner
+from tests.support.base import MusterTestCase
+from tests.support.factories import make_list
+from tests.support.web import PREFERENCES_LINK, link_in_last_email, path_of
 
 
-def path_of(url):
-    return url.removeprefix("https://muster.test")
+class PreferencesTestCase(MusterTestCase):
+    partner_origins = ""  # the partner has no embed
 
-
-class PreferencesTestCase(TestCase):
     def setUp(self):
-        self.host = make_host()
-        self.partner = make_partner()
-        self.news = make_list()
+        super().setUp()
         self.paper = make_list(slug="quarterly-paper", name="Quarterly newspaper")
         self.hidden = make_list(slug="organisers", name="Organisers only", public=False)
         self.other_hidden = make_list(slug="secret", name="Secret list", public=False)
@@ -149,8 +146,7 @@ class PreferencePageTests(PreferencesTestCase):
 
 class PreferencesLinkRequestTests(PreferencesTestCase):
     def request_link(self, email):
-        with self.captureOnCommitCallbacks(execute=True):
-            return self.client.post("/preferences/", {"email": email})
+        return self.post("/preferences/", {"email": email})
 
     def test_a_supporter_gets_a_link_and_anyone_else_the_same_answer(self):
         known = self.request_link(" ADA@example.org ")

@@ -2,13 +2,11 @@
 
 import time
 from datetime import timedelta
-from unittest import mock
 from unittest.mock import patch
 
 from django.conf import settings
 from django.core import mail
-from django.test import TestCase, override_settings
-from django.utils import timezone
+from django.test import override_settings
 
 from engage import services, tasks
 from engage.models import (
@@ -22,33 +20,24 @@ from engage.models import (
     Suppression,
 )
 from engage.suppression import email_hash, suppression_add
-from tests.engage.factories import CONFIRM_LINK, link_in_last_email, make_host, make_list, person_data
-
-FROZEN_RATELIMIT_CLOCK = patch("django_ratelimit.core.time", **{"time.return_value": 1_700_000_000.0})
-
-
-def later(delta):
-    return mock.patch("django.utils.timezone.now", return_value=timezone.now() + delta)
+from tests.support.base import MusterTestCase
+from tests.support.factories import make_list, sign_data
+from tests.support.web import SIGNUP_CONFIRM_LINK, frozen_ratelimit_clock, later, link_in_last_email
 
 
-class SignupTestCase(TestCase):
+class SignupTestCase(MusterTestCase):
     def setUp(self):
-        self.host = make_host()
-        self.news = make_list()
+        super().setUp()
         self.paper = make_list(slug="quarterly-paper", name="Quarterly newspaper", consent_wording="Post me the quarterly newspaper's email edition.")
         self.hidden = make_list(slug="organisers", name="Organisers only", public=False)
 
-    def post(self, path, data, **extra):
-        with self.captureOnCommitCallbacks(execute=True):
-            return self.client.post(path, data, **extra)
-
     def subscribe(self, **overrides):
-        data = person_data(lists=[self.news.pk, self.paper.pk])
+        data = sign_data(lists=[self.news.pk, self.paper.pk])
         data.update(overrides)
         return self.post("/subscribe/", data)
 
     def join(self, **overrides):
-        data = person_data(joining_as="individual", opt_in="on", lists=[self.news.pk])
+        data = sign_data(joining_as="individual", opt_in="on", lists=[self.news.pk])
         data.update(overrides)
         return self.post("/join/", data)
 
@@ -75,7 +64,7 @@ class SubscribeTests(SignupTestCase):
         self.assertEqual(len(mail.outbox), 1)
         self.assertIn("confirm your subscription", mail.outbox[0].subject)
         self.assertIn("Quarterly newspaper", mail.outbox[0].body)
-        path = link_in_last_email(CONFIRM_LINK)
+        path = link_in_last_email(SIGNUP_CONFIRM_LINK)
         supporter = Supporter.objects.get()
         self.assertNotIn("ada", path)
         self.assertNotIn(f"/{supporter.pk}/", path)
@@ -114,7 +103,7 @@ class SubscribeTests(SignupTestCase):
         self.subscribe(lists=[self.paper.pk])
         self.paper.consent_wording = "Something else entirely."
         self.paper.save()
-        self.post(link_in_last_email(CONFIRM_LINK), {})
+        self.post(link_in_last_email(SIGNUP_CONFIRM_LINK), {})
         self.assertEqual(Consent.objects.get().wording, "Post me the quarterly newspaper's email edition.")
 
     def test_it_refuses_bad_input_with_messages_and_stores_nothing(self):
@@ -151,7 +140,7 @@ class SubscribeTests(SignupTestCase):
 
     def test_tampered_and_expired_links_are_refused(self):
         self.subscribe()
-        path = link_in_last_email(CONFIRM_LINK)
+        path = link_in_last_email(SIGNUP_CONFIRM_LINK)
         tampered = path[:-3] + ("A" if path[-3] != "A" else "B") + path[-2:]
         for method in (self.client.get, self.client.post):
             self.assertEqual(method(tampered).status_code, 400)
@@ -171,7 +160,7 @@ class SubscribeTests(SignupTestCase):
 
     def test_an_unsubscribed_list_stays_off_until_the_person_confirms_again(self):
         self.subscribe(lists=[self.news.pk])
-        first = link_in_last_email(CONFIRM_LINK)
+        first = link_in_last_email(SIGNUP_CONFIRM_LINK)
         self.post(first, {})
         supporter = Supporter.objects.get()
         services.unsubscribe(supporter=supporter, mailing_list=self.news, wording="Unsubscribe me.", source="test")
@@ -179,7 +168,7 @@ class SubscribeTests(SignupTestCase):
         self.subscribe(lists=[self.news.pk])
         subscription = Subscription.objects.get()
         self.assertEqual(subscription.status, Subscription.Status.UNSUBSCRIBED)
-        self.post(link_in_last_email(CONFIRM_LINK), {})
+        self.post(link_in_last_email(SIGNUP_CONFIRM_LINK), {})
         subscription.refresh_from_db()
         self.assertEqual(subscription.status, Subscription.Status.SUBSCRIBED)
 
@@ -193,7 +182,7 @@ class JoinTests(SignupTestCase):
         self.assertEqual(response["Location"], "/check-your-email/?for=join")
         self.assertFalse(Membership.objects.exists())
         self.assertIn("joining Health Campaigns Together", mail.outbox[0].subject)
-        path = link_in_last_email(CONFIRM_LINK)
+        path = link_in_last_email(SIGNUP_CONFIRM_LINK)
         self.client.get(path)
         self.assertFalse(Membership.objects.exists())
         self.post(path, {})
@@ -210,7 +199,7 @@ class JoinTests(SignupTestCase):
 
     def test_joining_without_the_box_records_no_consent(self):
         self.join(opt_in="", lists=[])
-        self.post(link_in_last_email(CONFIRM_LINK), {})
+        self.post(link_in_last_email(SIGNUP_CONFIRM_LINK), {})
         self.assertTrue(Membership.objects.exists())
         self.assertFalse(Consent.objects.exists())
 
@@ -228,7 +217,7 @@ class JoinTests(SignupTestCase):
         self.assertEqual(affiliate.status, Affiliate.Status.PENDING)
         self.assertEqual(affiliate.website, "https://barnsleysaveournhs.org.uk")
         self.assertIn("Barnsley Save Our NHS", mail.outbox[0].subject)
-        self.post(link_in_last_email(CONFIRM_LINK), {})
+        self.post(link_in_last_email(SIGNUP_CONFIRM_LINK), {})
         affiliate.refresh_from_db()
         self.assertEqual(affiliate.status, Affiliate.Status.CONFIRMED)
         self.assertEqual(affiliate.contact.email, "ada@example.org")
@@ -257,8 +246,7 @@ class JoinTests(SignupTestCase):
 class AbuseTests(SignupTestCase):
     def setUp(self):
         super().setUp()
-        FROZEN_RATELIMIT_CLOCK.start()
-        self.addCleanup(FROZEN_RATELIMIT_CLOCK.stop)
+        self.enterContext(frozen_ratelimit_clock())
 
     def test_over_the_limit_a_signup_is_held_and_answered_alike_until_released(self):
         first = self.subscribe(email="a@example.org")
@@ -272,14 +260,14 @@ class AbuseTests(SignupTestCase):
         # The held link does not work until an organiser releases it.
         with self.captureOnCommitCallbacks(execute=True):
             services.signups_release(signup_ids=[held.pk])
-        path = link_in_last_email(CONFIRM_LINK, to="c@example.org")
+        path = link_in_last_email(SIGNUP_CONFIRM_LINK, to="c@example.org")
         self.post(path, {})
         self.assertTrue(Membership.objects.filter(supporter__email="c@example.org").exists())
 
     def test_another_address_limit_stops_flooding_one_inbox(self):
         with override_settings(SIGNUP_RATE_PER_IP=["1000/60s"]):
             for ip in ("192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4"):
-                self.post("/subscribe/", person_data(lists=[self.news.pk]), REMOTE_ADDR=ip)
+                self.post("/subscribe/", sign_data(lists=[self.news.pk]), REMOTE_ADDR=ip)
         self.assertEqual(len(mail.outbox), 3)
         self.assertEqual(Signup.objects.filter(status=Signup.Status.HELD).count(), 1)
 
@@ -308,7 +296,7 @@ class OwedAndPurgeTests(SignupTestCase):
     def test_unconfirmed_signups_are_purged_with_people_who_have_nothing_else(self):
         self.subscribe(email="gone@example.org")
         self.join(email="stays@example.org", lists=[])
-        self.post(link_in_last_email(CONFIRM_LINK, to="stays@example.org"), {})
+        self.post(link_in_last_email(SIGNUP_CONFIRM_LINK, to="stays@example.org"), {})
         self.subscribe(email="stays@example.org", lists=[self.paper.pk])  # a second, unconfirmed request
         with later(settings.UNCONFIRMED_PURGE_AFTER - timedelta(days=1)):
             self.assertEqual(tasks.signups_unconfirmed_purge.delay().get(), 0)

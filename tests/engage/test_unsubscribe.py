@@ -3,7 +3,7 @@
 import time
 from unittest.mock import patch
 
-from django.test import Client, TestCase
+from django.test import Client
 
 from engage import links, services
 from engage.links import (
@@ -16,20 +16,18 @@ from engage.links import (
 from engage.models import Consent, Subscription, SubscriptionEvent, Supporter
 from engage.tokens import new_nonce
 from mailings.recipients import recipients_eligible
-from tests.engage.factories import make_host, make_list, make_partner
+from tests.support.base import MusterTestCase
+from tests.support.factories import make_list
+from tests.support.web import path_of
 
 ONE_CLICK_BODY = "List-Unsubscribe=One-Click"
 
 
-def path_of(url):
-    return url.removeprefix("https://muster.test")
+class UnsubscribeTestCase(MusterTestCase):
+    partner_origins = ""  # the partner has no embed
 
-
-class UnsubscribeTestCase(TestCase):
     def setUp(self):
-        self.host = make_host()
-        self.partner = make_partner()
-        self.news = make_list()
+        super().setUp()
         self.paper = make_list(slug="quarterly-paper", name="Quarterly newspaper")
         self.partner_news = make_list(slug="we-own-it-news", name="We Own It news", organisation=self.partner)
         self.ada, _ = services.supporter_get_or_create(

@@ -1,6 +1,6 @@
 import pytest
 
-from bench.mock_esp import MockEsp
+from tests.support.mock_esp import MockEsp
 
 
 @pytest.fixture
@@ -9,17 +9,19 @@ def mock_esp():
         yield esp
 
 
+def _bulk_backend(settings, backend, **anymail):
+    """Send bulk mail through one of anymail's backends, posting to the mock ESP."""
+    settings.EMAIL_BACKEND = backend
+    settings.ANYMAIL = {**settings.ANYMAIL, **anymail, "REQUESTS_TIMEOUT": 5}
+
+
 @pytest.fixture
 def mailgun(settings, mock_esp):
     """Bulk mail through anymail's Mailgun backend, posting to the mock ESP (batch mode)."""
-    settings.EMAIL_BACKEND = "anymail.backends.mailgun.EmailBackend"
-    settings.ANYMAIL = {
-        **settings.ANYMAIL,
-        "MAILGUN_API_KEY": "test-key",
-        "MAILGUN_API_URL": f"{mock_esp.url}/v3",
-        "MAILGUN_SENDER_DOMAIN": "mail.muster.test",
-        "REQUESTS_TIMEOUT": 5,
-    }
+    _bulk_backend(
+        settings, "anymail.backends.mailgun.EmailBackend", MAILGUN_API_KEY="test-key",
+        MAILGUN_API_URL=f"{mock_esp.url}/v3", MAILGUN_SENDER_DOMAIN="mail.muster.test",
+    )
     settings.MAILINGS_RATE_LIMIT_KEY_PREFIX = f"muster-test-{settings.CHECKOUT_ID}-mailings"
     return mock_esp
 
@@ -27,11 +29,8 @@ def mailgun(settings, mock_esp):
 @pytest.fixture
 def postmark(settings, mock_esp):
     """Bulk mail through anymail's Postmark backend: one message per call."""
-    settings.EMAIL_BACKEND = "anymail.backends.postmark.EmailBackend"
-    settings.ANYMAIL = {
-        **settings.ANYMAIL,
-        "POSTMARK_SERVER_TOKEN": "test-token",
-        "POSTMARK_API_URL": f"{mock_esp.url}/",
-        "REQUESTS_TIMEOUT": 5,
-    }
+    _bulk_backend(
+        settings, "anymail.backends.postmark.EmailBackend", POSTMARK_SERVER_TOKEN="test-token",
+        POSTMARK_API_URL=f"{mock_esp.url}/",
+    )
     return mock_esp

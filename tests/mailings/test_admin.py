@@ -4,26 +4,32 @@ progress endpoint, and mobilisation from a petition."""
 import json
 
 import pytest
-from django.contrib.auth.models import User
 from django.core import mail
 
 from mailings.models import Delivery, Mailing
-from petitions.services import petition_sign, signature_confirm
-from tests.factories import make_petition
-from tests.mailings.builders import make_list, make_mailing, make_message, make_sender, make_supporter, suppress
+from tests.support.factories import (
+    make_list,
+    make_mailing,
+    make_message,
+    make_petition,
+    make_sender,
+    make_signature,
+    make_supporter,
+    suppress,
+)
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def organiser(client):
-    user = User.objects.create_superuser("organiser", "organiser@muster.test", "pw")
-    client.force_login(user)
-    return user
+def organiser(client, organiser):
+    """The shared organiser (tests/conftest.py), logged in: every page here is an organiser's."""
+    client.force_login(organiser)
+    return organiser
 
 
 def test_it_counts_a_segment_live_and_explains_mistakes(client, organiser):
-    news = make_list()
+    news = make_list(slug="news")
     make_supporter("a@example.org", subscribed_to=news)
     make_supporter("b@example.org", subscribed_to=news, opted_in=False)
     url = "/admin/mailings/segment/count/"
@@ -60,7 +66,7 @@ def test_it_previews_as_a_chosen_recipient_and_sends_a_test_to_the_organiser(cli
 
 
 def test_it_sends_pauses_and_reports_progress_from_the_mailing_page(client, organiser, django_capture_on_commit_callbacks):
-    news = make_list()
+    news = make_list(slug="news")
     for i in range(3):
         make_supporter(f"p{i}@example.org", subscribed_to=news)
     mailing = make_mailing(mailing_list=news)
@@ -80,9 +86,7 @@ def test_it_creates_a_mobilisation_mailing_to_confirmed_opted_in_signers(client,
     petition = make_petition()
     make_sender(organisation=petition.organisation)
     for email, opt_in, confirm in (("yes@example.org", True, True), ("quiet@example.org", False, True), ("pending@example.org", True, False)):
-        result = petition_sign(petition=petition, first_name="S", last_name="T", email=email, country="GB", postcode="S70 2AB", opt_in=opt_in)
-        if confirm:
-            signature_confirm(signature=result.signature)
+        make_signature(petition=petition, email=email, first_name="S", last_name="T", opt_in=opt_in, confirm=confirm, on_commit=False)
     response = client.post("/admin/petitions/petition/", {"action": "email_signers", "_selected_action": [petition.pk]})
     assert response.status_code == 302
     mailing = Mailing.objects.get()

@@ -17,22 +17,15 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from bench.celery_workers import Worker, wait_until
-from bench.mock_esp import MockEsp
 from config.celery import app
 from mailings import sending, services
 from mailings.models import Delivery, Mailing
-from tests.mailings.builders import make_audience_bulk, make_list, make_mailing, make_supporter, suppress
+from tests.support.factories import make_audience_bulk, make_list, make_mailing, make_supporter, suppress
+from tests.support.workers import Worker, wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
 RECIPIENTS = 10_000
-
-
-@pytest.fixture
-def esp():
-    with MockEsp() as mock:
-        yield mock
 
 
 @pytest.fixture
@@ -51,12 +44,12 @@ def broker_queue():
 
 
 @pytest.fixture
-def worker(esp, broker_queue, settings):
+def worker(mock_esp, broker_queue, settings):
     """One worker process (2 pool processes, beat embedded) against this test's database."""
     db = connection.settings_dict
     settings.MAILINGS_CLAIM_TIMEOUT = timedelta(seconds=3)
     settings.EMAIL_BACKEND = "anymail.backends.mailgun.EmailBackend"
-    settings.ANYMAIL = {**settings.ANYMAIL, "MAILGUN_API_KEY": "k", "MAILGUN_API_URL": f"{esp.url}/v3",
+    settings.ANYMAIL = {**settings.ANYMAIL, "MAILGUN_API_KEY": "k", "MAILGUN_API_URL": f"{mock_esp.url}/v3",
                         "MAILGUN_SENDER_DOMAIN": "mail.muster.test"}
     env = {
         "SECRET_KEY": settings.SECRET_KEY,
@@ -69,7 +62,7 @@ def worker(esp, broker_queue, settings):
         "CELERY_BROKER_URL": settings.REDIS_URL,
         "EMAIL_BACKEND": "anymail.backends.mailgun.EmailBackend",
         "ANYMAIL_MAILGUN_API_KEY": "k",
-        "ANYMAIL_MAILGUN_API_URL": f"{esp.url}/v3",
+        "ANYMAIL_MAILGUN_API_URL": f"{mock_esp.url}/v3",
         "ANYMAIL_MAILGUN_SENDER_DOMAIN": "mail.muster.test",
         "MAILINGS_CHUNK_SIZE": "100",
         "MAILINGS_SEND_LANES": "4",
@@ -91,7 +84,7 @@ def worker(esp, broker_queue, settings):
 
 
 def audience():
-    news = make_list()
+    news = make_list(slug="news")
     crowd = make_audience_bulk(RECIPIENTS, mailing_list=news)
     excluded = []
     for i in range(10):
@@ -102,20 +95,20 @@ def audience():
     return news, crowd, excluded
 
 
-def received(esp, mailing):
+def received(mock_esp, mailing):
     """{delivery id: copies} the mock ESP accepted for this mailing."""
     ids = set(Delivery.objects.filter(mailing=mailing).values_list("pk", flat=True))
-    return {int(k): v for k, v in esp.copies_snapshot().items() if int(k) in ids}
+    return {int(k): v for k, v in mock_esp.copies_snapshot().items() if int(k) in ids}
 
 
-def assert_exactly_once(esp, mailing, crowd, excluded):
+def assert_exactly_once(mock_esp, mailing, crowd, excluded):
     mailing.refresh_from_db()
     assert mailing.recipient_count == RECIPIENTS
-    copies = received(esp, mailing)
+    copies = received(mock_esp, mailing)
     assert len(copies) == RECIPIENTS and set(copies.values()) == {1}, Counter(copies.values())
-    addresses = Counter(r.to for r in esp.records_snapshot() if int(r.delivery_id) in copies)
+    addresses = Counter(r.to for r in mock_esp.records_snapshot() if int(r.delivery_id) in copies)
     assert set(addresses) == {s.email for s in crowd} and set(addresses.values()) == {1}
-    assert not {s.email for s in excluded} & {r.to for r in esp.records_snapshot()}
+    assert not {s.email for s in excluded} & {r.to for r in mock_esp.records_snapshot()}
     assert set(Delivery.objects.filter(mailing=mailing).values_list("status", flat=True)) == {Delivery.Status.SENT}
 
 
@@ -123,36 +116,36 @@ def start_mailing(mailing):
     services.mailing_start(mailing_id=mailing.pk)
 
 
-def test_it_sends_exactly_once_through_sigterm_and_sigkill(esp, worker, django_capture_on_commit_callbacks):
+def test_it_sends_exactly_once_through_sigterm_and_sigkill(mock_esp, worker, django_capture_on_commit_callbacks):
     news, crowd, excluded = audience()
 
     # --- SIGTERM three times mid-send: a deploy. ---
-    esp.configure(delay=0.05)
+    mock_esp.configure(delay=0.05)
     deploy = make_mailing(mailing_list=news, name="Deploy")
     start_mailing(deploy)
     worker.start()
     for threshold in (1500, 4000, 6500):
-        assert wait_until(lambda t=threshold: len(received(esp, deploy)) >= t, timeout=60, interval=0.2), worker.log_tail()
+        assert wait_until(lambda t=threshold: len(received(mock_esp, deploy)) >= t, timeout=60, interval=0.2), worker.log_tail()
         assert worker.terminate(timeout=60) == 0
         # A warm shutdown finishes its chunks: nothing is left half-sent.
         assert not Delivery.objects.filter(mailing=deploy, status__in=["claimed", "sending"]).exists()
-        assert len(received(esp, deploy)) < RECIPIENTS, "stopped too late to prove anything"
+        assert len(received(mock_esp, deploy)) < RECIPIENTS, "stopped too late to prove anything"
         worker.start()
     assert wait_until(lambda: Mailing.objects.get(pk=deploy.pk).status == Mailing.Status.SENT, timeout=60, interval=0.2), worker.log_tail()
-    assert_exactly_once(esp, deploy, crowd, excluded)
+    assert_exactly_once(mock_esp, deploy, crowd, excluded)
 
     # --- SIGKILL three times mid-send: a crash, with requests in flight. ---
     worker.terminate()
-    esp.configure(delay=0.25)
+    mock_esp.configure(delay=0.25)
     crash = make_mailing(mailing_list=news, name="Crash")
     start_mailing(crash)
     worker.start()
     unknown_total = 0
     for threshold in (1500, 4000, 6500):
-        assert wait_until(lambda t=threshold: len(received(esp, crash)) >= t, timeout=60, interval=0.2), worker.log_tail()
+        assert wait_until(lambda t=threshold: len(received(mock_esp, crash)) >= t, timeout=60, interval=0.2), worker.log_tail()
         worker.kill()
         in_flight = set(Delivery.objects.filter(mailing=crash, status="sending").values_list("pk", flat=True))
-        assert max(received(esp, crash).values()) == 1  # nobody ever gets two
+        assert max(received(mock_esp, crash).values()) == 1  # nobody ever gets two
         # Past the claim timeout the sweeper calls them unknown, not queued: they may have left.
         wait_until(lambda: False, timeout=3.2)
         requeued, unknown = sending.claims_sweep()
@@ -162,5 +155,5 @@ def test_it_sends_exactly_once_through_sigterm_and_sigkill(esp, worker, django_c
         worker.start()  # its beat settles the unknown ones against the mock ESP's record
     assert unknown_total > 0, "no kill landed while a request was in flight"
     assert wait_until(lambda: Mailing.objects.get(pk=crash.pk).status == Mailing.Status.SENT, timeout=90), worker.log_tail()
-    assert_exactly_once(esp, crash, crowd, excluded)
+    assert_exactly_once(mock_esp, crash, crowd, excluded)
     assert settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] > 600

@@ -16,8 +16,7 @@ from engage.services import consent_record
 from engage.suppression import email_hash
 from mailings.recipients import EmailHash, recipients_eligible, supporters_email_hash_fill
 from petitions.services import petition_sign
-from tests.factories import make_organisation, make_petition
-from tests.mailings.builders import make_list, make_supporter, supporter_ids, suppress
+from tests.support.factories import make_list, make_organisation, make_petition, make_supporter, supporter_ids, suppress
 
 pytestmark = pytest.mark.django_db
 
@@ -132,7 +131,7 @@ def test_every_way_of_writing_a_supporter_stores_its_hash_at_once():
     }
     # engage.imports: one INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING per batch
     subscriber_import = SubscriberImport.objects.create(
-        mailing_list=make_list(), file_name="x.csv", consent_wording="Yes", consent_given_at=datetime(2019, 3, 1, tzinfo=UTC),
+        mailing_list=make_list(slug="news"), file_name="x.csv", consent_wording="Yes", consent_given_at=datetime(2019, 3, 1, tzinfo=UTC),
         column_map={"email": "Email Address"},
     )
     imports.subscribers_import(subscriber_import=subscriber_import, data=b"Email Address\nImported@Example.org\n")

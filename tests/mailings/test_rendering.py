@@ -5,8 +5,7 @@ import pytest
 
 from mailings import rendering
 from mailings.services import email_render, message_preview
-from tests.factories import make_petition
-from tests.mailings.builders import make_list, make_message, make_supporter
+from tests.support.factories import make_list, make_message, make_petition, make_supporter
 
 pytestmark = pytest.mark.django_db
 
@@ -41,7 +40,7 @@ def test_it_refuses_unknown_and_malformed_merge_fields():
 
 def test_it_puts_the_preference_and_unsubscribe_links_in_both_parts():
     supporter = make_supporter("ada@example.org")
-    news = make_list()
+    news = make_list(slug="news")
     rendered = message_preview(message=make_message(), supporter=supporter, mailing_list=news)
     for part in (rendered.html, rendered.text):
         assert "https://muster.test/preferences/" in part

@@ -9,9 +9,17 @@ from engage.models import Supporter
 from mailings.models import Delivery
 from mailings.recipients import recipients_eligible
 from mailings.segments import SegmentError, segment_supporters
-from petitions.services import petition_sign, signature_confirm
-from tests.factories import make_organisation, make_petition
-from tests.mailings.builders import make_list, make_mailing, make_supporter, supporter_ids, suppress
+from tests.support.factories import (
+    make_list,
+    make_mailing,
+    make_organisation,
+    make_other_partner,
+    make_petition,
+    make_signature,
+    make_supporter,
+    supporter_ids,
+    suppress,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -20,18 +28,16 @@ def matching(definition):
     return supporter_ids(segment_supporters(definition))
 
 
-def sign(petition, email, *, confirm=True, partner=None, source=""):
-    result = petition_sign(
-        petition=petition, first_name="Sam", last_name="Signer", email=email, country="GB", postcode="S70 2AB",
-        opt_in=True, source=source, partner=partner,
-    )
-    if confirm:
-        signature_confirm(signature=result.signature)
-    return result.signature.supporter
+def sign(petition, email, *, confirm=True, **fields):
+    """The supporter who signed `petition` as Sam Signer, ticking the host's box."""
+    return make_signature(
+        petition=petition, email=email, first_name="Sam", last_name="Signer", opt_in=True, confirm=confirm,
+        on_commit=False, **fields,
+    ).supporter
 
 
 def test_it_selects_by_list_subscription_and_consent():
-    news = make_list()
+    news = make_list(slug="news")
     partner = make_organisation(slug="we-own-it", name="We Own It", kind="partner")
     subscribed = make_supporter("sub@example.org", subscribed_to=news)
     left = make_supporter("left@example.org", unsubscribed_from=news)
@@ -76,7 +82,7 @@ def test_it_selects_by_mailing_received_or_not():
 def test_it_selects_confirmed_signers_by_petition_partner_source_and_date():
     petition = make_petition()
     other = make_petition(slug="save-our-hospital", title="Save our hospital")
-    partner = make_organisation(slug="keep-our-nhs-public", name="Keep Our NHS Public", kind="partner")
+    partner = make_other_partner(origins="")
     confirmed = sign(petition, "confirmed@example.org", source="leaflet")
     sign(petition, "pending@example.org", confirm=False)
     via_partner = sign(other, "partner@example.org", partner=partner)
@@ -117,7 +123,7 @@ def test_it_explains_what_is_wrong_with_a_definition(definition, message):
 
 def test_it_never_lets_a_segment_include_the_excluded():
     host = make_organisation()
-    news = make_list()
+    news = make_list(slug="news")
     ok = make_supporter("ok@example.org", subscribed_to=news)
     make_supporter("bounced@example.org", subscribed_to=news)
     suppress("bounced@example.org")

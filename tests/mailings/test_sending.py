@@ -13,8 +13,7 @@ from django.utils import timezone
 from engage import links
 from mailings import sending, services
 from mailings.models import Delivery, Mailing
-from tests.factories import make_organisation
-from tests.mailings.builders import make_list, make_mailing, make_segment, make_supporter, suppress
+from tests.support.factories import make_list, make_mailing, make_organisation, make_segment, make_supporter, suppress
 
 pytestmark = pytest.mark.django_db
 
@@ -28,7 +27,7 @@ def assert_one_click_for(header, person, mailing_list):
     assert links.read_unsubscribe_token(match.group(1)) == (person, mailing_list)
 
 def audience(n=5, news=None):
-    news = news or make_list()
+    news = news or make_list(slug="news")
     people = [make_supporter(f"person{i}@example.org", first_name=f"P{i}", subscribed_to=news) for i in range(n)]
     make_supporter("bounced@example.org", subscribed_to=news)
     suppress("bounced@example.org")

@@ -11,8 +11,7 @@ from engage.models import Suppression
 from engage.suppression import is_suppressed
 from mailings.models import Delivery, OutboundEmail, WebhookEvent
 from mailings.services import transactional_send
-from tests.factories import make_petition
-from tests.mailings.builders import make_list, make_mailing, make_supporter
+from tests.support.factories import make_list, make_mailing, make_petition, make_supporter
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +31,7 @@ def post(client, payload, secret=SECRET):
 
 @pytest.fixture
 def delivery():
-    news = make_list()
+    news = make_list(slug="news")
     supporter = make_supporter("ada@example.org", subscribed_to=news)
     mailing = make_mailing(mailing_list=news)
     return Delivery.objects.create(mailing=mailing, supporter=supporter, status=Delivery.Status.SENT, esp_message_id="m-1")

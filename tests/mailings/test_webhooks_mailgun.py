@@ -15,7 +15,7 @@ from mailings import sending
 from mailings.models import Delivery, Mailing, WebhookEvent
 from mailings.recipients import recipients_eligible
 from mailings.webhooks import ESP_UNSUBSCRIBE_WORDING
-from tests.mailings.builders import make_list, make_mailing, make_segment, make_supporter
+from tests.support.factories import make_list, make_mailing, make_segment, make_supporter
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +43,7 @@ def post(client, body, secret=SECRET):
 
 @pytest.fixture
 def news():
-    return make_list()
+    return make_list(slug="news")
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from engage.services import supporter_get_or_create
 from petitions import services
 from petitions.exports import HANDIN_HEADER
 from petitions.models import Petition, Signature
-from tests.factories import make_petition
+from tests.support.factories import make_organiser, make_petition, make_signature
 
 PETITIONS = "/admin/petitions/petition/"
 SIGNATURES = "/admin/petitions/signature/"
@@ -22,7 +22,7 @@ SIGNATURES = "/admin/petitions/signature/"
 
 class AdminTestCase(TestCase):
     def setUp(self):
-        self.organiser = get_user_model().objects.create_superuser("organiser", "organiser@example.org", "x")
+        self.organiser = make_organiser()
         self.client.force_login(self.organiser)
 
     def act(self, url, action, objects, **extra):
@@ -30,24 +30,6 @@ class AdminTestCase(TestCase):
         with self.captureOnCommitCallbacks(execute=True):
             return self.client.post(url, data, **extra)
 
-    def sign(self, petition, *, email, first_name="Ada", last_name="Lovelace", postcode="S70 2AB", country="GB",
-             source="", hold_reason="", confirm=False):
-        with self.captureOnCommitCallbacks(execute=True):
-            signature = services.petition_sign(
-                petition=petition,
-                first_name=first_name,
-                last_name=last_name,
-                email=email,
-                country=country,
-                postcode=postcode,
-                opt_in=False,
-                source=source,
-                hold_reason=hold_reason,
-            ).signature
-        if confirm:
-            with self.captureOnCommitCallbacks(execute=True):
-                self.assertTrue(services.signature_confirm(signature=signature))
-        return signature
 
 
 class LoginTests(TestCase):
@@ -161,17 +143,17 @@ class HandinCsvTests(AdminTestCase):
         # Typed in by an organiser from paper, say: names the form would refuse.
         for email, first, last, postcode, source in self.DANGEROUS:
             supporter_get_or_create(email=email, first_name=first, last_name=last, country="GB", postcode=postcode)
-            self.sign(self.petition, email=email, source=source, confirm=True)
-        self.sign(self.petition, email="grace@example.org", first_name="Grace", last_name="Hopper",
-                  postcode="SW1A 1AA", source="leaflet", confirm=True)
-        self.sign(self.petition, email="pending@example.org", first_name="Pending", last_name="Person")
-        self.sign(self.petition, email="held@example.org", first_name="Held", last_name="Person",
-                  hold_reason=Signature.HoldReason.HONEYPOT)
-        invalid = self.sign(self.petition, email="invalid@example.org", first_name="Invalid", last_name="Person",
-                            confirm=True)
+            make_signature(petition=self.petition, email=email, source=source, confirm=True)
+        make_signature(petition=self.petition, email="grace@example.org", first_name="Grace", last_name="Hopper",
+                       postcode="SW1A 1AA", source="leaflet", confirm=True)
+        make_signature(petition=self.petition, email="pending@example.org", first_name="Pending", last_name="Person")
+        make_signature(petition=self.petition, email="held@example.org", first_name="Held", last_name="Person",
+                       hold_reason=Signature.HoldReason.HONEYPOT)
+        invalid = make_signature(petition=self.petition, email="invalid@example.org", first_name="Invalid",
+                                 last_name="Person", confirm=True)
         services.signatures_invalidate(signature_ids=[invalid.pk])
         other = make_petition(slug="fund-our-nhs", title="Fund our NHS")
-        self.sign(other, email="other@example.org", first_name="Other", last_name="Petition", confirm=True)
+        make_signature(petition=other, email="other@example.org", first_name="Other", last_name="Petition", confirm=True)
 
     def export(self):
         response = self.act(PETITIONS, "export_handin_csv", [self.petition])
@@ -227,12 +209,12 @@ class SignatureChangelistTests(AdminTestCase):
     def setUp(self):
         super().setUp()
         self.petition = make_petition()
-        self.pending = self.sign(self.petition, email="pending@example.org", source="leaflet")
-        self.confirmed = self.sign(self.petition, email="confirmed@example.org", source="twitter", confirm=True)
-        self.held = self.sign(self.petition, email="held@example.org", source="leaflet",
-                              hold_reason=Signature.HoldReason.RATE_LIMIT)
-        self.honeypot = self.sign(self.petition, email="bot@example.org",
-                                  hold_reason=Signature.HoldReason.HONEYPOT)
+        self.pending = make_signature(petition=self.petition, email="pending@example.org", source="leaflet")
+        self.confirmed = make_signature(petition=self.petition, email="confirmed@example.org", source="twitter", confirm=True)
+        self.held = make_signature(petition=self.petition, email="held@example.org", source="leaflet",
+                                   hold_reason=Signature.HoldReason.RATE_LIMIT)
+        self.honeypot = make_signature(petition=self.petition, email="bot@example.org",
+                                       hold_reason=Signature.HoldReason.HONEYPOT)
 
     def listed(self, query=""):
         response = self.client.get(SIGNATURES + query)

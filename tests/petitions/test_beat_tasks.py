@@ -1,38 +1,25 @@
 from datetime import timedelta
-from unittest import mock
 
 from django.conf import settings
 from django.core import mail
 from django.core.cache import cache
 from django.db import transaction
 from django.test import TestCase
-from django.utils import timezone
 
 from engage.models import Consent, Supporter
 from mailings.models import OutboundEmail
 from petitions import services, tasks
 from petitions.models import Petition, Signature
 from petitions.selectors import count_key
-from tests.cachetools import clear_test_cache
-from tests.factories import make_petition
+from tests.support.cache import clear_test_cache
+from tests.support.factories import make_petition, make_signature
+from tests.support.web import later
 
 
-def sign(petition, email="ada@example.org", **overrides):
-    fields = {
-        "petition": petition,
-        "first_name": "Ada",
-        "last_name": "Lovelace",
-        "email": email,
-        "country": "GB",
-        "postcode": "S70 2AB",
-        "opt_in": False,
-    }
-    fields.update(overrides)
-    return services.petition_sign(**fields).signature
-
-
-def later(delta):
-    return mock.patch("django.utils.timezone.now", return_value=timezone.now() + delta)
+def sign(petition, **fields):
+    """Ada signs through the service; what signing defers to its commit (the confirmation
+    email) never runs, as when the broker is down."""
+    return make_signature(petition=petition, on_commit=False, **fields)
 
 
 class SignTransactionTests(TestCase):
@@ -64,8 +51,7 @@ class SignTransactionTests(TestCase):
 class ReminderTests(TestCase):
     def setUp(self):
         self.petition = make_petition()
-        with self.captureOnCommitCallbacks(execute=True):
-            self.signature = sign(self.petition)
+        self.signature = make_signature(petition=self.petition)
         mail.outbox.clear()
 
     def test_it_sends_nothing_before_the_delay(self):

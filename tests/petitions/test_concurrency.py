@@ -9,7 +9,7 @@ from django.db import connection
 from engage.models import Supporter
 from petitions import services
 from petitions.models import Signature
-from tests.factories import make_petition
+from tests.support.factories import make_petition
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

@@ -6,33 +6,24 @@ from datetime import timedelta
 from unittest.mock import patch
 
 from django.conf import settings
-from django.test import TestCase
 from django.utils import timezone
 
 from engage.models import Supporter
 from engage.tokens import token_make
 from petitions import services
 from petitions.models import Signature
-from tests.factories import make_petition
+from tests.support.base import MusterTestCase
+from tests.support.factories import make_signature
 
 BROKEN = "This link doesn't work"
 EXPIRED = "This link has expired"
 SIGN_AGAIN = "sign the petition again"
 
 
-class ConfirmTokenTestCase(TestCase):
+class ConfirmTokenTestCase(MusterTestCase):
     def setUp(self):
-        self.petition = make_petition()
-        with self.captureOnCommitCallbacks(execute=True):
-            self.signature = services.petition_sign(
-                petition=self.petition,
-                first_name="Ada",
-                last_name="Lovelace",
-                email="ada@example.org",
-                country="GB",
-                postcode="S70 2AB",
-                opt_in=False,
-            ).signature
+        super().setUp()
+        self.signature = make_signature(petition=self.petition)
         self.token = token_make(purpose=services.CONFIRM_PURPOSE, nonce=self.signature.confirm_nonce)
 
     def path(self, token):
@@ -130,6 +121,7 @@ class ValidTokenTests(ConfirmTokenTestCase):
         response = self.client.head(self.path(self.token))
         self.assertLess(response.status_code, 500)
         self.assertEqual(Signature.objects.get().status, Signature.Status.PENDING)
+        self.assertIsNone(Signature.objects.get().confirmed_at)
 
     def test_other_methods_are_not_allowed(self):
         for method in ("put", "delete", "patch"):

@@ -5,35 +5,25 @@ signature records the partner that brought it."""
 import re
 
 from django.core import mail
-from django.test import TestCase
 
 from engage.models import Consent
 from engage.services import supporter_get_or_create
 from petitions import services
 from petitions.models import Signature
-from tests.factories import make_cosponsorship, make_partner, make_petition, sign_data
+from tests.support.base import CosponsoredTestCase
+from tests.support.factories import make_cosponsorship, make_partner, make_petition
+from tests.support.web import SIGNATURE_CONFIRM_LINK
 
-CONFIRM_LINK = re.compile(r"https://muster\.test(/confirm/[^\s]+/)")
 
-
-class CosponsorTestCase(TestCase):
+class CosponsorTestCase(CosponsoredTestCase):
     def setUp(self):
-        self.petition = make_petition()
-        self.we_own_it = make_partner()
-        self.knhsp = make_partner(slug="keep-our-nhs-public", name="Keep Our NHS Public", origins="https://keepournhspublic.com")
+        super().setUp()
+        self.we_own_it, self.knhsp = self.partner, self.other_partner
         self.dormant = make_partner(slug="dormant", name="Dormant Group", origins="")
-        make_cosponsorship(petition=self.petition, organisation=self.we_own_it)
-        make_cosponsorship(petition=self.petition, organisation=self.knhsp)
         make_cosponsorship(petition=self.petition, organisation=self.dormant, active=False)
 
-    def sign(self, **overrides):
-        with self.captureOnCommitCallbacks(execute=True):
-            return self.client.post(f"/p/{self.petition.slug}/sign", sign_data(**overrides))
-
     def confirm_last(self):
-        path = CONFIRM_LINK.search(mail.outbox[-1].body).group(1)
-        with self.captureOnCommitCallbacks(execute=True):
-            return self.client.post(path)
+        return self.post(SIGNATURE_CONFIRM_LINK.search(mail.outbox[-1].body).group(1))
 
 
 class FormTests(CosponsorTestCase):

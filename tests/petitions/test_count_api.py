@@ -9,8 +9,8 @@ from django.test.utils import CaptureQueriesContext
 from petitions import services
 from petitions.models import Petition
 from petitions.selectors import count_key
-from tests.cachetools import clear_test_cache
-from tests.factories import make_petition
+from tests.support.cache import clear_test_cache
+from tests.support.factories import make_petition, make_signature
 
 
 class CountApiTestCase(TestCase):
@@ -23,20 +23,10 @@ class CountApiTestCase(TestCase):
         signatures = []
         for _ in range(n):
             self.people = getattr(self, "people", 0) + 1
-            with self.captureOnCommitCallbacks(execute=True):
-                signature = services.petition_sign(
-                    petition=self.petition,
-                    first_name="Person",
-                    last_name=f"Number {self.people}",
-                    email=f"person{self.people}@example.org",
-                    country="GB",
-                    postcode="S70 2AB",
-                    opt_in=False,
-                ).signature
-            if confirm:
-                with self.captureOnCommitCallbacks(execute=True):
-                    services.signature_confirm(signature=signature)
-            signatures.append(signature)
+            signatures.append(make_signature(
+                petition=self.petition, first_name="Person", last_name=f"Number {self.people}",
+                email=f"person{self.people}@example.org", confirm=confirm,
+            ))
         return signatures
 
     def get(self, **headers):

@@ -5,18 +5,19 @@ second per process and petition, and no answer is older than that."""
 from unittest.mock import patch
 
 from django.core.cache import cache
-from django.test import TestCase, override_settings
+from django.test import override_settings
 
-from petitions import api, services
-from tests.factories import make_petition
+from petitions import api
+from tests.support.base import MusterTestCase
+from tests.support.factories import make_signature
 
 
 @override_settings(COUNT_MEMO_SECONDS=1)
-class CountMemoTests(TestCase):
+class CountMemoTests(MusterTestCase):
     def setUp(self):
+        super().setUp()
         api._memo.clear()
         self.addCleanup(api._memo.clear)
-        self.petition = make_petition()
         self.url = f"/api/petitions/{self.petition.slug}"
         self.clock = 1000.0
         patcher = patch("petitions.api.time.monotonic", side_effect=lambda: self.clock)
@@ -24,13 +25,7 @@ class CountMemoTests(TestCase):
         self.addCleanup(patcher.stop)
 
     def confirm_one(self, n):
-        with self.captureOnCommitCallbacks(execute=True):
-            signature = services.petition_sign(
-                petition=self.petition, first_name="P", last_name=str(n), email=f"p{n}@example.org", country="GB",
-                postcode="S70 2AB", opt_in=False,
-            ).signature
-        with self.captureOnCommitCallbacks(execute=True):
-            services.signature_confirm(signature=signature)
+        make_signature(petition=self.petition, first_name="P", last_name=str(n), email=f"p{n}@example.org", confirm=True)
 
     def count(self, **headers):
         return self.client.get(self.url, **headers).json()["signature_count"]

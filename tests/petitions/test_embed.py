@@ -2,38 +2,32 @@
 pages may be framed only by the partner's registered origins, set no cookie and need none, and
 its form is accepted only from the frame itself (its Origin is this site's)."""
 
-import re
-
-from django.contrib.auth import get_user_model
 from django.core import mail
-from django.test import Client, TestCase
+from django.test import Client
 
 from engage.models import Consent
 from petitions.embed import embed_snippet
 from petitions.models import Petition, Signature
-from tests.factories import make_cosponsorship, make_partner, make_petition, sign_data
+from tests.support.base import CosponsoredTestCase
+from tests.support.factories import make_petition, sign_data
+from tests.support.web import SIGNATURE_CONFIRM_LINK, SITE
 
-SITE = "https://muster.test"
-CONFIRM_LINK = re.compile(r"https://muster\.test(/confirm/[^\s]+/)")
 
+class EmbedTestCase(CosponsoredTestCase):
+    partner_origins = "https://weownit.org.uk\nhttps://www.weownit.org.uk\n*\nhttps://x.org; script-src *"
 
-class EmbedTestCase(TestCase):
     def setUp(self):
-        self.petition = make_petition()
-        self.partner = make_partner(origins="https://weownit.org.uk\nhttps://www.weownit.org.uk\n*\nhttps://x.org; script-src *")
-        self.other = make_partner(slug="keep-our-nhs-public", name="Keep Our NHS Public", origins="https://keepournhspublic.com")
-        make_cosponsorship(petition=self.petition, organisation=self.partner)
-        make_cosponsorship(petition=self.petition, organisation=self.other)
+        super().setUp()
+        self.other = self.other_partner
         self.page_url = f"/embed/{self.petition.slug}/"
         self.sign_url = f"/embed/{self.petition.slug}/sign"
         # A third-party frame carries no cookie: no session, no CSRF token, and the checks are on.
         self.client = Client(enforce_csrf_checks=True)
 
-    def sign(self, origin=SITE, **overrides):
-        data = sign_data(**{"partner": "we-own-it", **overrides})
+    def frame_sign(self, origin=SITE, **overrides):
+        """Sign in the frame, whose form posts from this site's own origin, naming the partner."""
         headers = {"HTTP_ORIGIN": origin} if origin else {}
-        with self.captureOnCommitCallbacks(execute=True):
-            return self.client.post(self.sign_url, data, **headers)
+        return self.post(self.sign_url, sign_data(**{"partner": "we-own-it", **overrides}), **headers)
 
 
 class ScriptTests(EmbedTestCase):
@@ -106,18 +100,17 @@ class PageTests(EmbedTestCase):
         response = self.client.get(self.page_url, {"partner": "we-own-it"})
         self.assertContains(response, "no longer collecting signatures")
         self.assertNotContains(response, "<form")
-        self.assertEqual(self.sign().status_code, 409)
+        self.assertEqual(self.frame_sign().status_code, 409)
 
     def test_drafts_are_not_embeddable(self):
         draft = make_petition(slug="draft-one", status=Petition.Status.DRAFT)
-        staff = get_user_model().objects.create_superuser("o", "o@example.org", "x")
-        self.client.force_login(staff)
+        self.client.force_login(self.organiser)
         self.assertEqual(self.client.get(f"/embed/{draft.slug}/").status_code, 404)
 
 
 class SignTests(EmbedTestCase):
     def test_the_frames_form_signs_without_any_cookie_and_attributes_the_partner(self):
-        response = self.sign(source="homepage", opt_in="on", partner_opt_in=["we-own-it"])
+        response = self.frame_sign(source="homepage", opt_in="on", partner_opt_in=["we-own-it"])
         self.assertEqual(response.status_code, 303)
         self.assertEqual(response["Location"], f"/embed/{self.petition.slug}/signed?partner=we-own-it")
         self.assertNotIn("Set-Cookie", response)
@@ -128,7 +121,7 @@ class SignTests(EmbedTestCase):
         self.assertEqual(
             signed["Content-Security-Policy"], "frame-ancestors 'self' https://weownit.org.uk https://www.weownit.org.uk"
         )
-        path = CONFIRM_LINK.search(mail.outbox[0].body).group(1)
+        path = SIGNATURE_CONFIRM_LINK.search(mail.outbox[0].body).group(1)
         with self.captureOnCommitCallbacks(execute=True):
             Client().post(path)
         self.assertEqual(
@@ -143,11 +136,11 @@ class SignTests(EmbedTestCase):
     def test_a_post_from_any_other_origin_is_refused(self):
         for origin in ("https://weownit.org.uk", "https://evil.example", "null", None):
             with self.subTest(origin=origin):
-                self.assertEqual(self.sign(origin=origin).status_code, 403)
+                self.assertEqual(self.frame_sign(origin=origin).status_code, 403)
         self.assertFalse(Signature.objects.exists())
 
     def test_errors_show_in_the_frame_and_keep_what_was_typed(self):
-        response = self.sign(email="not-an-address", first_name="Ada")
+        response = self.frame_sign(email="not-an-address", first_name="Ada")
         self.assertEqual(response.status_code, 400)
         self.assertContains(response, "Enter an email address like name@example.com.", status_code=400)
         self.assertContains(response, 'value="Ada"', status_code=400)
@@ -155,10 +148,10 @@ class SignTests(EmbedTestCase):
         self.assertFalse(Signature.objects.exists())
 
     def test_an_unknown_partner_in_the_form_is_refused(self):
-        self.assertEqual(self.sign(partner="nobody").status_code, 403)
+        self.assertEqual(self.frame_sign(partner="nobody").status_code, 403)
 
     def test_the_honeypot_holds_and_answers_the_same(self):
-        response = self.sign(website="http://spam.example")
+        response = self.frame_sign(website="http://spam.example")
         self.assertEqual(response.status_code, 303)
         self.assertEqual(Signature.objects.get().status, Signature.Status.HELD)
 
@@ -179,8 +172,7 @@ class SnippetTests(EmbedTestCase):
         self.assertNotIn("<script>alert", embed_snippet(petition=self.petition))
 
     def test_the_admin_shows_the_code_for_each_petition_and_partner(self):
-        organiser = get_user_model().objects.create_superuser("organiser", "organiser@example.org", "x")
-        self.client.force_login(organiser)
+        self.client.force_login(self.organiser)
         page = self.client.get(f"/admin/petitions/petition/{self.petition.pk}/change/")
         self.assertContains(page, "Get embed code")
         self.assertContains(page, "data-partner=&quot;we-own-it&quot;")

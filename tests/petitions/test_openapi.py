@@ -3,7 +3,6 @@ response of every endpoint (each documented status at least once) matches it."""
 
 import json
 
-from django.test import TestCase
 from django.urls import URLPattern, get_resolver
 from openapi_core import OpenAPI
 from openapi_core.contrib.django import DjangoOpenAPIRequest, DjangoOpenAPIResponse
@@ -11,10 +10,9 @@ from openapi_core.exceptions import OpenAPIError
 from openapi_spec_validator import validate
 
 from engage.partners import partner_api_key_create
-from petitions import services
-from petitions.models import Petition
-from petitions.selectors import cosponsorships_active
-from tests.factories import make_cosponsorship, make_partner, make_petition, sign_data
+from petitions.models import Petition, Signature
+from tests.support.base import MusterTestCase
+from tests.support.factories import make_cosponsorship, make_petition, make_signature, sign_data
 
 ORIGIN = "https://weownit.org.uk"
 
@@ -25,22 +23,16 @@ class _Request(DjangoOpenAPIRequest):
     path_pattern = None
 
 
-class OpenApiTests(TestCase):
+class OpenApiTests(MusterTestCase):
+    partner_origins = ORIGIN
+
     def setUp(self):
-        self.petition = make_petition()
-        self.partner = make_partner(origins=ORIGIN)
+        super().setUp()
         make_cosponsorship(petition=self.petition, organisation=self.partner)
         self.closed = make_petition(slug="closed-one", status=Petition.Status.CLOSED)
         make_cosponsorship(petition=self.closed, organisation=self.partner)
         self.key = partner_api_key_create(organisation=self.partner, name="CRM")[1]
-        ticked = cosponsorships_active(petition=self.petition)
-        with self.captureOnCommitCallbacks(execute=True):
-            signature = services.petition_sign(
-                petition=self.petition, first_name="Ada", last_name="Lovelace", email="ada@example.org", country="GB",
-                postcode="S70 2AB", opt_in=True, cosponsor_opt_ins=ticked, source="leaflet",
-            ).signature
-        with self.captureOnCommitCallbacks(execute=True):
-            services.signature_confirm(signature=signature)
+        make_signature(petition=self.petition, opt_in=True, boxes=["we-own-it"], source="leaflet", confirm=True)
         response = self.client.get("/api/schema")
         self.assertEqual(response.status_code, 200)
         self.document = response.json()
@@ -63,9 +55,8 @@ class OpenApiTests(TestCase):
         slug = path[len(head) : len(path) - len(tail)]
         return path.startswith(head) and path.endswith(tail) and bool(slug) and "/" not in slug
 
-    def sign(self, slug, body, origin=ORIGIN):
-        with self.captureOnCommitCallbacks(execute=True):
-            return self.client.post(f"/api/petitions/{slug}/signatures", json.dumps(body), content_type="application/json", HTTP_ORIGIN=origin)
+    def api_sign(self, slug, body, origin=ORIGIN):
+        return self.post_json(f"/api/petitions/{slug}/signatures", body, origin=origin)
 
     def test_the_document_is_valid_openapi(self):
         validate(self.document)
@@ -84,13 +75,15 @@ class OpenApiTests(TestCase):
         self.check(self.client.get(f"/api/petitions/{slug}", HTTP_IF_NONE_MATCH=summary["ETag"]), 304)
         self.check(self.client.get("/api/petitions/nope"), 404)
 
-        signed = self.sign(slug, {**sign_data(email="new@example.org"), "opt_in": True, "partner": "we-own-it", "partner_opt_in": ["we-own-it"]})
+        signed = self.api_sign(slug, {**sign_data(email="new@example.org"), "opt_in": True, "partner": "we-own-it", "partner_opt_in": ["we-own-it"]})
         self.check(signed, 201)
+        signature = Signature.objects.get(supporter__email="new@example.org")
+        self.assertEqual((signature.partner, signature.status), (self.partner, Signature.Status.PENDING))
         self.api.validate_request(_Request(signed.wsgi_request))
-        self.check(self.sign(slug, {"partner": "we-own-it", "email": "nope"}), 400)
-        self.check(self.sign(slug, {**sign_data(), "partner": "we-own-it"}, origin="https://evil.example"), 403)
-        self.check(self.sign("nope", sign_data()), 404)
-        self.check(self.sign(self.closed.slug, {**sign_data(), "partner": "we-own-it"}), 409)
+        self.check(self.api_sign(slug, {"partner": "we-own-it", "email": "nope"}), 400)
+        self.check(self.api_sign(slug, {**sign_data(), "partner": "we-own-it"}, origin="https://evil.example"), 403)
+        self.check(self.api_sign("nope", sign_data()), 404)
+        self.check(self.api_sign(self.closed.slug, {**sign_data(), "partner": "we-own-it"}), 409)
         preflight = {"HTTP_ACCESS_CONTROL_REQUEST_METHOD": "POST"}
         self.check(self.client.options(f"/api/petitions/{slug}/signatures", HTTP_ORIGIN=ORIGIN, **preflight), 204)
         self.check(self.client.options(f"/api/petitions/{slug}/signatures", HTTP_ORIGIN="https://evil.example", **preflight), 403)

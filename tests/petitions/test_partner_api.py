@@ -4,49 +4,38 @@ reads nothing."""
 
 import csv
 import io
-import re
 
 from django.core import mail
-from django.test import TestCase
 
 from engage.links import preferences_token
 from engage.partners import partner_api_key_create, partner_api_key_revoke
 from engage.services import consent_record, supporter_get_or_create
-from petitions import services
-from petitions.selectors import cosponsorships_active
-from tests.factories import make_cosponsorship, make_partner, make_petition
+from tests.support.base import CosponsoredTestCase
+from tests.support.factories import make_signature
+from tests.support.web import SIGNATURE_CONFIRM_LINK
 
 LIST = "/api/partner/supporters"
 CSV = "/api/partner/supporters.csv"
-CONFIRM_LINK = re.compile(r"https://muster\.test(/confirm/[^\s]+/)")
 
 
-class PartnerApiTestCase(TestCase):
+class PartnerApiTestCase(CosponsoredTestCase):
     def setUp(self):
-        self.petition = make_petition()
-        self.a = make_partner()
-        self.b = make_partner(slug="keep-our-nhs-public", name="Keep Our NHS Public", origins="https://keepournhspublic.com")
-        make_cosponsorship(petition=self.petition, organisation=self.a)
-        make_cosponsorship(petition=self.petition, organisation=self.b)
+        super().setUp()
+        self.a, self.b = self.partner, self.other_partner
         self.key_a, self.plain_a = partner_api_key_create(organisation=self.a, name="A's CRM")
         self.key_b, self.plain_b = partner_api_key_create(organisation=self.b, name="B's CRM")
-        self.sign("ada@example.org", ["we-own-it"])
-        self.sign("bob@example.org", ["keep-our-nhs-public"])
-        self.sign("cat@example.org", ["we-own-it", "keep-our-nhs-public"])
-        self.sign("dan@example.org", [])
-        self.sign("fay@example.org", ["we-own-it"], confirm=False)
+        self.sign_as("ada@example.org", ["we-own-it"])
+        self.sign_as("bob@example.org", ["keep-our-nhs-public"])
+        self.sign_as("cat@example.org", ["we-own-it", "keep-our-nhs-public"])
+        self.sign_as("dan@example.org", [])
+        self.sign_as("fay@example.org", ["we-own-it"], confirm=False)
 
-    def sign(self, email, boxes, *, confirm=True):
-        ticked = [c for c in cosponsorships_active(petition=self.petition) if c.organisation.slug in boxes]
-        with self.captureOnCommitCallbacks(execute=True):
-            signature = services.petition_sign(
-                petition=self.petition, first_name=email.split("@")[0].title(), last_name="Example", email=email,
-                country="GB", postcode="S70 2AB", opt_in=True, cosponsor_opt_ins=ticked,
-            ).signature
-        if confirm:
-            with self.captureOnCommitCallbacks(execute=True):
-                services.signature_confirm(signature=signature)
-        return signature
+    def sign_as(self, email, boxes, *, confirm=True):
+        """`email` signs this test's petition, ticking the host's box and the co-sponsors' `boxes`."""
+        return make_signature(
+            petition=self.petition, email=email, first_name=email.split("@")[0].title(), last_name="Example",
+            opt_in=True, boxes=boxes, confirm=confirm,
+        )
 
     def get(self, url=LIST, key=None, **params):
         headers = {"HTTP_AUTHORIZATION": f"Bearer {key}"} if key else {}
@@ -102,9 +91,7 @@ class IsolationTests(PartnerApiTestCase):
 
     def test_an_unconfirmed_signer_is_never_shared_until_they_confirm(self):
         self.assertNotIn("fay@example.org", self.emails(self.plain_a))
-        path = CONFIRM_LINK.search(next(m for m in mail.outbox if m.to == ["fay@example.org"]).body).group(1)
-        with self.captureOnCommitCallbacks(execute=True):
-            self.client.post(path)
+        self.post(SIGNATURE_CONFIRM_LINK.search(next(m for m in mail.outbox if m.to == ["fay@example.org"]).body).group(1))
         self.assertIn("fay@example.org", self.emails(self.plain_a))
 
     def csv_text(self, key, **params):
@@ -148,7 +135,7 @@ class PagingTests(PartnerApiTestCase):
     def setUp(self):
         super().setUp()
         for n in range(5):
-            self.sign(f"extra{n}@example.org", ["we-own-it"])
+            self.sign_as(f"extra{n}@example.org", ["we-own-it"])
 
     def test_following_next_links_gives_everyone_once(self):
         seen, url, pages = [], LIST + "?limit=3", 0

@@ -6,14 +6,13 @@ from datetime import timedelta
 from unittest.mock import patch
 
 from django.contrib.auth import get_user_model
-from django.test import TestCase
 from django.utils import timezone
 
 from engage.services import consent_record, supporter_get_or_create
-from petitions import services
 from petitions.models import Signature
-from petitions.selectors import cosponsorships_active, partner_dashboard
-from tests.factories import make_cosponsorship, make_partner, make_petition
+from petitions.selectors import partner_dashboard
+from tests.support.base import CosponsoredTestCase
+from tests.support.factories import make_cosponsorship, make_petition, make_signature
 
 
 def figure(html, petition_slug, name):
@@ -21,15 +20,13 @@ def figure(html, petition_slug, name):
     return int(re.search(rf'data-figure="{name}">(\d+)<', section).group(1))
 
 
-class DashboardTestCase(TestCase):
+class DashboardTestCase(CosponsoredTestCase):
     def setUp(self):
-        self.petition = make_petition()
+        super().setUp()
+        self.a, self.b = self.partner, self.other_partner
         self.second = make_petition(slug="fund-our-nhs", title="Fund our NHS")
-        self.a = make_partner()
-        self.b = make_partner(slug="keep-our-nhs-public", name="Keep Our NHS Public", origins="https://keepournhspublic.com")
-        for petition in (self.petition, self.second):
-            make_cosponsorship(petition=petition, organisation=self.a)
-            make_cosponsorship(petition=petition, organisation=self.b)
+        make_cosponsorship(petition=self.second, organisation=self.a)
+        make_cosponsorship(petition=self.second, organisation=self.b)
         users = get_user_model().objects
         self.alice = users.create_user("alice", "alice@weownit.org.uk", "pw-alice-123")
         self.bert = users.create_user("bert", "bert@knhsp.org", "pw-bert-123")
@@ -38,30 +35,25 @@ class DashboardTestCase(TestCase):
         self.b.members.add(self.bert)
         supporter_get_or_create(email="known@example.org", first_name="K", last_name="N", country="GB", postcode="")
         # Through A: three on the first petition (two from the newsletter), one of them already known to us.
-        self.sign(self.petition, "a1@example.org", partner=self.a, source="newsletter", boxes=["we-own-it"])
-        self.sign(self.petition, "a2@example.org", partner=self.a, source="newsletter")
-        self.sign(self.petition, "known@example.org", partner=self.a, boxes=["we-own-it"])
-        self.sign(self.petition, "a4@example.org", partner=self.a, confirm=False)
-        self.sign(self.petition, "held@example.org", partner=self.a, hold=True)
+        self.sign_as(self.petition, "a1@example.org", partner=self.a, source="newsletter", boxes=["we-own-it"])
+        self.sign_as(self.petition, "a2@example.org", partner=self.a, source="newsletter")
+        self.sign_as(self.petition, "known@example.org", partner=self.a, boxes=["we-own-it"])
+        self.sign_as(self.petition, "a4@example.org", partner=self.a, confirm=False)
+        self.sign_as(self.petition, "held@example.org", partner=self.a, hold=True)
         # Through B: five, all opting in to B; one also to A, through B's embed.
         for n in range(5):
-            self.sign(self.petition, f"b{n}@example.org", partner=self.b, source="twitter",
+            self.sign_as(self.petition, f"b{n}@example.org", partner=self.b, source="twitter",
                       boxes=["keep-our-nhs-public", "we-own-it"] if n == 0 else ["keep-our-nhs-public"])
         # On the main page, no partner, ticking A's box.
-        self.sign(self.petition, "page@example.org", boxes=["we-own-it"])
+        self.sign_as(self.petition, "page@example.org", boxes=["we-own-it"])
 
-    def sign(self, petition, email, *, partner=None, source="", boxes=(), confirm=True, hold=False):
-        ticked = [c for c in cosponsorships_active(petition=petition) if c.organisation.slug in boxes]
-        with self.captureOnCommitCallbacks(execute=True):
-            signature = services.petition_sign(
-                petition=petition, first_name="P", last_name="Q", email=email, country="GB", postcode="S70 2AB",
-                opt_in=False, partner=partner, source=source, cosponsor_opt_ins=ticked,
-                hold_reason=Signature.HoldReason.HONEYPOT if hold else "",
-            ).signature
-        if confirm and not hold:
-            with self.captureOnCommitCallbacks(execute=True):
-                services.signature_confirm(signature=signature)
-        return signature
+    def sign_as(self, petition, email, *, confirm=True, hold=False, **extra):
+        """`email` signs `petition`, confirmed unless told or held (by the honeypot); `extra`
+        says through which partner, with which source code and which co-sponsors' boxes."""
+        return make_signature(
+            petition=petition, email=email, first_name="P", last_name="Q", confirm=confirm and not hold,
+            hold_reason=Signature.HoldReason.HONEYPOT if hold else "", **extra,
+        )
 
 
 class FiguresTests(DashboardTestCase):

@@ -14,18 +14,13 @@ from engage.services import subscription_set
 from petitions import services, tasks
 from petitions.models import Petition, Signature
 from petitions.retention import months_before
-from tests.engage.factories import make_list
-from tests.factories import make_petition
+from tests.support.factories import make_list, make_petition, make_signature
 
 
-def sign(petition, email, *, opt_in=False, confirm=True, postcode="S70 2AB"):
-    signature = services.petition_sign(
-        petition=petition, first_name="Ada", last_name=email.split("@")[0], email=email, country="GB",
-        postcode=postcode, opt_in=opt_in, ip="198.51.100.7",
-    ).signature
-    if confirm:
-        services.signature_confirm(signature=signature)
-    return signature
+def sign(petition, email, **fields):
+    """A confirmed signature; the setUp runs what the signing deferred to commit all at once."""
+    return make_signature(petition=petition, email=email, last_name=email.split("@")[0], ip="198.51.100.7",
+                          confirm=True, on_commit=False, **fields)
 
 
 def ended(petition, *, months_ago, days=0, status=Petition.Status.CLOSED, stamp="closed_at"):

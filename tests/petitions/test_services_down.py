@@ -12,7 +12,7 @@ from django.utils import timezone
 from config.celery import app
 from petitions import tasks
 from petitions.models import Signature
-from tests.factories import make_petition, sign_data
+from tests.support.factories import make_petition, sign_data
 
 DEAD_REDIS = "redis://127.0.0.1:9/0"  # nothing listens on the discard port
 DEAD_CACHE = {

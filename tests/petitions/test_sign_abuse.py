@@ -2,35 +2,28 @@
 any other, sent nothing and not counted, until an organiser releases or invalidates it."""
 
 import hashlib
-import re
-from unittest.mock import patch
 
-from django.contrib.auth import get_user_model
 from django.core import mail
-from django.test import TestCase, override_settings
+from django.test import override_settings
 
 from engage.models import Consent, Supporter
 from petitions import services
 from petitions.models import Petition, Signature
-from tests.factories import make_petition, sign_data
+from tests.support.base import MusterTestCase
+from tests.support.factories import make_petition, sign_data
+from tests.support.web import SIGNATURE_CONFIRM_LINK, frozen_ratelimit_clock
 
-CONFIRM_LINK = re.compile(r"https://muster\.test(/confirm/[^\s]+/)")
 IP = "203.0.113.7"
 OTHER_IP = "198.51.100.9"
-# django-ratelimit counts in windows of the clock; a fixed clock keeps both requests in one.
-FROZEN_RATELIMIT_CLOCK = patch("django_ratelimit.core.time", **{"time.return_value": 1_700_000_000.0})
 
 
-class AbuseTestCase(TestCase):
+class AbuseTestCase(MusterTestCase):
     def setUp(self):
-        self.petition = make_petition()
-        FROZEN_RATELIMIT_CLOCK.start()
-        self.addCleanup(FROZEN_RATELIMIT_CLOCK.stop)
+        super().setUp()
+        self.enterContext(frozen_ratelimit_clock())
 
-    def sign(self, *, petition=None, ip=IP, **overrides):
-        petition = petition or self.petition
-        with self.captureOnCommitCallbacks(execute=True):
-            return self.client.post(f"/p/{petition.slug}/sign", sign_data(**overrides), REMOTE_ADDR=ip)
+    def sign(self, petition=None, *, ip=IP, **fields):
+        return super().sign(petition, ip=ip, **fields)
 
     def signature(self, email):
         return Signature.objects.get(supporter__email=email)
@@ -41,9 +34,7 @@ class AbuseTestCase(TestCase):
 
     def confirm(self, email):
         message = next(m for m in mail.outbox if m.to == [email] and "confirm" in m.subject.lower())
-        path = CONFIRM_LINK.search(message.body).group(1)
-        with self.captureOnCommitCallbacks(execute=True):
-            return self.client.post(path)
+        return self.post(SIGNATURE_CONFIRM_LINK.search(message.body).group(1))
 
     def assertSameResponse(self, normal, other):
         self.assertEqual(normal.status_code, 303)
@@ -82,8 +73,7 @@ class RateLimitTests(AbuseTestCase):
 
         # Its confirm link (were it ever to leak) does not count it either.
         token = services.confirm_url(self.signature("second@example.org")).removeprefix("https://muster.test")
-        with self.captureOnCommitCallbacks(execute=True):
-            self.assertEqual(self.client.post(token).status_code, 400)
+        self.assertEqual(self.post(token).status_code, 400)
 
         services.counts_reconcile()
         self.assertEqual(self.api_count(), 1)
@@ -215,7 +205,6 @@ class AdminReviewTests(AbuseTestCase):
 
     def setUp(self):
         super().setUp()
-        self.organiser = get_user_model().objects.create_superuser("organiser", "organiser@example.org", "x")
         self.client.force_login(self.organiser)
         self.sign(email="held-one@example.org", website="bot")
         self.sign(email="held-two@example.org", website="bot")
@@ -225,8 +214,7 @@ class AdminReviewTests(AbuseTestCase):
 
     def act(self, action, emails):
         ids = [self.signature(email).pk for email in emails]
-        with self.captureOnCommitCallbacks(execute=True):
-            return self.client.post(self.changelist, {"action": action, "_selected_action": ids}, follow=True)
+        return self.post(self.changelist, {"action": action, "_selected_action": ids}, follow=True)
 
     def test_the_release_action_releases_the_selected_held_signatures(self):
         response = self.act("release", ["held-one@example.org", "confirmed@example.org"])

@@ -6,7 +6,6 @@ from urllib.parse import urlencode
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.test import TestCase
 from django.test.client import MULTIPART_CONTENT, encode_multipart
 from django.utils.html import escape
 
@@ -14,20 +13,17 @@ from engage.models import Consent, Supporter
 from engage.normalise import normalise_postcode
 from petitions.forms import SignatureForm
 from petitions.models import Petition, Signature
-from tests.factories import make_petition, sign_data
+from tests.support.base import MusterTestCase
+from tests.support.factories import make_petition, sign_data
 
 BOUNDARY = "muster-test-boundary"
 ONE_MB = 1024 * 1024
 
 
-class SignTestCase(TestCase):
+class SignTestCase(MusterTestCase):
     def setUp(self):
-        self.petition = make_petition()
+        super().setUp()
         self.url = f"/p/{self.petition.slug}/sign"
-
-    def post(self, data, **extra):
-        with self.captureOnCommitCallbacks(execute=True):
-            return self.client.post(self.url, data, **extra)
 
     def field_block(self, response, name):
         """The HTML of one field: its label, its errors and its input."""
@@ -61,7 +57,7 @@ class MissingFieldTests(SignTestCase):
     def without(self, name):
         data = sign_data(opt_in="on", email="kept@example.org", first_name="Kept", last_name="Value")
         del data[name]
-        return self.post(data)
+        return self.post(self.url, data)
 
     def test_it_asks_for_a_missing_first_name_and_keeps_the_rest(self):
         response = self.without("first_name")
@@ -90,11 +86,11 @@ class MissingFieldTests(SignTestCase):
         self.assertIn('value="kept@example.org"', self.field_block(response, "email"))
 
     def test_it_treats_a_name_of_only_spaces_as_missing(self):
-        response = self.post(sign_data(first_name="   ", opt_in="on"))
+        response = self.post(self.url, sign_data(first_name="   ", opt_in="on"))
         self.assertFieldError(response, "first_name", "Enter your first name.")
 
     def test_it_refuses_an_empty_post(self):
-        response = self.post({})
+        response = self.post(self.url, {})
         self.assertRefused(response)
         for name, message in [
             ("first_name", "Enter your first name."),
@@ -108,14 +104,14 @@ class MissingFieldTests(SignTestCase):
 class OverlongFieldTests(SignTestCase):
     def test_it_refuses_a_101_character_first_name(self):
         name = "A" * 101
-        response = self.post(sign_data(first_name=name, opt_in="on"))
+        response = self.post(self.url, sign_data(first_name=name, opt_in="on"))
         self.assertFieldError(
             response, "first_name", "Ensure this value has at most 100 characters (it has 101).", value=name
         )
 
     def test_it_refuses_a_101_character_last_name(self):
         name = "B" * 101
-        response = self.post(sign_data(last_name=name, opt_in="on"))
+        response = self.post(self.url, sign_data(last_name=name, opt_in="on"))
         self.assertFieldError(
             response, "last_name", "Ensure this value has at most 100 characters (it has 101).", value=name
         )
@@ -123,14 +119,14 @@ class OverlongFieldTests(SignTestCase):
     def test_it_refuses_a_300_character_email(self):
         email = "a" * 288 + "@example.org"
         self.assertEqual(len(email), 300)
-        response = self.post(sign_data(email=email, opt_in="on"))
+        response = self.post(self.url, sign_data(email=email, opt_in="on"))
         self.assertFieldError(
             response, "email", "Ensure this value has at most 254 characters (it has 300).", value=email
         )
 
     def test_it_refuses_an_overlong_postcode(self):
         postcode = "12345" * 4
-        response = self.post(sign_data(country="FR", postcode=postcode, opt_in="on"))
+        response = self.post(self.url, sign_data(country="FR", postcode=postcode, opt_in="on"))
         self.assertFieldError(
             response, "postcode", "Ensure this value has at most 16 characters (it has 20).", value=postcode
         )
@@ -148,13 +144,13 @@ class ControlCharacterTests(SignTestCase):
             ("last_name", "Love\u202elace"),  # a right-to-left override
         ]:
             with self.subTest(field=field, value=value):
-                response = self.post(sign_data(**{field: value}, opt_in="on"))
+                response = self.post(self.url, sign_data(**{field: value}, opt_in="on"))
                 self.assertFieldError(response, field, self.CONTROL, value=value)
 
     def test_it_refuses_nul_bytes_in_names(self):
         for field in ("first_name", "last_name"):
             with self.subTest(field=field):
-                response = self.post(sign_data(**{field: "Ada\x00Lovelace"}, opt_in="on"))
+                response = self.post(self.url, sign_data(**{field: "Ada\x00Lovelace"}, opt_in="on"))
                 self.assertRefused(response)
                 block = self.field_block(response, field)
                 self.assertIn(self.NULL, block)
@@ -164,7 +160,7 @@ class ControlCharacterTests(SignTestCase):
         for value, message in [("S70\x072AB", self.CONTROL), ("S70\x002AB", self.NULL)]:
             for country in ("GB", "FR"):
                 with self.subTest(value=value, country=country):
-                    response = self.post(sign_data(postcode=value, country=country, opt_in="on"))
+                    response = self.post(self.url, sign_data(postcode=value, country=country, opt_in="on"))
                     self.assertRefused(response)
                     block = self.field_block(response, "postcode")
                     self.assertIn(message, block)
@@ -180,7 +176,7 @@ class ControlCharacterTests(SignTestCase):
             '"ada\x01"@example.org',
         ]:
             with self.subTest(value=value):
-                response = self.post(sign_data(email=value, opt_in="on"))
+                response = self.post(self.url, sign_data(email=value, opt_in="on"))
                 self.assertRefused(response)
                 block = self.field_block(response, "email")
                 self.assertIn("field-error", block)
@@ -191,7 +187,7 @@ class InvalidValueTests(SignTestCase):
     def test_it_refuses_an_invalid_email(self):
         for value in ["not-an-email", "ada@", "@example.org", "ada at example.org", "ada@example..org"]:
             with self.subTest(value=value):
-                response = self.post(sign_data(email=value, opt_in="on"))
+                response = self.post(self.url, sign_data(email=value, opt_in="on"))
                 self.assertFieldError(
                     response, "email", "Enter an email address like name@example.com.", value=value
                 )
@@ -199,11 +195,11 @@ class InvalidValueTests(SignTestCase):
     def test_it_refuses_an_invalid_uk_postcode(self):
         for value in ["12345", "S70", "QQ1 1AA", "S70 2AB X", "SW1A1A"]:
             with self.subTest(value=value):
-                response = self.post(sign_data(postcode=value, country="GB", opt_in="on"))
+                response = self.post(self.url, sign_data(postcode=value, country="GB", opt_in="on"))
                 self.assertFieldError(response, "postcode", "Enter a valid UK postcode, like SW1A 1AA.", value=value)
 
     def test_it_refuses_an_unknown_country(self):
-        response = self.post(sign_data(country="XX", opt_in="on"))
+        response = self.post(self.url, sign_data(country="XX", opt_in="on"))
         self.assertRefused(response)
         self.assertIn("Select a valid choice.", self.field_block(response, "country"))
 
@@ -216,7 +212,7 @@ class InvalidValueTests(SignTestCase):
             ("last_name", "Cheap pills spam.ru"),
         ]:
             with self.subTest(field=field, value=value):
-                response = self.post(sign_data(**{field: value}, opt_in="on"))
+                response = self.post(self.url, sign_data(**{field: value}, opt_in="on"))
                 self.assertFieldError(response, field, message, value=value)
 
     def test_it_refuses_names_starting_like_a_spreadsheet_formula(self):
@@ -229,26 +225,26 @@ class InvalidValueTests(SignTestCase):
             ("first_name", " =cmd"),  # a leading space is trimmed first, then refused
         ]:
             with self.subTest(field=field, value=value):
-                response = self.post(sign_data(**{field: value}, opt_in="on"))
+                response = self.post(self.url, sign_data(**{field: value}, opt_in="on"))
                 self.assertFieldError(response, field, message)
                 self.assertIn(escape(value.strip()), self.field_block(response, field))
 
     def test_ordinary_names_with_hyphens_apostrophes_and_accents_are_accepted(self):
-        response = self.post(sign_data(first_name="Zoë-Anne", last_name="O'Brien-Ngũgĩ"))
+        response = self.post(self.url, sign_data(first_name="Zoë-Anne", last_name="O'Brien-Ngũgĩ"))
         self.assertEqual(response.status_code, 303)
         self.assertEqual(Supporter.objects.get().last_name, "O'Brien-Ngũgĩ")
 
 
 class PostcodeTests(SignTestCase):
     def test_a_postcode_is_optional_outside_the_uk(self):
-        response = self.post(sign_data(country="FR", postcode=""))
+        response = self.post(self.url, sign_data(country="FR", postcode=""))
         self.assertEqual(response.status_code, 303)
         supporter = Supporter.objects.get()
         self.assertEqual(supporter.country, "FR")
         self.assertEqual(supporter.postcode, "")
 
     def test_a_postcode_outside_the_uk_is_stored_trimmed_and_upper_case(self):
-        response = self.post(sign_data(country="FR", postcode="  75001 paris  "))
+        response = self.post(self.url, sign_data(country="FR", postcode="  75001 paris  "))
         self.assertEqual(response.status_code, 303)
         self.assertEqual(Supporter.objects.get().postcode, "75001 PARIS")
 
@@ -259,7 +255,7 @@ class PostcodeTests(SignTestCase):
             ("three@example.org", "bfpo1234", "BFPO 1234"),
         ]:
             with self.subTest(typed=typed):
-                response = self.post(sign_data(email=email, postcode=typed))
+                response = self.post(self.url, sign_data(email=email, postcode=typed))
                 self.assertEqual(response.status_code, 303)
                 self.assertEqual(Supporter.objects.get(email=email).postcode, stored)
 
@@ -292,7 +288,7 @@ class OversizedBodyTests(SignTestCase):
         self.assertRefused(response)
 
     def test_a_1mb_multipart_field_is_refused(self):
-        response = self.post(sign_data(last_name="B" * ONE_MB, opt_in="on"))
+        response = self.post(self.url, sign_data(last_name="B" * ONE_MB, opt_in="on"))
         self.assertRefused(response)
 
     def test_a_1mb_multipart_file_is_refused(self):
@@ -327,7 +323,7 @@ class MethodAndPetitionTests(SignTestCase):
         for status in (Petition.Status.CLOSED, Petition.Status.HANDED_IN):
             with self.subTest(status=status):
                 Petition.objects.filter(pk=self.petition.pk).update(status=status)
-                response = self.post(sign_data(opt_in="on"))
+                response = self.post(self.url, sign_data(opt_in="on"))
                 self.assertRefused(response, status=409)
                 self.assertContains(response, "It is no longer collecting signatures.", status_code=409)
 

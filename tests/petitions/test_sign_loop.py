@@ -1,26 +1,16 @@
-import re
-
 import pytest
 from django.core import mail
 from django.db import connection
-from django.test import TestCase
 from django.test.utils import CaptureQueriesContext
 
 from engage.models import Consent, Supporter
 from petitions.models import Signature
-from tests.factories import make_petition, sign_data
+from tests.support.base import MusterTestCase
+from tests.support.factories import make_petition
+from tests.support.web import SIGNATURE_CONFIRM_LINK
 
-CONFIRM_LINK = re.compile(r"https://muster\.test(/confirm/[^\s]+/)")
 
-
-class SignLoopTests(TestCase):
-    def setUp(self):
-        self.petition = make_petition()
-
-    def sign(self, **overrides):
-        with self.captureOnCommitCallbacks(execute=True):
-            return self.client.post(f"/p/{self.petition.slug}/sign", sign_data(**overrides))
-
+class SignLoopTests(MusterTestCase):
     def api_count(self):
         return self.client.get(f"/api/petitions/{self.petition.slug}").json()["signature_count"]
 
@@ -34,7 +24,7 @@ class SignLoopTests(TestCase):
         message = mail.outbox[0]
         self.assertEqual(message.to, ["ada@example.org"])
         self.assertIn("confirm", message.subject.lower())
-        path = CONFIRM_LINK.search(message.body).group(1)
+        path = SIGNATURE_CONFIRM_LINK.search(message.body).group(1)
         # The token reveals neither the address nor a database id.
         self.assertNotIn("ada", path)
         signature = Signature.objects.get()
@@ -48,8 +38,7 @@ class SignLoopTests(TestCase):
         self.assertEqual(signature.status, Signature.Status.PENDING)
         self.assertEqual(self.api_count(), 0)
 
-        with self.captureOnCommitCallbacks(execute=True):
-            confirmed = self.client.post(path)
+        confirmed = self.post(path)
         self.assertEqual(confirmed.status_code, 303)
         self.assertEqual(confirmed["Location"], f"/p/{self.petition.slug}/thanks")
         signature.refresh_from_db()
@@ -57,8 +46,7 @@ class SignLoopTests(TestCase):
         self.assertEqual(self.api_count(), 1)
 
         # A second POST of the same link changes nothing.
-        with self.captureOnCommitCallbacks(execute=True):
-            self.client.post(path)
+        self.post(path)
         self.assertEqual(self.api_count(), 1)
         thanks = self.client.get(confirmed["Location"])
         self.assertContains(thanks, "Share this petition")

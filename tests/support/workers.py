@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the project, where `-A config` is found
 
 
 class Worker:
@@ -78,6 +78,7 @@ class Worker:
 
 
 def wait_until(predicate, *, timeout: float, interval: float = 0.05) -> bool:
+    """Whether `predicate()` came true within `timeout` seconds, asked every `interval`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

@@ -21,7 +21,7 @@ duplicates), GET /_mock/deliveries ({delivery id: copies}),
 POST /_mock/config {"delay": seconds before answering, "fail_next": n answers of 503},
 POST /_mock/reset.
 
-Run on its own: python bench/mock_esp.py --port 8025
+Run on its own: python tests/support/mock_esp.py --port 8025
 """
 
 import argparse
