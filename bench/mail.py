@@ -43,6 +43,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: the project's packages
 
 from bench.common import ROOT, database_drop, database_recreate, manage, proc_cpu_seconds, results_write  # noqa: E402
+from mailings.bulk_messages import list_id_header, mailing_compiled
+from mailings.services.sending import deliveries_snapshot, mailing_start, snapshot_statement
+from mailings.sql import SNAPSHOT_WORK_MEM
 
 DB_NAME = "muster_bench_mail"
 PG = "postgres://postgres@127.0.0.1:5432"
@@ -197,7 +200,6 @@ def rss_tree_kb(pid: int) -> int:
 
 def run_muster(mode: str, n: int, workdir: str):
     """(figures, the mailing) for one send of n recipients by 2 workers."""
-    from mailings import services
     from tests.support.workers import Worker
 
     fill(n)
@@ -211,7 +213,7 @@ def run_muster(mode: str, n: int, workdir: str):
         mock("/_mock/reset", {})
         peak = [0, 0]
         started = time.monotonic()
-        services.mailing_start(mailing_id=mailing.pk)
+        mailing_start(mailing_id=mailing.pk)
         snapshot_done = time.monotonic()
         deadline = started + max(120, n / 100)
         while time.monotonic() < deadline:
@@ -246,9 +248,9 @@ def raw_messages(mailing) -> dict:
     from engage import links
     from engage.models import Supporter
     from engage.tokens import new_nonce
-    from mailings import rendering, sending
+    from mailings import rendering
 
-    compiled = sending.mailing_compiled(mailing)
+    compiled = mailing_compiled(mailing)
     esp_template = rendering.to_esp_template(compiled, "%recipient.{}%")  # Mailgun's merge syntax
     sample = Supporter(email="sample@example.org", link_nonce=new_nonce())
     return {
@@ -256,7 +258,7 @@ def raw_messages(mailing) -> dict:
         "esp": [esp_template.subject, esp_template.text, esp_template.html],
         "slots": [slot.name for slot in compiled.slots],
         "from": mailing.message.sender.bulk_from,
-        "list_id": sending.list_id_header(mailing),
+        "list_id": list_id_header(mailing),
         "mailing_id": str(mailing.pk),
         "site": BASE_ENV["SITE_URL"],
         "preferences_token_length": len(links.preferences_token(sample)),
@@ -387,9 +389,8 @@ def snapshot_timing(n: int, *, rounds: int = 2, explain: bool = False) -> dict:
     alternated with the reference `rounds` times; the best of each is reported."""
     from django.db import connection, transaction
 
-    from mailings import sending
     from mailings.models import Delivery
-    from mailings.recipients import supporters_email_hash_fill
+    from mailings.selectors.recipients import supporters_email_hash_fill
 
     unhashed_write = fill(n, excluded=True, with_key=False)
     mailing = make_mailing(f"snapshot-{n}")
@@ -397,7 +398,7 @@ def snapshot_timing(n: int, *, rounds: int = 2, explain: bool = False) -> dict:
         "INSERT INTO mailings_delivery (mailing_id, supporter_id, status, attempts, esp_message_id, last_error, outcome) "
         "SELECT %s, id, 'queued', 0, '', '', '' FROM engage_supporter"
     )
-    unhashed = _timed(lambda cursor: sending.deliveries_snapshot(mailing=mailing))
+    unhashed = _timed(lambda cursor: deliveries_snapshot(mailing=mailing))
     started = time.monotonic()
     while supporters_email_hash_fill(limit=100_000):
         pass
@@ -406,13 +407,13 @@ def snapshot_timing(n: int, *, rounds: int = 2, explain: bool = False) -> dict:
     ours, reference, deliveries = [], [], 0
     for _ in range(rounds):
         reference.append(_timed(lambda cursor: cursor.execute(reference_sql, [mailing.pk])))
-        ours.append(_timed(lambda cursor: sending.deliveries_snapshot(mailing=mailing)))
+        ours.append(_timed(lambda cursor: deliveries_snapshot(mailing=mailing)))
         deliveries = Delivery.objects.filter(mailing=mailing).count()
     if explain:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("TRUNCATE mailings_delivery CASCADE")
-            cursor.execute(f"SET LOCAL work_mem = '{sending.SNAPSHOT_WORK_MEM}'")
-            sql, params = sending.snapshot_statement(mailing=mailing)
+            cursor.execute(f"SET LOCAL work_mem = '{SNAPSHOT_WORK_MEM}'")
+            sql, params = snapshot_statement(mailing=mailing)
             cursor.execute("EXPLAIN (ANALYZE, BUFFERS, WAL) " + sql, params)
             print("\n".join(row[0] for row in cursor.fetchall()), flush=True)
             transaction.set_rollback(True)

@@ -1,6 +1,6 @@
 """Muster's settings: one file, every value from the environment with a safe embedded default.
 
-Every variable read here is documented in README.md.
+Every variable read here is documented in docs/configuration.md.
 """
 
 from datetime import timedelta

@@ -26,7 +26,7 @@ def over_limits(request, *, checks: list[tuple[str, str, str]]) -> bool:
     """Count this request against every (group, key value, rate); True if any is exceeded.
 
     If the cache is down the limits cannot be counted; the submission is accepted rather than
-    held, since storing it matters more than the limit (DESIGN rule 6).
+    held, since storing it matters more than the limit (docs/design.md, "Stored first, sent when the service is back").
     """
     limited = False
     try:

@@ -1,6 +1,6 @@
 """How engage's emails leave: through the transport the mailings app registers.
 
-engage is the lowest layer and imports no other app (DESIGN), yet its emails (sign-up
+engage is the lowest layer and imports no other app (docs/design.md, "Layers"), yet its emails (sign-up
 confirmations, preference links, "your data is ready") must go through mailings' recorded,
 sent-exactly-once transactional path. MailingsConfig.ready() registers that function here when
 Django starts; engage calls it without importing mailings.

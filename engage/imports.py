@@ -9,7 +9,6 @@ organisation (an import never overrides what a person told us).
 """
 
 import functools
-import importlib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -194,22 +193,3 @@ def rows_batched(rows: list[Row]) -> Iterator[list[Row]]:
     """The rows BATCH_SIZE at a time: each batch is stored in one transaction."""
     for start in range(0, len(rows), BATCH_SIZE):
         yield rows[start : start + BATCH_SIZE]
-
-
-# shim (issue 9): re-exports for callers outside this app; removed after merging
-# (looked up on first use: engage.services.imports imports this module)
-_MOVED = {
-    "rows_insert": "engage.sql",
-    "STALE_AFTER": "engage.services.imports",
-    "PROBLEMS_KEPT": "engage.services.imports",
-    "subscribers_import": "engage.services.imports",
-    "subscriber_import_run": "engage.services.imports",
-    "subscriber_import_queue": "engage.services.imports",
-    "subscriber_imports_sweep": "engage.services.imports",
-}
-
-
-def __getattr__(name: str):
-    if name in _MOVED:
-        return getattr(importlib.import_module(_MOVED[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,5 +1,5 @@
 """Links Muster puts in emails to a supporter: preferences and unsubscribe, a sign-up's
-confirmation, a data export's download (DESIGN rule 7); and reading them back.
+confirmation, a data export's download (docs/design.md, "Links carry signed tokens"); and reading them back.
 
 Each token carries a random nonce (for preferences and unsubscribe the supporter's
 `link_nonce`, and for unsubscribe the list's slug too), signed with a salt per purpose: no

@@ -40,14 +40,14 @@ class Organisation(models.Model):
 
 
 class Supporter(models.Model):
-    """One person, one row per normalised email address (DESIGN rule 1)."""
+    """One person, one row per normalised email address (docs/design.md, "One supporter per address")."""
 
     email = models.EmailField(max_length=254)
     first_name = models.CharField(max_length=100)
     last_name = models.CharField(max_length=100)
     country = CountryField(default="GB")
     postcode = models.CharField(max_length=16, blank=True)
-    # The random value behind this person's preference and unsubscribe links (DESIGN rule 7);
+    # The random value behind this person's preference and unsubscribe links (docs/design.md, "Links carry signed tokens");
     # replacing it revokes every link sent so far.
     link_nonce = models.CharField(max_length=32, unique=True, default=new_nonce)
     # The address's suppression hash (engage.suppression.email_hash, as its 32 bytes), so a
@@ -55,9 +55,9 @@ class Supporter(models.Model):
     # hashing each address. On PostgreSQL a trigger sets it whenever the address is written,
     # however the row is written (engage migration 0005): computed from the row's own address
     # when the connection was given the key (Muster's are, config/settings.py), else empty,
-    # and beat fills it in later (mailings.recipients.supporters_email_hash_fill). A writer's
+    # and beat fills it in later (mailings.selectors.recipients.supporters_email_hash_fill). A writer's
     # own value never goes in with an address. Empty means "hash the address", never "not
-    # suppressed" (mailings.recipients).
+    # suppressed" (mailings.selectors.recipients).
     email_hash = models.BinaryField(max_length=32, null=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -92,7 +92,7 @@ class AppendOnly(models.Model):
 
 
 class Consent(AppendOnly):
-    """An append-only ledger row: one opt-in or opt-out (DESIGN rule 3).
+    """An append-only ledger row: one opt-in or opt-out (docs/design.md, "Consent is a ledger").
 
     The current state for a supporter and an organisation is the latest row.
     """

@@ -20,15 +20,3 @@ def origin_valid(value: str) -> bool:
 def organisation_origins(organisation: Organisation) -> list[str]:
     """The well-formed origins an organisation may embed from, lower-cased as browsers send them."""
     return [origin for origin in (o.lower() for o in organisation.origins) if origin_valid(origin)]
-
-
-# shim (issue 9): re-exports for callers outside this app; removed after merging
-from engage.selectors import consent_latest, partner_opt_ins_current  # noqa: E402,F401
-from engage.services.partner_keys import (  # noqa: E402,F401
-    KEY_PREFIX,
-    LAST_USED_RESOLUTION,
-    partner_api_key_authenticate,
-    partner_api_key_create,
-    partner_api_key_hash,
-    partner_api_key_revoke,
-)

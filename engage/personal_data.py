@@ -2,7 +2,7 @@
 into, so that a person's data is gathered for an export, deleted for an erasure, and consulted
 before a person with "nothing left here" is deleted.
 
-engage cannot import the apps above it (DESIGN), so each app that holds personal data
+engage cannot import the apps above it (docs/design.md, "Layers"), so each app that holds personal data
 registers a source here from its AppConfig.ready():
 
     personal_data.source_register(
@@ -17,7 +17,6 @@ read by engage.selectors.supporter_export_data and deleted by engage.services.er
 call every registered source in turn.
 """
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -52,19 +51,3 @@ def source_register(
 
 def sources() -> list[Source]:
     return list(_sources.values())
-
-
-# shim (issue 9): re-exports for callers outside this app; removed after merging
-# (looked up on first use: engage.services.erasure and engage.selectors import this module)
-_MOVED = {
-    "supporter_export_data": "engage.selectors",
-    "supporters_delete": "engage.services.erasure",
-    "supporter_erase": "engage.services.erasure",
-    "supporters_delete_unattached": "engage.services.erasure",
-}
-
-
-def __getattr__(name: str):
-    if name in _MOVED:
-        return getattr(importlib.import_module(_MOVED[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

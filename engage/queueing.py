@@ -9,7 +9,7 @@ logger = logging.getLogger(__name__)
 
 def queue(task, *args) -> None:
     """Publish a task; if the broker is down, log and leave it to the beat sweeper that looks
-    for work still owed (DESIGN rule 6: what was stored is not lost)."""
+    for work still owed (docs/design.md, "Stored first, sent when the service is back": what was stored is not lost)."""
     try:
         task.apply_async(args=args, retry=True, retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5})
     except Exception:

@@ -273,7 +273,7 @@ def _signups_export(supporter: Supporter) -> list[dict]:
 
 # --- Supporters a partner may receive -----------------------------------------------------------
 # A partner only ever receives supporters whose latest consent row for that partner is an opt-in
-# (DESIGN rule 3): the ledger's latest row is read each time, so a withdrawal written by the
+# (docs/design.md, "Consent is a ledger"): the ledger's latest row is read each time, so a withdrawal written by the
 # preference centre takes effect on the very next request.
 
 

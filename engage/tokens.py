@@ -1,4 +1,4 @@
-"""Signed, expiring tokens for links in emails (DESIGN rule 7).
+"""Signed, expiring tokens for links in emails (docs/design.md, "Links carry signed tokens").
 
 A token carries only a random nonce that the database looks up, never an id or an address,
 and is signed with a salt per purpose so a token for one link is refused by every other.

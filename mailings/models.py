@@ -104,7 +104,7 @@ class Message(models.Model):
 
 class Segment(models.Model):
     """A saved, reusable choice of supporters: conditions combined with all / any / not.
-    The definition is JSON; mailings.segments turns it into one database query."""
+    The definition is JSON; mailings.selectors.segments turns it into one database query."""
 
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
@@ -160,7 +160,7 @@ class Mailing(models.Model):
 
 
 class Delivery(models.Model):
-    """One recipient of one mailing (DESIGN rule 5): snapshotted at the start, claimed,
+    """One recipient of one mailing (docs/design.md, "Mailings are snapshotted, claimed, sent and recorded"): snapshotted at the start, claimed,
     sent once, and updated by the ESP's webhooks."""
 
     class Status(models.TextChoices):

@@ -11,7 +11,3 @@ from mailings.services.webhooks import tracking_event_apply
 @receiver(tracking, dispatch_uid="mailings-tracking")
 def tracking_received(sender, event, esp_name, **kwargs):
     tracking_event_apply(esp=str(esp_name).lower(), event=event)
-
-
-# shim (issue 9): re-exports for callers outside this app; removed after merging
-from mailings.services.webhooks import ESP_UNSUBSCRIBE_WORDING  # noqa: E402, F401

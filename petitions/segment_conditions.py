@@ -4,7 +4,13 @@ confirmed signatures count, as on the petition's own count."""
 
 from django.db.models import Exists, OuterRef, Q
 
-from mailings.segments import SegmentError, condition_register, param_date_range, param_organisation, param_str
+from mailings.selectors.segments import (
+    SegmentError,
+    condition_register,
+    param_date_range,
+    param_organisation,
+    param_str,
+)
 from petitions.models import Petition, Signature
 
 

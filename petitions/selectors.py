@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from engage.models import Organisation, Supporter
-from engage.partners import consent_latest
+from engage.selectors import consent_latest
 from petitions.models import Cosponsorship, Petition, Signature
 
 logger = logging.getLogger(__name__)

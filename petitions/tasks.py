@@ -5,7 +5,7 @@ from collections.abc import Callable
 from celery import shared_task
 
 from engage.emails import email_retry
-from mailings.services import EmailSendFailed
+from mailings.services.transactional import EmailSendFailed
 from petitions.services import counts, lifecycle, retention, signing
 
 

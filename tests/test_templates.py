@@ -8,12 +8,18 @@ from html.parser import HTMLParser
 
 from django.test import Client, TestCase
 
-from engage import services as engage_services
 from engage.links import preferences_url
 from engage.models import Affiliate, Signup
+from engage.services.supporters import supporter_get_or_create
 from mailings.rendering import email_render
-from tests.engage.factories import make_host, make_list
-from tests.factories import make_cosponsorship, make_partner, make_petition, sign_data
+from tests.support.factories import (
+    make_cosponsorship,
+    make_list,
+    make_organisation,
+    make_partner,
+    make_petition,
+    sign_data,
+)
 
 
 class _References(HTMLParser):
@@ -39,11 +45,11 @@ class _References(HTMLParser):
 
 class FormPageTests(TestCase):
     def setUp(self):
-        self.host = make_host()
+        self.host = make_organisation()
         self.news = make_list()
         self.petition = make_petition()
         make_cosponsorship(petition=self.petition, organisation=make_partner())
-        self.ada, _ = engage_services.supporter_get_or_create(
+        self.ada, _ = supporter_get_or_create(
             email="ada@example.org", first_name="Ada", last_name="Lovelace", country="GB", postcode="S70 2AB"
         )
         self.preferences = preferences_url(self.ada).removeprefix("https://muster.test")
@@ -115,9 +121,9 @@ class FormPageTests(TestCase):
 
 class EmailSubjectTests(TestCase):
     def setUp(self):
-        self.host = make_host()
+        self.host = make_organisation()
         self.petition = make_petition(title="Fish & chips for all")
-        self.ada, _ = engage_services.supporter_get_or_create(
+        self.ada, _ = supporter_get_or_create(
             email="ada@example.org", first_name="Ada", last_name="Lovelace", country="GB", postcode="S70 2AB"
         )
 

@@ -1,4 +1,4 @@
-"""Who may be sent bulk email (DESIGN rule 4), decided in one place.
+"""Who may be sent bulk email (docs/design.md, "One recipient filter"), decided in one place.
 
 `recipients_eligible` is the only filter between a segment and a send: the snapshot at the
 start of a mailing, the check when a worker claims a chunk, test sends and mobilisation
@@ -130,7 +130,7 @@ def supporters_email_hash_fill(*, limit: int = 20_000) -> int:
 
 def consents_opted_in(*, organisation: Organisation) -> QuerySet[Consent]:
     """The ledger rows of everyone whose latest consent row for this organisation is an opt-in
-    (DESIGN rule 3): the one definition of "opted in" for segments and sends. Further filters
+    (docs/design.md, "Consent is a ledger"): the one definition of "opted in" for segments and sends. Further filters
     on the supporter (an OuterRef) narrow the rows before the window, which is per supporter."""
     return (
         Consent.objects.filter(organisation=organisation)

@@ -9,7 +9,7 @@ A definition is JSON:
 
 Conditions about people, lists, consent and mailings are defined here. Apps above mailings
 (petitions) contribute theirs through `condition_register` from their AppConfig.ready(), so
-this module never imports them (DESIGN: imports point down). Whatever a segment says, the send
+this module never imports them (docs/design.md, "Layers": imports point down). Whatever a segment says, the send
 goes through mailings.selectors.recipients.recipients_eligible.
 """
 

@@ -1,4 +1,4 @@
-"""Sending a mailing: snapshot, claim, send, record (DESIGN rule 5). Beat's tick keeps it going.
+"""Sending a mailing: snapshot, claim, send, record (docs/design.md, "Mailings are snapshotted, claimed, sent and recorded"). Beat's tick keeps it going.
 
 - The snapshot is one INSERT … SELECT of the segment through recipients_eligible into
   Delivery rows, unique per (mailing, supporter).

@@ -18,7 +18,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from engage.models import Suppression
-from engage.services import unsubscribe
+from engage.services.subscriptions import unsubscribe
 from engage.suppression import email_hash, suppression_add
 from mailings.models import Delivery, SoftBounceCount, WebhookEvent
 from mailings.selectors.emails import outbound_email_exists

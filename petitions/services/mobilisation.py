@@ -1,11 +1,11 @@
 """Mobilisation: from a petition, a draft mailing to its confirmed signers. The mailing's
-recipient filter (mailings.recipients) keeps only those who opted in to hear from the
+recipient filter (mailings.selectors.recipients) keeps only those who opted in to hear from the
 petition's organisation and are not suppressed."""
 
 from django.conf import settings
 
 from mailings.models import Mailing, Sender
-from mailings.services import mailing_draft_create
+from mailings.services.compose import mailing_draft_create
 from petitions.models import Petition
 
 BODY = """Hello {{ first_name|default:"friend" }},

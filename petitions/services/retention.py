@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from engage.personal_data import supporters_delete_unattached
+from engage.services.erasure import supporters_delete_unattached
 from petitions.models import Signature
 from petitions.selectors import petitions_past_retention
 from petitions.services.erasure import signatures_strip

@@ -1,6 +1,6 @@
 """Signing: store a signature, confirm it, the emails it is owed (confirmation, already signed,
 reminder), and what becomes of it later (purged unconfirmed, released or invalidated by an
-organiser). Each write is one transaction; emails are queued only after it commits (DESIGN rule 6:
+organiser). Each write is one transaction; emails are queued only after it commits (docs/design.md, "Stored first, sent when the service is back":
 the signature is stored first)."""
 
 import hashlib
@@ -17,10 +17,11 @@ from django.utils import timezone
 from engage.models import Organisation, Supporter
 from engage.normalise import postcode_area
 from engage.queueing import confirmations_owed_queue, queue
-from engage.services import consent_record, supporter_get_or_create
+from engage.services.consent import consent_record
 from engage.services.erasure import supporters_delete_unattached
+from engage.services.supporters import supporter_get_or_create
 from engage.tokens import new_nonce, token_make
-from mailings.services import EmailRateLimited, EmailSendFailed, transactional_send
+from mailings.services.transactional import EmailRateLimited, EmailSendFailed, transactional_send
 from petitions.models import Cosponsorship, Petition, Signature
 from petitions.services.counts import count_increment
 

@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.views.decorators.http import require_GET
 
-from engage.partners import partner_opt_ins_current
+from engage.selectors import partner_opt_ins_current
 from petitions.selectors import organisations_of_user, partner_dashboard
 
 LOGIN_URL = reverse_lazy("petitions:partner-login")

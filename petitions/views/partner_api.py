@@ -17,7 +17,8 @@ from django.views.decorators.http import require_GET
 
 from engage.csvfiles import csv_stream
 from engage.models import Consent
-from engage.partners import partner_api_key_authenticate, partner_opt_ins_current
+from engage.selectors import partner_opt_ins_current
+from engage.services.partner_keys import partner_api_key_authenticate
 
 PAGE_SIZE = 100
 PAGE_SIZE_MAX = 500

@@ -48,7 +48,7 @@ def sign_over_limit(request, *, petition_id: int) -> bool:
     """Count this submission against every limit; True if any is exceeded.
 
     If the cache is down the limits cannot be counted; the signature is accepted rather than
-    held, since storing it matters more than the limit (DESIGN rule 6).
+    held, since storing it matters more than the limit (docs/design.md, "Stored first, sent when the service is back").
     """
     ip = client_ip(request)
     checks = [(f"sign-ip-petition:{rate}", f"{ip}:{petition_id}", rate) for rate in settings.SIGN_RATE_PER_IP_PETITION]

@@ -4,7 +4,6 @@ from django.conf import settings
 from django.core import mail
 
 from config.celery import app
-from engage import services
 from engage.models import (
     Affiliate,
     Membership,
@@ -16,6 +15,8 @@ from engage.models import (
     SupporterChange,
     Suppression,
 )
+from engage.services.signups import signup_create
+from engage.services.supporters import supporter_get_or_create
 from engage.suppression import email_hash
 from tests.support.base import MusterTestCase
 from tests.support.factories import sign_data
@@ -71,8 +72,8 @@ class EngageAdminTests(MusterTestCase):
         self.assertEqual(SupporterChange.objects.get().source, "admin:organiser")
 
     def test_releasing_a_held_signup_sends_its_confirmation(self):
-        supporter, _ = services.supporter_get_or_create(email="held@example.org", first_name="H", last_name="H", country="GB", postcode="")
-        held = services.signup_create(
+        supporter, _ = supporter_get_or_create(email="held@example.org", first_name="H", last_name="H", country="GB", postcode="")
+        held = signup_create(
             kind=Signup.Kind.SUBSCRIBE, email="held@example.org", first_name="H", last_name="H", country="GB", postcode="",
             mailing_lists=[self.news], hold_reason=Signup.HoldReason.HONEYPOT,
         )

@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.test import TestCase
 
 from engage.models import Organisation, PartnerApiKey
-from engage.partners import partner_api_key_authenticate, partner_api_key_create, partner_api_key_hash
+from engage.services.partner_keys import partner_api_key_authenticate, partner_api_key_create, partner_api_key_hash
 from tests.support.factories import make_organiser, make_partner
 
 KEYS = "/admin/engage/partnerapikey/"

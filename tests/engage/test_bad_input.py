@@ -5,7 +5,7 @@ from django.test import Client
 
 from engage.links import one_click_unsubscribe_url, preferences_url, unsubscribe_url
 from engage.models import Consent, DataExport, Signup, Subscription, SubscriptionEvent, Supporter, Suppression
-from engage.services import supporter_get_or_create
+from engage.services.supporters import supporter_get_or_create
 from tests.support.factories import make_list
 
 BAD_TOKENS = ["x", "%00", "a" * 5000, "é:ü:ß", "..%2F..%2Fetc", "abc:def:ghi", ":::", "1" * 40 + ":1xVl62:" + "A" * 43]

@@ -10,10 +10,13 @@ from django.conf import settings
 from django.core import mail
 from django.utils import timezone
 
-from engage import data_exports, services, tasks
+from engage import tasks
 from engage.links import preferences_url
 from engage.models import DataExport, Supporter
-from petitions import services as petition_services
+from engage.selectors import supporter_export_json
+from engage.services.data_exports import data_export_request
+from engage.services.preferences import preferences_update
+from petitions.services.signing import signature_confirm
 from tests.support.base import MusterTestCase
 from tests.support.factories import make_signature, sign_data
 from tests.support.web import EXPORT_LINK, SIGNUP_CONFIRM_LINK, link_in_last_email, path_of
@@ -28,7 +31,7 @@ class DataExportTests(MusterTestCase):
                 source="leaflet", ip="192.0.2.1",
             )
             # The ticked box reaches the consent ledger on confirmation.
-            petition_services.signature_confirm(signature=signature)
+            signature_confirm(signature=signature)
             self.post("/subscribe/", sign_data(email=email, last_name=name, lists=[self.news.pk]))
             self.client.post(link_in_last_email(SIGNUP_CONFIRM_LINK, to=email), {})
         self.ada = Supporter.objects.get(email="ada@example.org")
@@ -80,7 +83,7 @@ class DataExportTests(MusterTestCase):
         self.assertEqual(DataExport.objects.count(), 1)
 
     def test_running_the_build_twice_sends_one_email(self):
-        export = data_exports.data_export_request(supporter=self.ada, requested_by="supporter")
+        export = data_export_request(supporter=self.ada, requested_by="supporter")
         mail.outbox.clear()
         tasks.data_export_build.delay(export.pk)
         tasks.data_export_build.delay(export.pk)
@@ -124,7 +127,7 @@ class DataExportTests(MusterTestCase):
         self.assertIn("/my-data/", mail.outbox[-1].body)
 
     def test_an_export_includes_the_ledgers_of_a_preference_change(self):
-        services.preferences_update(supporter=self.ada, list_ids_on=set(), organisation_ids_on=set())
-        data = json.loads(data_exports.supporter_export_json(supporter=self.ada))
+        preferences_update(supporter=self.ada, list_ids_on=set(), organisation_ids_on=set())
+        data = json.loads(supporter_export_json(supporter=self.ada))
         self.assertEqual([e["status"] for e in data["subscription_history"]], ["subscribed", "unsubscribed"])
         self.assertFalse(data["consents"][-1]["given"])

@@ -8,13 +8,15 @@ from django.core import mail
 from django.db import models
 from django.db.models.functions import Cast
 
-from engage import data_exports, services
 from engage.links import preferences_url
 from engage.models import Affiliate, Signup, Supporter, Suppression
+from engage.services.data_exports import data_export_request
+from engage.services.supporters import supporter_details_update
 from engage.suppression import email_hash, is_suppressed
 from mailings.models import Delivery, OutboundEmail
-from petitions import services as petition_services
 from petitions.models import Signature
+from petitions.services.counts import counts_reconcile
+from petitions.services.signing import signature_confirm
 from tests.support.base import MusterTestCase
 from tests.support.factories import make_mailing, make_signature, sign_data
 from tests.support.web import EXPORT_LINK, SIGNUP_CONFIRM_LINK, link_in_last_email, path_of
@@ -52,7 +54,7 @@ class ErasureTests(MusterTestCase):
             petition=self.petition, first_name=first_name, last_name=last_name, email=email, postcode=postcode,
             opt_in=True, ip=ip, source="leaflet",
         )
-        petition_services.signature_confirm(signature=signature)
+        signature_confirm(signature=signature)
         self.post("/subscribe/", sign_data(email=email, first_name="Ada", last_name=last_name, lists=[self.news.pk]))
         self.client.post(link_in_last_email(SIGNUP_CONFIRM_LINK, to=email), {})
         self.post("/join/", sign_data(
@@ -60,9 +62,9 @@ class ErasureTests(MusterTestCase):
             organisation_kind="campaign_group",
         ))
         supporter = Supporter.objects.get(email=email)
-        services.supporter_details_update(supporter=supporter, first_name=first_name, last_name=last_name, country="GB", postcode=postcode)
+        supporter_details_update(supporter=supporter, first_name=first_name, last_name=last_name, country="GB", postcode=postcode)
         with self.captureOnCommitCallbacks(execute=True):
-            data_exports.data_export_request(supporter=supporter, requested_by="supporter")
+            data_export_request(supporter=supporter, requested_by="supporter")
         mailing = make_mailing(name=f"Rally call {email[0]}")
         Delivery.objects.create(mailing=mailing, supporter=supporter, status=Delivery.Status.SENT)
         LogEntry.objects.create(
@@ -107,7 +109,7 @@ class ErasureTests(MusterTestCase):
         self.assertTrue({"Supporter", "Consent", "Signature", "OutboundEmail", "DataExport", "Delivery", "LogEntry"} <= before)
 
     def test_erasure_leaves_nothing_of_the_person_and_keeps_counts_and_geography(self):
-        counts_before = petition_services.counts_reconcile()
+        counts_before = counts_reconcile()
         confirmed_before = Signature.objects.filter(status=Signature.Status.CONFIRMED).count()
         bea_before = self.leftovers(self.bea.pk, {"bea@example.org", "Charlotte", "Brontesque", "LS1 4AP"})
 
@@ -124,7 +126,7 @@ class ErasureTests(MusterTestCase):
         )
         self.assertIsNotNone(signature.anonymised_at)
         self.assertEqual(Signature.objects.filter(status=Signature.Status.CONFIRMED).count(), confirmed_before)
-        petition_services.counts_reconcile()
+        counts_reconcile()
         self.petition.refresh_from_db()
         self.assertEqual(self.petition.signature_count, confirmed_before)
         self.assertEqual(counts_before, 1)

@@ -14,9 +14,12 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from engage import imports, services
+from engage import imports
 from engage.models import Consent, SubscriberImport, Subscription, SubscriptionEvent, Supporter, Suppression
-from engage.personal_data import supporter_erase
+from engage.services.consent import consent_record
+from engage.services.erasure import supporter_erase
+from engage.services.imports import subscriber_imports_sweep, subscribers_import
+from engage.services.supporters import supporter_get_or_create
 from engage.suppression import suppression_add
 from tests.support.base import MusterTestCase
 
@@ -37,11 +40,11 @@ class ImportTestCase(MusterTestCase):
         self.consent_date = datetime(2019, 3, 1, tzinfo=UTC)
 
     def supporter(self, email, *, subscribed=None, consent=None):
-        supporter, _ = services.supporter_get_or_create(email=email, first_name="Old", last_name="Name", country="GB", postcode="")
+        supporter, _ = supporter_get_or_create(email=email, first_name="Old", last_name="Name", country="GB", postcode="")
         if subscribed is not None:
             Subscription.objects.create(supporter=supporter, mailing_list=self.news, status=subscribed)
         if consent is not None:
-            services.consent_record(supporter=supporter, organisation=self.news.organisation, given=consent, wording="x", source="test")
+            consent_record(supporter=supporter, organisation=self.news.organisation, given=consent, wording="x", source="test")
         return supporter
 
     def run_command(self, data: bytes, *extra):
@@ -176,7 +179,7 @@ class MalformedFileTests(ImportTestCase):
                 column_map=imports.columns_guess(MAILCHIMP_HEADER.split(",")),
             )
             with CaptureQueriesContext(connection) as queries:
-                imports.subscribers_import(subscriber_import=subscriber_import, data="\n".join(lines).encode())
+                subscribers_import(subscriber_import=subscriber_import, data="\n".join(lines).encode())
             return len(queries)
 
         self.assertEqual(queries_for(10, 0), queries_for(400, 1000))
@@ -190,7 +193,7 @@ class MalformedFileTests(ImportTestCase):
             column_map={"email": "Email Address"},
         )
         with patch.object(imports, "BATCH_SIZE", 10):
-            imports.subscribers_import(subscriber_import=subscriber_import, data="\n".join(lines).encode(),
+            subscribers_import(subscriber_import=subscriber_import, data="\n".join(lines).encode(),
                                        progress=lambda done, total: seen.append((done, total)))
         self.assertEqual(seen, [(10, 25), (20, 25), (25, 25)])
 
@@ -261,7 +264,7 @@ class AdminImportTests(ImportTestCase):
     def test_abandoned_uploads_lose_their_file(self):
         self.upload(b"Email\na@example.org\n")
         with patch("django.utils.timezone.now", return_value=datetime(2100, 1, 1, tzinfo=UTC)):
-            imports.subscriber_imports_sweep()
+            subscriber_imports_sweep()
         abandoned = SubscriberImport.objects.get()
         self.assertEqual((abandoned.status, bytes(abandoned.data)), (SubscriberImport.Status.FAILED, b""))
 
@@ -274,7 +277,7 @@ class ListExportTests(ImportTestCase):
             ("left@example.org", "Left", Subscription.Status.UNSUBSCRIBED),
             ("bounced@example.org", "Bounced", Subscription.Status.SUBSCRIBED),
         ):
-            supporter, _ = services.supporter_get_or_create(email=email, first_name=first, last_name="-Minus", country="GB", postcode="")
+            supporter, _ = supporter_get_or_create(email=email, first_name=first, last_name="-Minus", country="GB", postcode="")
             Subscription.objects.create(supporter=supporter, mailing_list=self.news, status=status)
         suppression_add(email="bounced@example.org", reason=Suppression.Reason.HARD_BOUNCE)
         self.client.force_login(self.organiser)

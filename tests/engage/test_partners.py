@@ -8,16 +8,16 @@ from django.test import TestCase
 from django.utils import timezone
 
 from engage.models import PartnerApiKey
-from engage.partners import (
-    organisation_origins,
-    origin_valid,
+from engage.partners import organisation_origins, origin_valid
+from engage.selectors import partner_opt_ins_current
+from engage.services.consent import consent_record
+from engage.services.partner_keys import (
     partner_api_key_authenticate,
     partner_api_key_create,
     partner_api_key_hash,
     partner_api_key_revoke,
-    partner_opt_ins_current,
 )
-from engage.services import consent_record, supporter_get_or_create
+from engage.services.supporters import supporter_get_or_create
 from tests.support.factories import make_other_partner, make_partner
 
 

@@ -5,9 +5,11 @@ from unittest.mock import patch
 
 from django.core import mail
 
-from engage import services
 from engage.links import PREFERENCES_MAX_AGE, preferences_url
 from engage.models import Consent, Subscription, SubscriptionEvent, Supporter, SupporterChange
+from engage.services.consent import consent_record
+from engage.services.subscriptions import subscription_set
+from engage.services.supporters import supporter_get_or_create
 from engage.tokens import new_nonce
 from tests.support.base import MusterTestCase
 from tests.support.factories import make_list
@@ -22,13 +24,13 @@ class PreferencesTestCase(MusterTestCase):
         self.paper = make_list(slug="quarterly-paper", name="Quarterly newspaper")
         self.hidden = make_list(slug="organisers", name="Organisers only", public=False)
         self.other_hidden = make_list(slug="secret", name="Secret list", public=False)
-        self.ada, _ = services.supporter_get_or_create(
+        self.ada, _ = supporter_get_or_create(
             email="ada@example.org", first_name="Ada", last_name="Lovelace", country="GB", postcode="S70 2AB"
         )
         for each in (self.news, self.hidden):
-            services.subscription_set(supporter=self.ada, mailing_list=each, subscribed=True, wording=each.opt_in_wording, source="test")
-        services.consent_record(supporter=self.ada, organisation=self.host, given=True, wording="Yes", source="test")
-        services.consent_record(supporter=self.ada, organisation=self.partner, given=False, wording="No", source="test")
+            subscription_set(supporter=self.ada, mailing_list=each, subscribed=True, wording=each.opt_in_wording, source="test")
+        consent_record(supporter=self.ada, organisation=self.host, given=True, wording="Yes", source="test")
+        consent_record(supporter=self.ada, organisation=self.partner, given=False, wording="No", source="test")
         self.path = path_of(preferences_url(self.ada))
 
     def statuses(self):
@@ -83,7 +85,7 @@ class PreferencePageTests(PreferencesTestCase):
         self.assertEqual(Subscription.objects.filter(mailing_list=self.paper).count(), 0)
 
     def test_giving_consent_and_switching_a_list_on_record_the_wording_shown(self):
-        services.consent_record(supporter=self.ada, organisation=self.host, given=False, wording="No", source="test")
+        consent_record(supporter=self.ada, organisation=self.host, given=False, wording="No", source="test")
         self.save_choices(lists=[self.news, self.paper], organisations=[self.partner])
         self.assertTrue(self.latest_consent(self.partner).given)
         self.assertEqual(self.latest_consent(self.partner).wording,

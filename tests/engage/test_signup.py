@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core import mail
 from django.test import override_settings
 
-from engage import services, tasks
+from engage import tasks
 from engage.models import (
     Affiliate,
     Consent,
@@ -19,6 +19,8 @@ from engage.models import (
     Supporter,
     Suppression,
 )
+from engage.services.signups import signups_release
+from engage.services.subscriptions import unsubscribe
 from engage.suppression import email_hash, suppression_add
 from tests.support.base import MusterTestCase
 from tests.support.factories import make_list, sign_data
@@ -163,7 +165,7 @@ class SubscribeTests(SignupTestCase):
         first = link_in_last_email(SIGNUP_CONFIRM_LINK)
         self.post(first, {})
         supporter = Supporter.objects.get()
-        services.unsubscribe(supporter=supporter, mailing_list=self.news, wording="Unsubscribe me.", source="test")
+        unsubscribe(supporter=supporter, mailing_list=self.news, wording="Unsubscribe me.", source="test")
         mail.outbox.clear()
         self.subscribe(lists=[self.news.pk])
         subscription = Subscription.objects.get()
@@ -259,7 +261,7 @@ class AbuseTests(SignupTestCase):
         self.assertEqual(first.status_code, 303)
         # The held link does not work until an organiser releases it.
         with self.captureOnCommitCallbacks(execute=True):
-            services.signups_release(signup_ids=[held.pk])
+            signups_release(signup_ids=[held.pk])
         path = link_in_last_email(SIGNUP_CONFIRM_LINK, to="c@example.org")
         self.post(path, {})
         self.assertTrue(Membership.objects.filter(supporter__email="c@example.org").exists())

@@ -6,7 +6,7 @@ from django.db import connection
 
 from engage.models import Supporter
 from engage.selectors import supporters_by_email
-from engage.services import supporter_get_or_create
+from engage.services.supporters import supporter_get_or_create
 
 
 @pytest.mark.postgres

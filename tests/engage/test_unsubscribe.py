@@ -5,7 +5,7 @@ from unittest.mock import patch
 
 from django.test import Client
 
-from engage import links, services
+from engage import links
 from engage.links import (
     UNSUBSCRIBE_MAX_AGE,
     mailing_links,
@@ -14,8 +14,11 @@ from engage.links import (
     unsubscribe_url,
 )
 from engage.models import Consent, Subscription, SubscriptionEvent, Supporter
+from engage.services.consent import consent_record
+from engage.services.subscriptions import subscription_set
+from engage.services.supporters import supporter_get_or_create
 from engage.tokens import new_nonce
-from mailings.recipients import recipients_eligible
+from mailings.selectors.recipients import recipients_eligible
 from tests.support.base import MusterTestCase
 from tests.support.factories import make_list
 from tests.support.web import path_of
@@ -30,12 +33,12 @@ class UnsubscribeTestCase(MusterTestCase):
         super().setUp()
         self.paper = make_list(slug="quarterly-paper", name="Quarterly newspaper")
         self.partner_news = make_list(slug="we-own-it-news", name="We Own It news", organisation=self.partner)
-        self.ada, _ = services.supporter_get_or_create(
+        self.ada, _ = supporter_get_or_create(
             email="ada@example.org", first_name="Ada", last_name="Lovelace", country="GB", postcode="S70 2AB"
         )
         for each in (self.news, self.paper, self.partner_news):
-            services.subscription_set(supporter=self.ada, mailing_list=each, subscribed=True, wording=each.opt_in_wording, source="test")
-            services.consent_record(supporter=self.ada, organisation=each.organisation, given=True, wording=each.opt_in_wording, source="test")
+            subscription_set(supporter=self.ada, mailing_list=each, subscribed=True, wording=each.opt_in_wording, source="test")
+            consent_record(supporter=self.ada, organisation=each.organisation, given=True, wording=each.opt_in_wording, source="test")
         self.ledgers_before = (Consent.objects.count(), SubscriptionEvent.objects.count())
 
     def status(self, mailing_list):

@@ -5,7 +5,7 @@ import pytest
 
 from mailings.models import Mailing, Message, Segment
 from mailings.services.compose import mailing_save
-from tests.mailings.builders import make_list, make_mailing, make_message, make_segment, make_sender
+from tests.support.factories import make_list, make_mailing, make_message, make_segment, make_sender
 
 pytestmark = pytest.mark.django_db
 
@@ -17,7 +17,7 @@ def test_it_stores_a_message_and_a_segment_written_on_their_pages(admin_client):
     })
     assert response.status_code == 302
     assert Message.objects.get().subject == "Rally on Friday"
-    make_list()
+    make_list(slug="news")
     response = admin_client.post("/admin/mailings/segment/add/", {
         "name": "News", "description": "", "definition": '{"condition": "subscribed_to_list", "list": "news"}',
     })
@@ -26,7 +26,7 @@ def test_it_stores_a_message_and_a_segment_written_on_their_pages(admin_client):
 
 
 def test_a_new_mailing_records_its_organiser(admin_client, admin_user):
-    news = make_list()
+    news = make_list(slug="news")
     response = admin_client.post("/admin/mailings/mailing/add/", {
         "name": "Rally call", "message": make_message().pk, "segment": make_segment().pk, "mailing_list": news.pk,
         "deliveries-TOTAL_FORMS": "0", "deliveries-INITIAL_FORMS": "0",

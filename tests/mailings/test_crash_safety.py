@@ -18,8 +18,8 @@ from django.conf import settings
 from django.db import connection
 
 from config.celery import app
-from mailings import sending, services
 from mailings.models import Delivery, Mailing
+from mailings.services.sending import claims_sweep, mailing_start
 from tests.support.factories import make_audience_bulk, make_list, make_mailing, make_supporter, suppress
 from tests.support.workers import Worker, wait_until
 
@@ -113,7 +113,7 @@ def assert_exactly_once(mock_esp, mailing, crowd, excluded):
 
 
 def start_mailing(mailing):
-    services.mailing_start(mailing_id=mailing.pk)
+    mailing_start(mailing_id=mailing.pk)
 
 
 def test_it_sends_exactly_once_through_sigterm_and_sigkill(mock_esp, worker, django_capture_on_commit_callbacks):
@@ -148,7 +148,7 @@ def test_it_sends_exactly_once_through_sigterm_and_sigkill(mock_esp, worker, dja
         assert max(received(mock_esp, crash).values()) == 1  # nobody ever gets two
         # Past the claim timeout the sweeper calls them unknown, not queued: they may have left.
         wait_until(lambda: False, timeout=3.2)
-        requeued, unknown = sending.claims_sweep()
+        requeued, unknown = claims_sweep()
         assert unknown == len(in_flight)
         assert set(Delivery.objects.filter(mailing=crash, status="unknown").values_list("pk", flat=True)) >= in_flight
         unknown_total += unknown

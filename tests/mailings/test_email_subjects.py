@@ -6,7 +6,7 @@ from django.core import mail
 from django.test import TestCase
 
 from petitions.services.signing import petition_sign
-from tests.factories import make_petition
+from tests.support.factories import make_petition
 
 
 class SubjectLineTests(TestCase):

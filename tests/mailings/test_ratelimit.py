@@ -9,6 +9,7 @@ import pytest
 
 from mailings import ratelimit
 from mailings.ratelimit import RateLimited, RateLimiter
+from petitions.services.signing import petition_sign, signatures_remind
 
 pytestmark = pytest.mark.redis
 
@@ -122,8 +123,8 @@ def test_without_redis_the_same_buckets_live_in_the_process(settings, monkeypatc
 def test_transactional_emails_count_against_the_same_quota_and_wait_for_it(key_prefix, clock, settings, mailoutbox):
     from engage.models import Supporter
     from mailings.models import OutboundEmail
-    from mailings.services import EmailRateLimited, transactional_send
-    from tests.factories import make_petition
+    from mailings.services.transactional import EmailRateLimited, transactional_send
+    from tests.support.factories import make_petition
 
     settings.MAILINGS_RATE_PER_SECOND = 2
     settings.MAILINGS_RATE_MAX_WAIT_SECONDS = 0
@@ -158,14 +159,13 @@ def test_reminders_stop_at_the_rate_limit_and_the_next_run_goes_on(key_prefix, c
 
     from django.utils import timezone
 
-    from petitions import services
     from petitions.models import Signature
-    from tests.factories import make_petition
+    from tests.support.factories import make_petition
 
     petition = make_petition()
     with django_capture_on_commit_callbacks(execute=True):
         for name in ("ada", "bob", "cy"):
-            services.petition_sign(petition=petition, first_name=name, last_name="Test", email=f"{name}@example.org",
+            petition_sign(petition=petition, first_name=name, last_name="Test", email=f"{name}@example.org",
                                    country="GB", postcode="S70 2AB", opt_in=False)
     mailoutbox.clear()
     settings.MAILINGS_RATE_PER_SECOND = 1
@@ -173,10 +173,10 @@ def test_reminders_stop_at_the_rate_limit_and_the_next_run_goes_on(key_prefix, c
     due = timezone.now() + settings.CONFIRM_REMINDER_AFTER + timedelta(minutes=1)
     with mock.patch("django.utils.timezone.now", return_value=due):
         started = clock.now()
-        assert services.signatures_remind() == 1  # one token, then it stops rather than wait for each
+        assert signatures_remind() == 1  # one token, then it stops rather than wait for each
         assert clock.now() - started < 2
         assert Signature.objects.filter(reminder_sent_at__isnull=False).count() == 1
         clock.advance(1.1)
-        assert services.signatures_remind() == 1
+        assert signatures_remind() == 1
     assert len(mailoutbox) == 2
     assert Signature.objects.filter(reminder_sent_at__isnull=False).count() == 2

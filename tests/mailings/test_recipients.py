@@ -1,4 +1,4 @@
-"""The one recipient filter (DESIGN rule 4): whatever a segment says, nobody suppressed,
+"""The one recipient filter (docs/design.md, "One recipient filter"): whatever a segment says, nobody suppressed,
 unsubscribed from the mailing's list, or without consent for the sending organisation."""
 
 from contextlib import contextmanager
@@ -9,13 +9,14 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from engage import imports
 from engage.hashing import PADS_SETTING, hmac_pads_hex
 from engage.models import SubscriberImport, Supporter
-from engage.services import consent_record
+from engage.services.consent import consent_record
+from engage.services.imports import subscribers_import
 from engage.suppression import email_hash
-from mailings.recipients import EmailHash, recipients_eligible, supporters_email_hash_fill
-from petitions.services import petition_sign
+from mailings.selectors.recipients import EmailHash, recipients_eligible, supporters_email_hash_fill
+from mailings.services.sending import mailings_tick
+from petitions.services.signing import petition_sign
 from tests.support.factories import make_list, make_organisation, make_petition, make_supporter, supporter_ids, suppress
 
 pytestmark = pytest.mark.django_db
@@ -134,7 +135,7 @@ def test_every_way_of_writing_a_supporter_stores_its_hash_at_once():
         mailing_list=make_list(slug="news"), file_name="x.csv", consent_wording="Yes", consent_given_at=datetime(2019, 3, 1, tzinfo=UTC),
         column_map={"email": "Email Address"},
     )
-    imports.subscribers_import(subscriber_import=subscriber_import, data=b"Email Address\nImported@Example.org\n")
+    subscribers_import(subscriber_import=subscriber_import, data=b"Email Address\nImported@Example.org\n")
     written["imported@example.org"] = Supporter.objects.get(email="imported@example.org").pk
     assert {email: stored_hash(pk) for email, pk in written.items()} == {email: email_hash(email) for email in written}
     assert supporters_email_hash_fill() == 0
@@ -258,11 +259,10 @@ def test_it_never_matches_a_changed_address_by_its_old_hash():
 
 @pytest.mark.postgres
 def test_beat_stores_new_supporters_hashes():
-    from mailings import services
 
     with without_the_key():
         ada = make_supporter("Ada@Example.org")
     assert stored_hash(ada) is None
-    assert services.mailings_tick()["hashed"] == 1
+    assert mailings_tick()["hashed"] == 1
     assert stored_hash(ada) == email_hash("ada@example.org")
-    assert services.mailings_tick()["hashed"] == 0
+    assert mailings_tick()["hashed"] == 0

@@ -4,7 +4,8 @@ fallbacks, and the preference-centre footer."""
 import pytest
 
 from mailings import rendering
-from mailings.services import email_render, message_preview
+from mailings.rendering import email_render
+from mailings.selectors.mailings import message_preview
 from tests.support.factories import make_list, make_message, make_petition, make_supporter
 
 pytestmark = pytest.mark.django_db

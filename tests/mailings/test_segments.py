@@ -7,8 +7,8 @@ from django.utils import timezone
 
 from engage.models import Supporter
 from mailings.models import Delivery
-from mailings.recipients import recipients_eligible
-from mailings.segments import SegmentError, segment_supporters
+from mailings.selectors.recipients import recipients_eligible
+from mailings.selectors.segments import SegmentError, segment_supporters
 from tests.support.factories import (
     make_list,
     make_mailing,

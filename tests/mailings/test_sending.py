@@ -11,8 +11,25 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from engage import links
-from mailings import sending, services
 from mailings.models import Delivery, Mailing
+from mailings.services.compose import (
+    deliveries_unknown_drop,
+    deliveries_unknown_resend,
+    mailing_cancel,
+    mailing_pause,
+    mailing_resume,
+    mailing_schedule,
+)
+from mailings.services.sending import (
+    MailingStateError,
+    chunk_claim,
+    chunk_send,
+    claims_sweep,
+    deliveries_snapshot,
+    mailing_start,
+    mailings_tick,
+    unknown_reconcile,
+)
 from tests.support.factories import make_list, make_mailing, make_organisation, make_segment, make_supporter, suppress
 
 pytestmark = pytest.mark.django_db
@@ -38,7 +55,7 @@ def audience(n=5, news=None):
 
 def start(mailing, django_capture_on_commit_callbacks, execute=True):
     with django_capture_on_commit_callbacks(execute=execute):
-        services.mailing_start(mailing_id=mailing.pk)
+        mailing_start(mailing_id=mailing.pk)
     mailing.refresh_from_db()
     return mailing
 
@@ -54,10 +71,10 @@ def test_it_snapshots_eligible_recipients_in_one_insert_and_only_once(mailgun, d
     news, people = audience(3)
     mailing = make_mailing(mailing_list=news, segment=make_segment({"condition": "subscribed_to_list", "list": "news"}))
     with CaptureQueriesContext(connection) as queries:
-        assert sending.deliveries_snapshot(mailing=mailing) == 3
+        assert deliveries_snapshot(mailing=mailing) == 3
     inserts = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("INSERT")]
     assert len(inserts) == 1 and "SELECT" in inserts[0]
-    assert sending.deliveries_snapshot(mailing=mailing) == 3
+    assert deliveries_snapshot(mailing=mailing) == 3
     assert set(Delivery.objects.values_list("supporter_id", flat=True)) == {p.pk for p in people}
 
 
@@ -100,12 +117,12 @@ def test_it_pauses_and_resumes_without_sending_twice_or_skipping(mailgun, settin
     settings.MAILINGS_CHUNK_SIZE = 2
     news, people = audience(7)
     mailing = start(make_mailing(mailing_list=news), django_capture_on_commit_callbacks, execute=False)
-    assert sending.chunk_send(mailing_id=mailing.pk).sent == 2
-    services.mailing_pause(mailing=mailing)
-    assert sending.chunk_send(mailing_id=mailing.pk).claimed == 0  # a paused mailing claims nothing
+    assert chunk_send(mailing_id=mailing.pk).sent == 2
+    mailing_pause(mailing=mailing)
+    assert chunk_send(mailing_id=mailing.pk).claimed == 0  # a paused mailing claims nothing
     assert Delivery.objects.filter(status=Delivery.Status.QUEUED).count() == 5
     with django_capture_on_commit_callbacks(execute=True):
-        services.mailing_resume(mailing=mailing)
+        mailing_resume(mailing=mailing)
     mailing.refresh_from_db()
     assert mailing.status == Mailing.Status.SENT
     assert copies_by_address(mailgun) == {p.email: 1 for p in people}
@@ -115,7 +132,7 @@ def test_it_re_checks_the_rule_when_a_chunk_is_claimed(mailgun, django_capture_o
     news, people = audience(3)
     mailing = start(make_mailing(mailing_list=news), django_capture_on_commit_callbacks, execute=False)
     suppress(people[0].email)  # bounced elsewhere after the snapshot
-    while sending.chunk_send(mailing_id=mailing.pk).claimed:
+    while chunk_send(mailing_id=mailing.pk).claimed:
         pass
     assert people[0].email not in copies_by_address(mailgun)
     assert Delivery.objects.get(supporter=people[0]).status == Delivery.Status.SKIPPED
@@ -131,7 +148,7 @@ def test_it_skips_a_delivery_whose_supporter_row_is_gone(mailgun, django_capture
         cursor.execute("DELETE FROM engage_consent WHERE supporter_id = %s", [people[0].pk])
         cursor.execute("DELETE FROM engage_subscription WHERE supporter_id = %s", [people[0].pk])
         cursor.execute("DELETE FROM engage_supporter WHERE id = %s", [people[0].pk])
-    while sending.chunk_send(mailing_id=mailing.pk).claimed:
+    while chunk_send(mailing_id=mailing.pk).claimed:
         pass
     assert copies_by_address(mailgun) == {p.email: 1 for p in people[1:]}
     assert Delivery.objects.get(supporter_id=people[0].pk).status == Delivery.Status.SKIPPED
@@ -140,7 +157,7 @@ def test_it_skips_a_delivery_whose_supporter_row_is_gone(mailgun, django_capture
 def test_it_never_writes_a_second_delivery_for_one_person(mailgun):
     news, people = audience(1)
     mailing = make_mailing(mailing_list=news)
-    sending.deliveries_snapshot(mailing=mailing)
+    deliveries_snapshot(mailing=mailing)
     with pytest.raises(IntegrityError), transaction.atomic():
         Delivery.objects.create(mailing=mailing, supporter=people[0])
 
@@ -148,8 +165,8 @@ def test_it_never_writes_a_second_delivery_for_one_person(mailgun):
 def test_it_cancels_what_is_still_queued(mailgun, settings, django_capture_on_commit_callbacks):
     news, _ = audience(4)
     mailing = start(make_mailing(mailing_list=news), django_capture_on_commit_callbacks, execute=False)
-    assert services.mailing_cancel(mailing=mailing) == 4
-    assert sending.chunk_send(mailing_id=mailing.pk).claimed == 0
+    assert mailing_cancel(mailing=mailing) == 4
+    assert chunk_send(mailing_id=mailing.pk).claimed == 0
     assert mailgun.stats()["messages"] == 0
 
 
@@ -157,15 +174,15 @@ def test_it_starts_scheduled_mailings_from_beat_when_due(mailgun, settings, djan
     assert settings.CELERY_BEAT_SCHEDULE["mailings-tick"]["task"] == "mailings.tasks.mailings_tick"
     news, people = audience(2)
     mailing = make_mailing(mailing_list=news)
-    services.mailing_schedule(mailing=mailing, at=timezone.now() + timedelta(hours=1))
-    with pytest.raises(services.MailingStateError):
-        services.mailing_schedule(mailing=mailing, at=timezone.now() - timedelta(minutes=1))
+    mailing_schedule(mailing=mailing, at=timezone.now() + timedelta(hours=1))
+    with pytest.raises(MailingStateError):
+        mailing_schedule(mailing=mailing, at=timezone.now() - timedelta(minutes=1))
     with django_capture_on_commit_callbacks(execute=True):
-        services.mailings_tick()
+        mailings_tick()
     assert Mailing.objects.get(pk=mailing.pk).status == Mailing.Status.SCHEDULED
     Mailing.objects.filter(pk=mailing.pk).update(scheduled_at=timezone.now() - timedelta(seconds=1))
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.mailings_tick()["started"] == 1
+        assert mailings_tick()["started"] == 1
     assert Mailing.objects.get(pk=mailing.pk).status == Mailing.Status.SENT
     assert copies_by_address(mailgun) == {p.email: 1 for p in people}
 
@@ -177,11 +194,11 @@ def test_it_marks_a_timed_out_send_unknown_and_settles_it_with_the_esps_record(m
     news, people = audience(3)
     mailgun.configure(delay=1.0)  # accepted, then answered too late
     mailing = start(make_mailing(mailing_list=news), django_capture_on_commit_callbacks, execute=False)
-    sending.chunk_send(mailing_id=mailing.pk)
+    chunk_send(mailing_id=mailing.pk)
     assert set(Delivery.objects.values_list("status", flat=True)) == {Delivery.Status.UNKNOWN}
     mailgun.configure(delay=0)
     with django_capture_on_commit_callbacks(execute=True):
-        result = services.mailings_tick()
+        result = mailings_tick()
     assert result["reconciled"] == 3 and result["resent"] == 0
     assert set(Delivery.objects.values_list("status", flat=True)) == {Delivery.Status.SENT}
     assert copies_by_address(mailgun) == {p.email: 1 for p in people}
@@ -192,19 +209,19 @@ def test_it_requeues_a_refused_chunk_and_sends_it_later(mailgun, django_capture_
     news, people = audience(3)
     mailgun.configure(fail_next=1)  # a 503: nothing was accepted
     mailing = start(make_mailing(mailing_list=news), django_capture_on_commit_callbacks, execute=False)
-    sending.chunk_send(mailing_id=mailing.pk)
+    chunk_send(mailing_id=mailing.pk)
     assert set(Delivery.objects.values_list("status", flat=True)) == {Delivery.Status.QUEUED}
-    sending.chunk_send(mailing_id=mailing.pk)
+    chunk_send(mailing_id=mailing.pk)
     assert copies_by_address(mailgun) == {p.email: 1 for p in people}
 
 
 def test_it_sweeps_abandoned_claims(mailgun, settings, django_capture_on_commit_callbacks):
     news, _ = audience(4)
     mailing = start(make_mailing(mailing_list=news), django_capture_on_commit_callbacks, execute=False)
-    token, rows = sending.chunk_claim(mailing_id=mailing.pk, size=4)
+    token, rows = chunk_claim(mailing_id=mailing.pk, size=4)
     Delivery.objects.filter(pk__in=[rows[0][0], rows[1][0]]).update(status=Delivery.Status.SENDING)
     Delivery.objects.update(claimed_at=timezone.now() - settings.MAILINGS_CLAIM_TIMEOUT - timedelta(seconds=1))
-    assert sending.claims_sweep() == (2, 2)
+    assert claims_sweep() == (2, 2)
     assert Delivery.objects.filter(status=Delivery.Status.QUEUED).count() == 2
     assert Delivery.objects.filter(status=Delivery.Status.UNKNOWN).count() == 2
 
@@ -214,11 +231,11 @@ def test_it_leaves_unknown_outcomes_to_the_organiser_when_the_esp_cannot_be_aske
     news, _ = audience(2)
     mailing = start(make_mailing(mailing_list=news), django_capture_on_commit_callbacks, execute=False)
     Delivery.objects.update(status=Delivery.Status.UNKNOWN, claimed_at=timezone.now() - timedelta(days=1))
-    assert sending.unknown_reconcile() == (0, 0)  # anymail's test backend has no search
-    assert services.deliveries_unknown_drop(mailing=mailing) == 2
+    assert unknown_reconcile() == (0, 0)  # anymail's test backend has no search
+    assert deliveries_unknown_drop(mailing=mailing) == 2
     Delivery.objects.update(status=Delivery.Status.UNKNOWN)
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.deliveries_unknown_resend(mailing=mailing) == 2
+        assert deliveries_unknown_resend(mailing=mailing) == 2
     assert set(Delivery.objects.values_list("status", flat=True)) == {Delivery.Status.SENT}
 
 
@@ -227,7 +244,7 @@ def test_it_claims_a_chunk_in_a_constant_number_of_queries(mailgun, settings, dj
     news, _ = audience(30)
     mailing = start(make_mailing(mailing_list=news), django_capture_on_commit_callbacks, execute=False)
     with django_assert_max_num_queries(12):
-        assert sending.chunk_send(mailing_id=mailing.pk).sent == 30
+        assert chunk_send(mailing_id=mailing.pk).sent == 30
 
 
 def test_it_refuses_organisation_less_consent(mailgun, django_capture_on_commit_callbacks):

@@ -13,11 +13,10 @@ from celery.signals import task_retry
 
 from mailings.models import Delivery, OutboundEmail
 from mailings.services.sending import chunk_send, mailing_start
-from petitions import services as petition_services
 from petitions import tasks as petition_tasks
 from petitions.models import Signature
-from tests.factories import make_petition
-from tests.mailings.builders import make_list, make_mailing, make_supporter
+from petitions.services.signing import confirmations_owed_send, petition_sign
+from tests.support.factories import make_list, make_mailing, make_petition, make_supporter
 
 pytestmark = pytest.mark.django_db
 
@@ -70,7 +69,7 @@ def copies(esp):
 
 def pending_signature(django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False):  # the confirmation is sent by the test
-        result = petition_services.petition_sign(
+        result = petition_sign(
             petition=make_petition(), first_name="Ada", last_name="Lovelace", email=ADDRESS, country="GB",
             postcode="S70 2AB", opt_in=False,
         )
@@ -83,7 +82,7 @@ def owed_sweep(signature, settings, django_capture_on_commit_callbacks):
         created_at=signature.created_at - settings.CONFIRM_OWED_AFTER - timedelta(minutes=1)
     )
     with django_capture_on_commit_callbacks(execute=True):
-        return petition_services.confirmations_owed_send()
+        return confirmations_owed_send()
 
 
 def test_it_never_sends_a_confirmation_twice_when_the_connection_drops_after_the_request(

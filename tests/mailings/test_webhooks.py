@@ -10,7 +10,7 @@ import pytest
 from engage.models import Suppression
 from engage.suppression import is_suppressed
 from mailings.models import Delivery, OutboundEmail, WebhookEvent
-from mailings.services import transactional_send
+from mailings.services.transactional import transactional_send
 from tests.support.factories import make_list, make_mailing, make_petition, make_supporter
 
 pytestmark = pytest.mark.django_db
@@ -111,7 +111,7 @@ def test_it_ignores_a_delivery_id_that_does_not_belong_to_the_mailing_named(clie
 
 
 def test_it_still_sends_transactional_email_after_a_marketing_unsubscribe(delivery):
-    from engage.services import unsubscribe
+    from engage.services.subscriptions import unsubscribe
 
     unsubscribe(supporter=delivery.supporter, mailing_list=None, wording="Stop", source="test")
     sent = transactional_send(

@@ -11,10 +11,10 @@ import time
 import pytest
 
 from engage.models import Subscription, SubscriptionEvent, Supporter
-from mailings import sending
 from mailings.models import Delivery, Mailing, WebhookEvent
-from mailings.recipients import recipients_eligible
-from mailings.webhooks import ESP_UNSUBSCRIBE_WORDING
+from mailings.selectors.recipients import recipients_eligible
+from mailings.services.sending import chunk_send, deliveries_snapshot
+from mailings.services.webhooks import ESP_UNSUBSCRIBE_WORDING
 from tests.support.factories import make_list, make_mailing, make_segment, make_supporter
 
 pytestmark = pytest.mark.django_db
@@ -100,7 +100,7 @@ def test_an_esp_unsubscribe_takes_the_person_off_the_list_for_every_later_send(c
     bob = make_supporter("bob@example.org", subscribed_to=news)
     # A mailing already snapshotted before the event, and one started after it.
     queued = make_mailing(mailing_list=news, name="Already queued")
-    sending.deliveries_snapshot(mailing=queued)
+    deliveries_snapshot(mailing=queued)
     Mailing.objects.filter(pk=queued.pk).update(status=Mailing.Status.SENDING)
 
     assert post(client, signed(event_data(delivery, "unsubscribed"))).status_code == 200
@@ -114,9 +114,9 @@ def test_an_esp_unsubscribe_takes_the_person_off_the_list_for_every_later_send(c
     everyone = Supporter.objects.all()
     assert set(recipients_eligible(everyone, organisation=news.organisation, mailing_list=news)) == {bob}
 
-    while sending.chunk_send(mailing_id=queued.pk).claimed:
+    while chunk_send(mailing_id=queued.pk).claimed:
         pass
     assert Delivery.objects.get(mailing=queued, supporter=ada).status == Delivery.Status.SKIPPED
     later = make_mailing(mailing_list=news, segment=make_segment({"condition": "subscribed_to_list", "list": "news"}), name="Later")
-    assert sending.deliveries_snapshot(mailing=later) == 1
+    assert deliveries_snapshot(mailing=later) == 1
     assert [r.to for r in mailgun.records] == [bob.email]

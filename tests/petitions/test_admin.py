@@ -10,10 +10,11 @@ from django.contrib.auth import get_user_model
 from django.test import TestCase
 from django.utils import timezone
 
-from engage.services import supporter_get_or_create
-from petitions import services
+from engage.services.supporters import supporter_get_or_create
 from petitions.exports import HANDIN_HEADER
 from petitions.models import Petition, Signature
+from petitions.services.lifecycle import petition_set_status
+from petitions.services.signing import signatures_invalidate
 from tests.support.factories import make_organiser, make_petition, make_signature
 
 PETITIONS = "/admin/petitions/petition/"
@@ -96,7 +97,7 @@ class StatusActionTests(AdminTestCase):
 
     def test_mark_handed_in_records_when(self):
         petition = make_petition()
-        services.petition_set_status(petition=petition, status=Petition.Status.CLOSED)
+        petition_set_status(petition=petition, status=Petition.Status.CLOSED)
         with self.clock:
             self.act(PETITIONS, "mark_handed_in", [petition])
         petition.refresh_from_db()
@@ -119,7 +120,7 @@ class StatusActionTests(AdminTestCase):
 
     def test_a_handed_in_petition_cannot_be_published_again(self):
         petition = make_petition()
-        services.petition_set_status(petition=petition, status=Petition.Status.HANDED_IN)
+        petition_set_status(petition=petition, status=Petition.Status.HANDED_IN)
         opened_at = petition.opened_at
         self.act(PETITIONS, "publish", [petition])
         petition.refresh_from_db()
@@ -151,7 +152,7 @@ class HandinCsvTests(AdminTestCase):
                        hold_reason=Signature.HoldReason.HONEYPOT)
         invalid = make_signature(petition=self.petition, email="invalid@example.org", first_name="Invalid",
                                  last_name="Person", confirm=True)
-        services.signatures_invalidate(signature_ids=[invalid.pk])
+        signatures_invalidate(signature_ids=[invalid.pk])
         other = make_petition(slug="fund-our-nhs", title="Fund our NHS")
         make_signature(petition=other, email="other@example.org", first_name="Other", last_name="Petition", confirm=True)
 

@@ -8,9 +8,10 @@ from django.test import TestCase
 
 from engage.models import Consent, Supporter
 from mailings.models import OutboundEmail
-from petitions import services, tasks
+from petitions import tasks
 from petitions.models import Petition, Signature
 from petitions.selectors import count_key
+from petitions.services.signing import PetitionNotOpen, petition_sign, signature_confirm, signatures_invalidate
 from tests.support.cache import clear_test_cache
 from tests.support.factories import make_petition, make_signature
 from tests.support.web import later
@@ -28,7 +29,7 @@ class SignTransactionTests(TestCase):
         with self.captureOnCommitCallbacks(execute=True) as callbacks:
             try:
                 with transaction.atomic():
-                    services.petition_sign(
+                    petition_sign(
                         petition=petition, first_name="Ada", last_name="Lovelace", email="ada@example.org",
                         country="GB", postcode="S70 2AB", opt_in=True,
                     )
@@ -43,7 +44,7 @@ class SignTransactionTests(TestCase):
 
     def test_it_refuses_a_closed_petition(self):
         petition = make_petition(status=Petition.Status.CLOSED)
-        with self.assertRaises(services.PetitionNotOpen):
+        with self.assertRaises(PetitionNotOpen):
             sign(petition)
         self.assertFalse(Signature.objects.exists())
 
@@ -79,7 +80,7 @@ class ReminderTests(TestCase):
         self.assertEqual(len(mail.outbox), 1)
 
     def test_confirmed_signatures_are_not_reminded(self):
-        services.signature_confirm(signature=self.signature)
+        signature_confirm(signature=self.signature)
         with later(settings.CONFIRM_REMINDER_AFTER + timedelta(minutes=1)):
             tasks.signatures_remind.delay()
         self.assertEqual(mail.outbox, [])
@@ -91,9 +92,9 @@ class PurgeTests(TestCase):
         stale = sign(petition, email="stale@example.org", opt_in=True)
         kept_person = sign(petition, email="kept@example.org")
         other = make_petition(slug="other", title="Other")
-        services.signature_confirm(signature=sign(other, email="kept@example.org"))
+        signature_confirm(signature=sign(other, email="kept@example.org"))
         confirmed = sign(petition, email="confirmed@example.org")
-        services.signature_confirm(signature=confirmed)
+        signature_confirm(signature=confirmed)
 
         with later(settings.UNCONFIRMED_PURGE_AFTER - timedelta(hours=1)):
             self.assertEqual(tasks.signatures_unconfirmed_purge.delay().get(), 0)
@@ -128,7 +129,7 @@ class CountReconcileTests(TestCase):
     def test_it_resets_the_cached_count_and_the_column(self):
         petition = make_petition()
         for n in range(3):
-            services.signature_confirm(signature=sign(petition, email=f"p{n}@example.org"))
+            signature_confirm(signature=sign(petition, email=f"p{n}@example.org"))
         sign(petition, email="pending@example.org")
         cache.set(count_key(petition.pk), 999, None)  # drifted
         with self.assertNumQueries(3):  # petitions, one grouped COUNT, one bulk UPDATE
@@ -144,18 +145,18 @@ class CountReconcileTests(TestCase):
         petition = make_petition()
         signature = sign(petition)
         with self.captureOnCommitCallbacks(execute=True):
-            services.signature_confirm(signature=signature)
+            signature_confirm(signature=signature)
         self.assertEqual(cache.get(count_key(petition.pk)), 1)
-        services.signatures_invalidate(signature_ids=[signature.pk])
+        signatures_invalidate(signature_ids=[signature.pk])
         tasks.counts_reconcile.delay()
         self.assertEqual(cache.get(count_key(petition.pk)), 0)
 
     def test_a_cold_cache_is_seeded_from_the_database_on_confirm(self):
         petition = make_petition()
-        services.signature_confirm(signature=sign(petition, email="a@example.org"))
+        signature_confirm(signature=sign(petition, email="a@example.org"))
         clear_test_cache()
         with self.captureOnCommitCallbacks(execute=True):
-            services.signature_confirm(signature=sign(petition, email="b@example.org"))
+            signature_confirm(signature=sign(petition, email="b@example.org"))
         self.assertEqual(cache.get(count_key(petition.pk)), 2)
 
 
@@ -175,6 +176,6 @@ class ClosingTests(TestCase):
 class DeadlineTests(TestCase):
     def test_signing_stops_at_the_deadline_before_beat_closes_the_petition(self):
         petition = make_petition()
-        with later(timedelta(days=31)), self.assertRaises(services.PetitionNotOpen):
+        with later(timedelta(days=31)), self.assertRaises(PetitionNotOpen):
             sign(petition)
         self.assertFalse(Signature.objects.exists())

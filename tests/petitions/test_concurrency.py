@@ -7,8 +7,9 @@ import pytest
 from django.db import connection
 
 from engage.models import Supporter
-from petitions import services
 from petitions.models import Signature
+from petitions.services.counts import counts_reconcile
+from petitions.services.signing import petition_sign, signature_confirm
 from tests.support.factories import make_petition
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -40,7 +41,7 @@ def test_concurrent_identical_signatures_make_one_of_each(django_capture_on_comm
     results = []
 
     def sign(n):
-        result = services.petition_sign(
+        result = petition_sign(
             petition=petition, first_name="Ada", last_name="Lovelace",
             email="ada@example.org" if n % 2 else " ADA@example.org ",
             country="GB", postcode="S70 2AB", opt_in=False,
@@ -56,14 +57,14 @@ def test_concurrent_identical_signatures_make_one_of_each(django_capture_on_comm
 
 def test_concurrent_confirmations_count_once():
     petition = make_petition()
-    signature = services.petition_sign(
+    signature = petition_sign(
         petition=petition, first_name="Ada", last_name="Lovelace", email="ada@example.org",
         country="GB", postcode="S70 2AB", opt_in=False,
     ).signature
     outcomes = []
-    errors = run_concurrently(6, lambda n: outcomes.append(services.signature_confirm(signature=signature)))
+    errors = run_concurrently(6, lambda n: outcomes.append(signature_confirm(signature=signature)))
     assert errors == []
     assert sorted(outcomes) == [False] * 5 + [True]
-    services.counts_reconcile()
+    counts_reconcile()
     petition.refresh_from_db()
     assert petition.signature_count == 1

@@ -10,8 +10,9 @@ from django.utils import timezone
 
 from engage.models import Supporter
 from engage.tokens import token_make
-from petitions import services
 from petitions.models import Signature
+from petitions.services.counts import counts_reconcile
+from petitions.services.signing import CONFIRM_PURPOSE, signatures_invalidate, signatures_unconfirmed_purge
 from tests.support.base import MusterTestCase
 from tests.support.factories import make_signature
 
@@ -24,7 +25,7 @@ class ConfirmTokenTestCase(MusterTestCase):
     def setUp(self):
         super().setUp()
         self.signature = make_signature(petition=self.petition)
-        self.token = token_make(purpose=services.CONFIRM_PURPOSE, nonce=self.signature.confirm_nonce)
+        self.token = token_make(purpose=CONFIRM_PURPOSE, nonce=self.signature.confirm_nonce)
 
     def path(self, token):
         return f"/confirm/{token}/"
@@ -94,14 +95,14 @@ class BadTokenTests(ConfirmTokenTestCase):
     def test_a_token_for_a_purged_signature_is_refused(self):
         later = timezone.now() + settings.UNCONFIRMED_PURGE_AFTER + timedelta(hours=1)
         with patch("django.utils.timezone.now", return_value=later):
-            self.assertEqual(services.signatures_unconfirmed_purge(), 1)
+            self.assertEqual(signatures_unconfirmed_purge(), 1)
         self.assertFalse(Signature.objects.exists())
         self.assertFalse(Supporter.objects.exists())
         self.assertTokenRefused(self.token, status=410, heading=EXPIRED)
         self.assertFalse(Signature.objects.exists())
 
     def test_a_token_for_an_invalidated_signature_is_refused(self):
-        services.signatures_invalidate(signature_ids=[self.signature.pk])
+        signatures_invalidate(signature_ids=[self.signature.pk])
         self.assertTokenRefused(self.token, status=400, heading=BROKEN)
         self.assertEqual(Signature.objects.get().status, Signature.Status.INVALID)
 
@@ -146,7 +147,7 @@ class ValidTokenTests(ConfirmTokenTestCase):
         self.assertEqual(self.signature.confirmed_at, confirmed_at)
         self.assertEqual(self.api_count(), 1)
 
-        services.counts_reconcile()
+        counts_reconcile()
         self.assertEqual(self.api_count(), 1)
 
     def test_get_after_confirming_says_it_is_already_confirmed(self):

@@ -7,9 +7,9 @@ import re
 from django.core import mail
 
 from engage.models import Consent
-from engage.services import supporter_get_or_create
-from petitions import services
+from engage.services.supporters import supporter_get_or_create
 from petitions.models import Signature
+from petitions.services.signing import petition_sign, signatures_release
 from tests.support.base import CosponsoredTestCase
 from tests.support.factories import make_cosponsorship, make_partner, make_petition
 from tests.support.web import SIGNATURE_CONFIRM_LINK
@@ -107,14 +107,14 @@ class LedgerTests(CosponsorTestCase):
         signature = Signature.objects.get()
         self.assertEqual(signature.status, Signature.Status.HELD)
         with self.captureOnCommitCallbacks(execute=True):
-            services.signatures_release(signature_ids=[signature.pk])
+            signatures_release(signature_ids=[signature.pk])
         self.confirm_last()
         self.assertTrue(Consent.objects.filter(organisation=self.we_own_it, given=True).exists())
 
     def test_the_service_refuses_a_cosponsorship_that_is_switched_off(self):
         dormant = self.petition.cosponsorships.get(organisation=self.dormant)
         with self.assertRaises(ValueError):
-            services.petition_sign(
+            petition_sign(
                 petition=self.petition, first_name="Ada", last_name="L", email="a@example.org", country="GB",
                 postcode="S70 2AB", opt_in=False, cosponsor_opt_ins=[dormant],
             )

@@ -6,9 +6,10 @@ from django.db import connection
 from django.test import TestCase
 from django.test.utils import CaptureQueriesContext
 
-from petitions import services
 from petitions.models import Petition
 from petitions.selectors import count_key
+from petitions.services.counts import counts_reconcile
+from petitions.services.lifecycle import petition_set_status
 from tests.support.cache import clear_test_cache
 from tests.support.factories import make_petition, make_signature
 
@@ -91,7 +92,7 @@ class SummaryTests(CountApiTestCase):
         self.assertEqual(self.get(HTTP_IF_NONE_MATCH=etag).status_code, 304)
 
     def test_the_status_follows_the_petition(self):
-        services.petition_set_status(petition=self.petition, status=Petition.Status.CLOSED)
+        petition_set_status(petition=self.petition, status=Petition.Status.CLOSED)
         self.assertEqual(self.get().json()["status"], "closed")
 
     def test_an_unknown_petition_is_a_json_404(self):
@@ -146,7 +147,7 @@ class ColdCacheTests(CountApiTestCase):
     def test_a_cold_cache_falls_back_to_the_reconciled_column(self):
         self.signed(3)
         self.signed(1, confirm=False)
-        self.assertEqual(services.counts_reconcile(), 1)
+        self.assertEqual(counts_reconcile(), 1)
         self.petition.refresh_from_db()
         self.assertEqual(self.petition.signature_count, 3)
         self.assertIsNotNone(self.petition.counted_at)
@@ -160,7 +161,7 @@ class ColdCacheTests(CountApiTestCase):
         clear_test_cache()
         # Not yet reconciled: the column still says 0, and that is what a cold cache shows.
         self.assertEqual(self.get().json()["signature_count"], 0)
-        services.counts_reconcile()
+        counts_reconcile()
         clear_test_cache()
         self.assertEqual(self.get().json()["signature_count"], 2)
 
@@ -168,10 +169,10 @@ class ColdCacheTests(CountApiTestCase):
         self.signed(2)
         cache.set(count_key(self.petition.pk), 99, None)
         self.assertEqual(self.get().json()["signature_count"], 99)
-        services.counts_reconcile()
+        counts_reconcile()
         self.assertEqual(self.get().json()["signature_count"], 2)
         # Nothing changed since, so a second run updates no petition.
-        self.assertEqual(services.counts_reconcile(), 0)
+        self.assertEqual(counts_reconcile(), 0)
 
     def test_a_confirmation_on_a_cold_cache_seeds_the_exact_count(self):
         self.signed(2)

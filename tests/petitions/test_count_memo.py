@@ -7,7 +7,8 @@ from unittest.mock import patch
 from django.core.cache import cache
 from django.test import override_settings
 
-from petitions import api
+from petitions.views import api
+from petitions.views.api import _memo
 from tests.support.base import MusterTestCase
 from tests.support.factories import make_signature
 
@@ -16,11 +17,11 @@ from tests.support.factories import make_signature
 class CountMemoTests(MusterTestCase):
     def setUp(self):
         super().setUp()
-        api._memo.clear()
-        self.addCleanup(api._memo.clear)
+        _memo.clear()
+        self.addCleanup(_memo.clear)
         self.url = f"/api/petitions/{self.petition.slug}"
         self.clock = 1000.0
-        patcher = patch("petitions.api.time.monotonic", side_effect=lambda: self.clock)
+        patcher = patch("petitions.views.api.time.monotonic", side_effect=lambda: self.clock)
         patcher.start()
         self.addCleanup(patcher.stop)
 
@@ -58,18 +59,18 @@ class CountMemoTests(MusterTestCase):
 
     def test_unknown_petitions_are_not_remembered(self):
         self.assertEqual(self.client.get("/api/petitions/nope").status_code, 404)
-        self.assertEqual(api._memo, {})
+        self.assertEqual(_memo, {})
 
     def test_the_memo_stays_small(self):
         with patch.object(api, "_MEMO_MAX_ENTRIES", 3):
             for n in range(3):
-                api._memo[("http", f"host{n}", "x")] = (0.0, b"", "")
+                _memo[("http", f"host{n}", "x")] = (0.0, b"", "")
             self.client.get(self.url)
-        self.assertEqual(list(api._memo), [("http", "testserver", self.petition.slug)])
+        self.assertEqual(list(_memo), [("http", "testserver", self.petition.slug)])
 
     @override_settings(COUNT_MEMO_SECONDS=0)
     def test_zero_turns_it_off(self):
         self.count()
         self.confirm_one(1)
         self.assertEqual(self.count(), 1)
-        self.assertEqual(api._memo, {})
+        self.assertEqual(_memo, {})

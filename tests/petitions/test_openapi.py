@@ -9,7 +9,7 @@ from openapi_core.contrib.django import DjangoOpenAPIRequest, DjangoOpenAPIRespo
 from openapi_core.exceptions import OpenAPIError
 from openapi_spec_validator import validate
 
-from engage.partners import partner_api_key_create
+from engage.services.partner_keys import partner_api_key_create
 from petitions.models import Petition, Signature
 from tests.support.base import MusterTestCase
 from tests.support.factories import make_cosponsorship, make_petition, make_signature, sign_data

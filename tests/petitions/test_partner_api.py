@@ -8,8 +8,9 @@ import io
 from django.core import mail
 
 from engage.links import preferences_token
-from engage.partners import partner_api_key_create, partner_api_key_revoke
-from engage.services import consent_record, supporter_get_or_create
+from engage.services.consent import consent_record
+from engage.services.partner_keys import partner_api_key_create, partner_api_key_revoke
+from engage.services.supporters import supporter_get_or_create
 from tests.support.base import CosponsoredTestCase
 from tests.support.factories import make_signature
 from tests.support.web import SIGNATURE_CONFIRM_LINK

@@ -8,7 +8,8 @@ from unittest.mock import patch
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from engage.services import consent_record, supporter_get_or_create
+from engage.services.consent import consent_record
+from engage.services.supporters import supporter_get_or_create
 from petitions.models import Signature
 from petitions.selectors import partner_dashboard
 from tests.support.base import CosponsoredTestCase
@@ -150,7 +151,7 @@ class AccessTests(DashboardTestCase):
     def test_the_page_costs_a_fixed_number_of_queries(self):
         self.client.force_login(self.alice)
         self.client.get("/partners/org/we-own-it/")
-        with patch("petitions.dashboard.partner_dashboard", wraps=partner_dashboard) as selector:
+        with patch("petitions.views.dashboard.partner_dashboard", wraps=partner_dashboard) as selector:
             with self.assertNumQueries(8):  # session, user, organisation, four figures, opted-in total
                 self.client.get("/partners/org/we-own-it/")
             selector.assert_called_once()

@@ -13,7 +13,7 @@ from engage.services.consent import consent_record
 from engage.services.subscriptions import subscription_set
 from petitions.models import Signature
 from petitions.services.signing import petition_sign, signatures_unconfirmed_purge
-from tests.factories import make_organisation, make_petition
+from tests.support.factories import make_organisation, make_petition
 
 PERSON = {"first_name": "Ada", "last_name": "Lovelace", "country": "GB", "postcode": "S70 2AB"}
 

@@ -10,10 +10,11 @@ from django.utils import timezone
 
 from config.celery import app
 from engage.models import Supporter
-from engage.services import subscription_set
-from petitions import services, tasks
+from engage.services.subscriptions import subscription_set
+from petitions import tasks
 from petitions.models import Petition, Signature
-from petitions.retention import months_before
+from petitions.selectors import months_before
+from petitions.services.counts import counts_reconcile
 from tests.support.factories import make_list, make_petition, make_signature
 
 
@@ -50,7 +51,7 @@ class RetentionTests(TestCase):
         ended(self.handed_in, months_ago=settings.SIGNATURE_RETENTION_MONTHS + 2, status=Petition.Status.HANDED_IN, stamp="handed_in_at")
 
     def test_it_anonymises_only_what_is_due_keeping_place_and_counts(self):
-        services.counts_reconcile()
+        counts_reconcile()
         counts_before = dict(Petition.objects.values_list("slug", "signature_count"))
         self.assertEqual(tasks.signatures_anonymise_due.delay().get(), 5)
 
@@ -69,7 +70,7 @@ class RetentionTests(TestCase):
             sorted(Supporter.objects.values_list("email", flat=True)),
             ["listed@example.org", "open@example.org", "opted-in@example.org", "recent@example.org", "two@example.org"],
         )
-        services.counts_reconcile()
+        counts_reconcile()
         self.assertEqual(dict(Petition.objects.values_list("slug", "signature_count")), counts_before)
 
     def test_running_it_again_changes_nothing(self):

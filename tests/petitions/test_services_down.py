@@ -1,4 +1,4 @@
-"""DESIGN rule 6: nothing a supporter submitted is lost because Redis is down."""
+"""docs/design.md, "Stored first, sent when the service is back": nothing a supporter submitted is lost because Redis is down."""
 
 from datetime import timedelta
 from unittest import mock

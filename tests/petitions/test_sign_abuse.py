@@ -7,8 +7,9 @@ from django.core import mail
 from django.test import override_settings
 
 from engage.models import Consent, Supporter
-from petitions import services
 from petitions.models import Petition, Signature
+from petitions.services.counts import counts_reconcile
+from petitions.services.signing import confirm_url, ip_hash, signatures_invalidate, signatures_release
 from tests.support.base import MusterTestCase
 from tests.support.factories import make_petition, sign_data
 from tests.support.web import SIGNATURE_CONFIRM_LINK, frozen_ratelimit_clock
@@ -72,10 +73,10 @@ class RateLimitTests(AbuseTestCase):
         self.assertEqual(self.api_count(), 1)
 
         # Its confirm link (were it ever to leak) does not count it either.
-        token = services.confirm_url(self.signature("second@example.org")).removeprefix("https://muster.test")
+        token = confirm_url(self.signature("second@example.org")).removeprefix("https://muster.test")
         self.assertEqual(self.post(token).status_code, 400)
 
-        services.counts_reconcile()
+        counts_reconcile()
         self.assertEqual(self.api_count(), 1)
         self.petition.refresh_from_db()
         self.assertEqual(self.petition.signature_count, 1)
@@ -110,7 +111,7 @@ class RateLimitTests(AbuseTestCase):
             )
         self.assertSameResponse(normal, held)
         self.assertHeld("second@example.org", Signature.HoldReason.RATE_LIMIT)
-        self.assertEqual(self.signature("first@example.org").ip_hash, services.ip_hash(IP))
+        self.assertEqual(self.signature("first@example.org").ip_hash, ip_hash(IP))
 
     @override_settings(SIGN_RATE_PER_PETITION="1/60s")
     def test_the_second_signature_on_a_petition_over_its_own_limit_is_held(self):
@@ -123,7 +124,7 @@ class RateLimitTests(AbuseTestCase):
         self.assertEqual([m.to for m in mail.outbox], [["first@example.org"]])
 
         self.confirm("first@example.org")
-        services.counts_reconcile()
+        counts_reconcile()
         self.assertEqual(self.api_count(), 1)
 
     @override_settings(SIGN_RATE_PER_PETITION="1/60s")
@@ -144,7 +145,7 @@ class HoneypotTests(AbuseTestCase):
         self.assertHeld("bot@example.org", Signature.HoldReason.HONEYPOT)
         self.assertEqual([m.to for m in mail.outbox], [["person@example.org"]])
 
-        services.counts_reconcile()
+        counts_reconcile()
         self.assertEqual(self.api_count(), 0)
 
     def test_the_honeypot_is_in_the_form_but_hidden_from_people(self):
@@ -161,7 +162,7 @@ class ReleaseAndInvalidateTests(AbuseTestCase):
     def test_releasing_makes_a_held_signature_pending_and_sends_its_confirmation(self):
         held = self.hold("held@example.org")
         with self.captureOnCommitCallbacks(execute=True):
-            released = services.signatures_release(signature_ids=[held.pk])
+            released = signatures_release(signature_ids=[held.pk])
         self.assertEqual(released, 1)
         held.refresh_from_db()
         self.assertEqual(held.status, Signature.Status.PENDING)
@@ -179,7 +180,7 @@ class ReleaseAndInvalidateTests(AbuseTestCase):
         pending = self.signature("pending@example.org")
         outbox_before = len(mail.outbox)
         with self.captureOnCommitCallbacks(execute=True):
-            released = services.signatures_release(signature_ids=[pending.pk])
+            released = signatures_release(signature_ids=[pending.pk])
         self.assertEqual(released, 0)
         self.assertEqual(len(mail.outbox), outbox_before)
 
@@ -190,12 +191,12 @@ class ReleaseAndInvalidateTests(AbuseTestCase):
         confirmed = self.signature("confirmed@example.org")
         self.assertEqual(self.api_count(), 1)
 
-        invalidated = services.signatures_invalidate(signature_ids=[held.pk, confirmed.pk])
+        invalidated = signatures_invalidate(signature_ids=[held.pk, confirmed.pk])
         self.assertEqual(invalidated, 2)
         for signature in (held, confirmed):
             signature.refresh_from_db()
             self.assertEqual(signature.status, Signature.Status.INVALID)
-        services.counts_reconcile()
+        counts_reconcile()
         self.assertEqual(self.api_count(), 0)
         self.assertEqual(len(mail.outbox), 1)  # only the confirmed one's own confirmation
 
@@ -233,7 +234,7 @@ class AdminReviewTests(AbuseTestCase):
         self.assertEqual(self.signature("held-two@example.org").status, Signature.Status.INVALID)
         self.assertEqual(self.signature("confirmed@example.org").status, Signature.Status.INVALID)
         self.assertEqual(mail.outbox, [])
-        services.counts_reconcile()
+        counts_reconcile()
         self.assertEqual(self.api_count(), 0)
 
     def test_the_actions_need_an_organiser(self):

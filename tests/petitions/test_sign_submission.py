@@ -13,7 +13,7 @@ from django.utils import timezone
 
 import petitions
 from petitions.models import Petition, Signature
-from tests.factories import make_cosponsorship, make_partner, make_petition, sign_data
+from tests.support.factories import make_cosponsorship, make_partner, make_petition, sign_data
 
 NOT_OPEN = "This petition is not open for signatures."
 

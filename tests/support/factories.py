@@ -10,12 +10,14 @@ from django.test import TestCase
 from django.utils import timezone
 
 from engage.models import Consent, MailingList, Organisation, Subscription, Supporter, Suppression
-from engage.services import consent_record, supporter_get_or_create
+from engage.services.consent import consent_record
+from engage.services.supporters import supporter_get_or_create
 from engage.suppression import suppression_add
 from mailings.models import Mailing, Message, Segment, Sender
-from petitions import services as petition_services
 from petitions.models import Cosponsorship, Petition, Signature
 from petitions.selectors import cosponsorships_active
+from petitions.services.lifecycle import petition_save, petition_set_status
+from petitions.services.signing import petition_sign, signature_confirm
 
 # --- organisations and organisers ---------------------------------------------------------------
 
@@ -57,9 +59,9 @@ def make_petition(*, slug="scrap-the-icp-contract", title="Scrap the ICP contrac
         goal=goal,
         closes_at=timezone.now() + timedelta(days=30),
     )
-    petition_services.petition_save(petition=petition)
+    petition_save(petition=petition)
     if status != Petition.Status.DRAFT:
-        petition_services.petition_set_status(petition=petition, status=status)
+        petition_set_status(petition=petition, status=status)
     return petition
 
 
@@ -102,13 +104,13 @@ def make_signature(*, petition, email="ada@example.org", first_name="Ada", last_
     emailed link does. `extra` goes to petition_sign (source, partner, ip, hold_reason)."""
     ticked = [c for c in cosponsorships_active(petition=petition) if c.organisation.slug in boxes] if boxes else ()
     with _commit_callbacks(on_commit):
-        signature = petition_services.petition_sign(
+        signature = petition_sign(
             petition=petition, first_name=first_name, last_name=last_name, email=email, country=country,
             postcode=postcode, opt_in=opt_in, cosponsor_opt_ins=ticked, **extra,
         ).signature
     if confirm:
         with _commit_callbacks(on_commit):
-            confirmed = petition_services.signature_confirm(signature=signature)
+            confirmed = signature_confirm(signature=signature)
         assert confirmed, f"the signature of {email} was not confirmed"
     return signature
 

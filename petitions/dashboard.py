@@ -1,7 +1,0 @@
-# shim (issue 9): re-exports for callers outside this app; removed after merging
-# The old module name is the new module itself, so patches of its attributes reach the code that runs.
-import sys
-
-from petitions.views import dashboard
-
-sys.modules[__name__] = dashboard
