@@ -30,13 +30,13 @@ REDIS_MARKER = "muster-bench:owner"
 SLUG = "bench-petition"
 SETUP_PETITION = f"""
 from engage.models import Organisation
-from petitions import services
+from petitions.services.lifecycle import petition_save, petition_set_status
 from petitions.models import Petition
 org = Organisation.objects.create(name="Bench Coalition", slug="bench-coalition", kind=Organisation.Kind.HOST)
 petition = Petition(organisation=org, slug={SLUG!r}, title="Bench petition", target="The benchmark",
                     summary="A petition for the sign benchmark.", body="Sign **here**.", goal=1000000)
-services.petition_save(petition=petition)
-services.petition_set_status(petition=petition, status=Petition.Status.OPEN)
+petition_save(petition=petition)
+petition_set_status(petition=petition, status=Petition.Status.OPEN)
 """
 
 

@@ -69,7 +69,7 @@ HELLO_PATH = "/bench/hello"
 # petition's summary does (cache it for five minutes).
 WARM_CACHE = f"""
 from petitions.selectors import petition_summary
-from petitions.services import counts_reconcile
+from petitions.services.counts import counts_reconcile
 counts_reconcile()
 assert petition_summary(slug={SLUG!r}) is not None
 """

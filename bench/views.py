@@ -1,4 +1,4 @@
-"""The raw-SQL reference for the sign benchmark: the same writes as petitions.services.petition_sign
+"""The raw-SQL reference for the sign benchmark: the same writes as petitions.services.signing.petition_sign
 (supporter upsert, signature with its ticked opt-in, then the confirmation task published to the broker
 after commit), in one transaction, with no form, rate limit or ORM. Served only by bench/sign.py.
 
