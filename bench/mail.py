@@ -43,9 +43,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: the project's packages
 
 from bench.common import ROOT, database_drop, database_recreate, manage, proc_cpu_seconds, results_write  # noqa: E402
-from mailings.bulk_messages import list_id_header, mailing_compiled
-from mailings.services.sending import deliveries_snapshot, mailing_start, snapshot_statement
-from mailings.sql import SNAPSHOT_WORK_MEM
 
 DB_NAME = "muster_bench_mail"
 PG = "postgres://postgres@127.0.0.1:5432"
@@ -200,6 +197,7 @@ def rss_tree_kb(pid: int) -> int:
 
 def run_muster(mode: str, n: int, workdir: str):
     """(figures, the mailing) for one send of n recipients by 2 workers."""
+    from mailings.services.sending import mailing_start
     from tests.support.workers import Worker
 
     fill(n)
@@ -249,6 +247,7 @@ def raw_messages(mailing) -> dict:
     from engage.models import Supporter
     from engage.tokens import new_nonce
     from mailings import rendering
+    from mailings.bulk_messages import list_id_header, mailing_compiled
 
     compiled = mailing_compiled(mailing)
     esp_template = rendering.to_esp_template(compiled, "%recipient.{}%")  # Mailgun's merge syntax
@@ -391,6 +390,8 @@ def snapshot_timing(n: int, *, rounds: int = 2, explain: bool = False) -> dict:
 
     from mailings.models import Delivery
     from mailings.selectors.recipients import supporters_email_hash_fill
+    from mailings.services.sending import deliveries_snapshot, snapshot_statement
+    from mailings.sql import SNAPSHOT_WORK_MEM
 
     unhashed_write = fill(n, excluded=True, with_key=False)
     mailing = make_mailing(f"snapshot-{n}")
