@@ -16,34 +16,30 @@ from engage import suppression
 from engage.models import Consent, MailingList, Organisation, Subscription, Supporter, Suppression
 
 
-class _StoredDigest(Func):
+class _Digest(Func):
+    """One side of the suppression comparison, in the form the other side is stored in:
+    `forms` maps a database vendor to its SQL for the column (as it is, elsewhere)."""
+
+    output_field = BinaryField()
+    arity = 1
+    forms: dict[str, str] = {}
+
+    def as_sql(self, compiler, conn, **extra):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return self.forms.get(conn.vendor, "{}").format(sql), params
+
+
+class _StoredDigest(_Digest):
     """Suppression.email_hash (hex) as bytes on PostgreSQL, decoded once per suppression row
-    (the small side of the join); as stored elsewhere."""
+    (the small side of the join)."""
 
-    output_field = BinaryField()
-    arity = 1
-
-    def as_postgresql(self, compiler, conn, **extra):
-        sql, params = compiler.compile(self.source_expressions[0])
-        return f"decode({sql}, 'hex')", params
-
-    def as_sql(self, compiler, conn, **extra):
-        return compiler.compile(self.source_expressions[0])
+    forms = {"postgresql": "decode({}, 'hex')"}
 
 
-class _SupporterDigest(Func):
-    """Supporter.email_hash as stored on PostgreSQL; on SQLite as lower-case hex, the form of
-    Suppression.email_hash there."""
+class _SupporterDigest(_Digest):
+    """Supporter.email_hash (bytes) as lower-case hex on SQLite, the form of Suppression.email_hash."""
 
-    output_field = BinaryField()
-    arity = 1
-
-    def as_sqlite(self, compiler, conn, **extra):
-        sql, params = compiler.compile(self.source_expressions[0])
-        return f"lower(hex({sql}))", params
-
-    def as_sql(self, compiler, conn, **extra):
-        return compiler.compile(self.source_expressions[0])
+    forms = {"sqlite": "lower(hex({}))"}
 
 
 def suppressed_q():
