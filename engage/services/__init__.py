@@ -1,5 +1,5 @@
 """engage's writes, one module per flow: supporters, consent, subscriptions, signups,
-preferences, data_exports, imports, partner_keys, erasure. Views, admin actions and tasks call
+preferences, data_exports, imports, partner_keys, erasure, suppression. Views, admin actions and tasks call
 them; each is the only place that changes what it writes.
 """
 
