@@ -16,10 +16,11 @@ call) and each size:
    ESP by a plain loop in 2 processes, with no database, app or queue;
 4. prints messages per second for both, the ratio, and peak worker memory.
 Then it times the snapshot of a 1,000,000-supporter segment (one INSERT … SELECT through the
-recipient filter; some of them opted out, left the list or are suppressed; once written by a
-connection without the suppression key, every address hashed in the query, then written
-through Muster's connection, each hash stored on write) against, in the same run, the same INSERT … SELECT of every supporter's id with no filter, printing wall time
-and the PostgreSQL backend's CPU time for each (`--snapshot-only` skips the sending runs,
+recipient filter; some of them opted out, left the list or are suppressed; written as Muster
+writes them, each with its suppression hash, then as another program writes them, without,
+so that the snapshot first fills the hashes) against, in the same run, the same INSERT …
+SELECT of every supporter's id with no filter, printing wall time and the PostgreSQL
+backend's CPU time for each (`--snapshot-only` skips the sending runs,
 `--explain` adds the snapshot's EXPLAIN (ANALYZE, BUFFERS, WAL)).
 
 The machine's 2 cores are shared by the workers, the mock ESP, PostgreSQL and Redis (and, on
@@ -115,30 +116,36 @@ def recreate_database() -> None:
     manage({**os.environ, **BASE_ENV}, "migrate", "--noinput", "-v", "0")
 
 
-def fill(n: int, *, excluded: bool = False, with_key: bool = True) -> float:
+def fill(n: int, *, excluded: bool = False, hashed: bool = True) -> float:
     """n supporters, each opted in to the host and subscribed to the list. With `excluded`,
     the recipient filter has people to drop: one in 100 opted out later, one in 200 left the
-    list, one in 1,000 suppressed. Without `with_key` the supporters are written as by a
-    connection that was not given the suppression key (their hashes left empty). Returns the
-    seconds the supporters' INSERT took."""
+    list, one in 1,000 suppressed. `hashed`: the supporters are written as Muster writes them,
+    each with its suppression hash (engage.suppression.email_digest, computed here and inserted
+    with the rows, as the import does); otherwise as another program writes them, without.
+    Returns the seconds the supporters' INSERT took, the hashing included."""
     from django.db import connection
 
     from engage.models import MailingList, Organisation
+    from engage.suppression import email_digest
 
     host, _ = Organisation.objects.get_or_create(slug="hct", defaults={"name": "Health Campaigns Together", "kind": "host"})
     news, _ = MailingList.objects.get_or_create(slug="news", defaults={"name": "News", "organisation": host})
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE mailings_delivery, engage_subscription, engage_consent, engage_supporter CASCADE")
-        if not with_key:
-            cursor.execute("SET muster.email_hash_pads = ''")  # as a connection without the key writes
         started = time.monotonic()
-        cursor.execute(
-            "INSERT INTO engage_supporter (email, first_name, last_name, country, postcode, link_nonce, created_at, updated_at) "
-            "SELECT 'b' || g || '@example.org', 'Name' || g, 'Bench', 'GB', 'S70 2AB', md5(g::text), now(), now() "
-            "FROM generate_series(1, %s) g", [n],
-        )
+        # 100,000 rows a statement: one INSERT … SELECT FROM unnest(…) WITH ORDINALITY, the
+        # ordinality numbering the addresses b<g>@example.org whose hashes the array holds.
+        for first in range(1, n + 1, 100_000):
+            last = min(first + 99_999, n)
+            digests = [email_digest(f"b{g}@example.org") for g in range(first, last + 1)] if hashed else [None] * (last - first + 1)
+            cursor.execute(
+                "INSERT INTO engage_supporter (email, first_name, last_name, country, postcode, link_nonce, email_hash, "
+                "created_at, updated_at) "
+                "SELECT 'b' || g || '@example.org', 'Name' || g, 'Bench', 'GB', 'S70 2AB', md5(g::text), h, now(), now() "
+                "FROM (SELECT h, i + %s - 1 AS g FROM unnest(%s::bytea[]) WITH ORDINALITY AS t(h, i)) AS rows",
+                [first, digests],
+            )
         supporters_seconds = time.monotonic() - started
-        cursor.execute("RESET muster.email_hash_pads")
         cursor.execute(
             "INSERT INTO engage_consent (supporter_id, organisation_id, given, wording, source, created_at) "
             "SELECT id, %s, true, 'Keep me updated', 'bench', now() FROM engage_supporter", [host.pk],
@@ -360,11 +367,13 @@ def run_raw(mode: str, n: int, template: dict) -> dict:
             "bytes_per_message": round(stats["bytes"] / max(stats["messages"], 1))}
 
 
-def _timed(statement) -> tuple[float, float]:
+def _timed(statement, *, atomic: bool = True) -> tuple[float, float]:
     """(wall seconds, backend CPU seconds) of statement(cursor), in a transaction committed at
-    the end, after a CHECKPOINT so that each run starts with the same WAL state. The backend's
-    CPU time (it runs on this machine) because on shared cores a statement's wall time includes
-    waiting for a core."""
+    the end (`atomic`; otherwise in the transactions it makes itself), after a CHECKPOINT so
+    that each run starts with the same WAL state. The backend's CPU time too (it runs on this
+    machine), because on shared cores a statement's wall time includes waiting for a core."""
+    from contextlib import nullcontext
+
     from django.db import connection, transaction
 
     with connection.cursor() as cursor:
@@ -374,7 +383,7 @@ def _timed(statement) -> tuple[float, float]:
         pid = cursor.fetchone()[0]
         cpu = proc_cpu_seconds(pid)
         started = time.monotonic()
-        with transaction.atomic():
+        with transaction.atomic() if atomic else nullcontext():
             statement(cursor)
         return time.monotonic() - started, proc_cpu_seconds(pid) - cpu
 
@@ -382,42 +391,56 @@ def _timed(statement) -> tuple[float, float]:
 def snapshot_timing(n: int, *, rounds: int = 2, explain: bool = False) -> dict:
     """The snapshot of an n-supporter segment (the whole recipient filter) against, in the same
     run, the reference: the same INSERT … SELECT of every supporter's id into the same table,
-    with no filter. First once with the supporters written by a connection without the key (no
-    hash stored; every address hashed in the query), timing beat's fill of their hashes after
-    it; then, written again through Muster's connection (each hash computed on write),
-    alternated with the reference `rounds` times; the best of each is reported."""
+    with no filter. First with the supporters written as Muster writes them (each hash stored),
+    alternated with the reference `rounds` times, the best of each reported; then once with them
+    written by another program (no hash): the start of a mailing as a whole (mailing_start),
+    whose fill of the missing hashes, before and in its transaction, is part of the snapshot's
+    time (and timed on its own too)."""
+    from unittest.mock import patch
+
     from django.db import connection, transaction
 
     from mailings.models import Delivery
-    from mailings.selectors.recipients import supporters_email_hash_fill
-    from mailings.services.sending import deliveries_snapshot, snapshot_statement
+    from mailings.services import sending as sending_services
     from mailings.sql import SNAPSHOT_WORK_MEM
 
-    unhashed_write = fill(n, excluded=True, with_key=False)
+    hashed_write = fill(n, excluded=True)
     mailing = make_mailing(f"snapshot-{n}")
     reference_sql = (
         "INSERT INTO mailings_delivery (mailing_id, supporter_id, status, attempts, esp_message_id, last_error, outcome) "
         "SELECT %s, id, 'queued', 0, '', '', '' FROM engage_supporter"
     )
-    unhashed = _timed(lambda cursor: deliveries_snapshot(mailing=mailing))
-    started = time.monotonic()
-    while supporters_email_hash_fill(limit=100_000):
-        pass
-    hash_fill_seconds = time.monotonic() - started
-    hashed_write = fill(n, excluded=True)
     ours, reference, deliveries = [], [], 0
     for _ in range(rounds):
         reference.append(_timed(lambda cursor: cursor.execute(reference_sql, [mailing.pk])))
-        ours.append(_timed(lambda cursor: deliveries_snapshot(mailing=mailing)))
+        ours.append(_timed(lambda cursor: sending_services.deliveries_snapshot(mailing=mailing)))
         deliveries = Delivery.objects.filter(mailing=mailing).count()
     if explain:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("TRUNCATE mailings_delivery CASCADE")
             cursor.execute(f"SET LOCAL work_mem = '{SNAPSHOT_WORK_MEM}'")
-            sql, params = snapshot_statement(mailing=mailing)
+            sql, params = sending_services.snapshot_statement(mailing=mailing)
             cursor.execute("EXPLAIN (ANALYZE, BUFFERS, WAL) " + sql, params)
             print("\n".join(row[0] for row in cursor.fetchall()), flush=True)
             transaction.set_rollback(True)
+
+    unhashed_write = fill(n, excluded=True, hashed=False)
+    fill_seconds = 0.0
+    hashes_fill = sending_services.supporters_email_hash_fill
+
+    def hashes_fill_timed(**kwargs):
+        nonlocal fill_seconds
+        started = time.monotonic()
+        try:
+            return hashes_fill(**kwargs)
+        finally:
+            fill_seconds += time.monotonic() - started
+
+    unhashed_mailing = make_mailing(f"snapshot-{n}-unhashed")
+    with (patch.object(sending_services, "supporters_email_hash_fill", hashes_fill_timed),
+          patch.object(sending_services, "lanes_queue")):  # no workers to wake
+        unhashed = _timed(lambda cursor: sending_services.mailing_start(mailing_id=unhashed_mailing.pk), atomic=False)
+    unhashed_deliveries = Delivery.objects.filter(mailing=unhashed_mailing).count()
     best, best_reference = min(ours), min(reference)
     return {
         "supporters": n, "deliveries": deliveries,
@@ -425,7 +448,7 @@ def snapshot_timing(n: int, *, rounds: int = 2, explain: bool = False) -> dict:
         "reference_seconds": round(best_reference[0], 2), "reference_backend_cpu_seconds": round(best_reference[1], 2),
         "ratio": round(best[0] / best_reference[0], 2),
         "unhashed_seconds": round(unhashed[0], 2), "unhashed_backend_cpu_seconds": round(unhashed[1], 2),
-        "hash_fill_seconds": round(hash_fill_seconds, 2),
+        "unhashed_fill_seconds": round(fill_seconds, 2), "unhashed_deliveries": unhashed_deliveries,
         "supporters_insert_seconds": round(hashed_write, 2), "unhashed_supporters_insert_seconds": round(unhashed_write, 2),
         "all_runs": {"ours": [[round(w, 2), round(c, 2)] for w, c in ours], "reference": [[round(w, 2), round(c, 2)] for w, c in reference]},
     }
@@ -473,16 +496,16 @@ def snapshot_run(args) -> dict:
     """The snapshot timing against its reference; printed."""
     django_setup(args.modes[0])
     snap = snapshot_timing(args.snapshot, explain=args.explain)
-    print(f"snapshot of a {snap['supporters']:,}-supporter segment ({snap['deliveries']:,} deliveries), written "
-          f"through Muster's connection (hash computed on write): "
+    print(f"snapshot of a {snap['supporters']:,}-supporter segment ({snap['deliveries']:,} deliveries), "
+          f"supporters written by Muster (hashes stored): "
           f"{snap['seconds']} s (backend CPU {snap['backend_cpu_seconds']} s) | reference INSERT … SELECT of "
           f"every id: {snap['reference_seconds']} s (CPU {snap['reference_backend_cpu_seconds']} s) | "
           f"ratio {snap['ratio']} | load average {os.getloadavg()[0]:.1f}", flush=True)
-    print(f"  written by a connection without the key (hash empty; hashed in the query): "
-          f"{snap['unhashed_seconds']} s (CPU {snap['unhashed_backend_cpu_seconds']} s)", flush=True)
-    print(f"  the supporters' INSERT: {snap['supporters_insert_seconds']} s with the key, "
-          f"{snap['unhashed_supporters_insert_seconds']} s without; beat's fill of the {snap['supporters']:,} "
-          f"hashes after that: {snap['hash_fill_seconds']} s", flush=True)
+    print(f"  written by another program (no hashes; the mailing's start fills them first): "
+          f"{snap['unhashed_seconds']} s (CPU {snap['unhashed_backend_cpu_seconds']} s), of which the fill "
+          f"{snap['unhashed_fill_seconds']} s ({snap['unhashed_deliveries']:,} deliveries)", flush=True)
+    print(f"  the supporters' INSERT: {snap['supporters_insert_seconds']} s with their hashes (computed in "
+          f"Python), {snap['unhashed_supporters_insert_seconds']} s without", flush=True)
     return snap
 
 

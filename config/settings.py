@@ -11,7 +11,6 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_int, env_list, env_str
-from engage import hashing
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("MUSTER_VAR_DIR", str(BASE_DIR / "var")))
@@ -254,18 +253,9 @@ COUNT_CACHE_SECONDS = env_int("COUNT_CACHE_SECONDS", 10)
 COUNT_MEMO_SECONDS = env_int("COUNT_MEMO_SECONDS", 1)
 
 # --- Supporters: lists, sign-ups, preferences, their data --------------------------------------
-# Suppressed addresses are kept only as an HMAC of the normalised address under this key.
+# Suppressed addresses are kept only as an HMAC of the normalised address under this key, and
+# so is each supporter's address beside it: docs/operations.md says what changing it needs.
 SUPPRESSION_HASH_KEY = env_str("SUPPRESSION_HASH_KEY", SECRET_KEY)
-# On PostgreSQL each connection is given the key's HMAC pads as it starts (a startup option, so
-# no extra round trip), and a database trigger stores each supporter's hash as the row is
-# written (engage migration 0005). Rows written without them get theirs from beat a little
-# later; turn this off behind a connection pooler that refuses unknown startup options.
-SUPPRESSION_HASH_ON_WRITE = env_bool("SUPPRESSION_HASH_ON_WRITE", True)
-if SUPPRESSION_HASH_ON_WRITE and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    _db_options = DATABASES["default"].setdefault("OPTIONS", {})
-    _db_options["options"] = " ".join(
-        filter(None, [_db_options.get("options", ""), f"-c {hashing.PADS_SETTING}={hashing.hmac_pads_hex(SUPPRESSION_HASH_KEY)}"])
-    )
 # The subscribe, join and "email me my preferences link" forms, in django-ratelimit's syntax.
 # Over a limit a sign-up is held, like a signature.
 SIGNUP_RATE_PER_IP = env_list("SIGNUP_RATE_PER_IP", "5/60s,20/3600s")

@@ -39,6 +39,41 @@ class Organisation(models.Model):
         return [line.strip().rstrip("/") for line in self.allowed_origins.splitlines() if line.strip()]
 
 
+def _email_digest(email: str) -> bytes:
+    # engage.suppression imports this module, so it is imported when first needed.
+    from engage.suppression import email_digest
+
+    return email_digest(email)
+
+
+class SupporterQuerySet(models.QuerySet):
+    """The ORM's bulk writes of an address store its suppression hash with it, as save() does."""
+
+    def bulk_create(self, objs, *args, **kwargs):
+        objs = list(objs)
+        for obj in objs:
+            obj.email_hash = _email_digest(obj.email)
+        if kwargs.get("update_fields") and "email" in kwargs["update_fields"]:
+            kwargs["update_fields"] = [*kwargs["update_fields"], "email_hash"]
+        return super().bulk_create(objs, *args, **kwargs)
+
+    def bulk_update(self, objs, fields, *args, **kwargs):
+        if "email" in fields:
+            objs = list(objs)
+            for obj in objs:
+                obj.email_hash = _email_digest(obj.email)
+            fields = [*fields, "email_hash"]
+        return super().bulk_update(objs, fields, *args, **kwargs)
+
+    def update(self, **kwargs):
+        # bulk_update passes both, each as a CASE over the objects' own values.
+        if "email" in kwargs and "email_hash" not in kwargs:
+            email = kwargs["email"]
+            # An expression's value is not known here: no hash, for the fill to compute.
+            kwargs["email_hash"] = _email_digest(email) if isinstance(email, str) else None
+        return super().update(**kwargs)
+
+
 class Supporter(models.Model):
     """One person, one row per normalised email address (docs/design.md, "One supporter per address")."""
 
@@ -50,17 +85,16 @@ class Supporter(models.Model):
     # The random value behind this person's preference and unsubscribe links (docs/design.md, "Links carry signed tokens");
     # replacing it revokes every link sent so far.
     link_nonce = models.CharField(max_length=32, unique=True, default=new_nonce)
-    # The address's suppression hash (engage.suppression.email_hash, as its 32 bytes), so a
-    # mailing's snapshot matches a million supporters against the suppression list without
-    # hashing each address. On PostgreSQL a trigger sets it whenever the address is written,
-    # however the row is written (engage migration 0005): computed from the row's own address
-    # when the connection was given the key (Muster's are, config/settings.py), else empty,
-    # and beat fills it in later (mailings.selectors.recipients.supporters_email_hash_fill). A writer's
-    # own value never goes in with an address. Empty means "hash the address", never "not
-    # suppressed" (mailings.selectors.recipients).
+    # The address's suppression hash (engage.suppression.email_digest), so a mailing's snapshot
+    # matches a million supporters against the suppression list without hashing each address.
+    # Every Muster writer of an address stores it (save(), SupporterQuerySet, engage.sql).
+    # NULL: written by another program, not yet filled in (engage.services.suppression.
+    # supporters_email_hash_fill); never "not suppressed" at send time.
     email_hash = models.BinaryField(max_length=32, null=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = SupporterQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -68,11 +102,21 @@ class Supporter(models.Model):
             # even for a row written some other way.
             models.UniqueConstraint(Lower("email"), name="supporter_email_ci_unique"),
         ]
-        # The rows whose email_hash is still to be filled.
+        # The rows without a hash, for supporters_email_hash_fill's query (normally none).
         indexes = [models.Index(fields=["id"], condition=models.Q(email_hash__isnull=True), name="supporter_email_hash_todo")]
 
     def __str__(self):
         return self.email
+
+    def save(self, *args, update_fields=None, **kwargs):
+        # The hash goes in with every write of the address, from the address being written.
+        if update_fields is None:
+            if "email" not in self.get_deferred_fields():
+                self.email_hash = _email_digest(self.email)
+        elif "email" in update_fields:
+            self.email_hash = _email_digest(self.email)
+            update_fields = [*update_fields, "email_hash"]
+        super().save(*args, update_fields=update_fields, **kwargs)
 
     @property
     def full_name(self) -> str:

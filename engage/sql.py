@@ -2,18 +2,24 @@
 
 PostgreSQL runs the statement; SQLite (the embedded default) runs the twin, which gives the
 same result more slowly. A statement is here only where a benchmark needs it: the sign
-surge (bench/sign.py) and the subscriber import (bench/import_subscribers.py).
+surge (bench/sign.py), the subscriber import (bench/import_subscribers.py) and the fill of
+missing suppression hashes before a mailing's snapshot (bench/mail.py --snapshot-only).
+
+Every statement that writes a supporter's address writes its suppression hash with it
+(Supporter.email_hash, engage.suppression.email_digest), as the ORM's writes do.
 """
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from engage.models import Supporter
+from engage.suppression import email_digest
 
 
 def supporter_insert(details: dict) -> Supporter | None:
     """Insert a supporter with these field values: the new row, or None when the address is
     already there (the unique index on lower(email) decides, so concurrent inserts are safe)."""
+    details = {**details, "email_hash": email_digest(details["email"])}
     if connection.vendor != "postgresql":
         return _supporter_insert_orm(details)
     # One statement and no savepoint on the path a surge of new signers takes.
@@ -65,6 +71,8 @@ def rows_insert(model, *, constants: dict, columns: dict[str, list], returning: 
     count = len(next(iter(columns.values()), []))
     if not count:
         return []
+    if model is Supporter and "email" in columns:
+        columns = {**columns, "email_hash": [email_digest(email) for email in columns["email"]]}
     if connection.vendor != "postgresql":
         return _rows_insert_orm(model, constants=constants, columns=columns, count=count)
     meta, quote = model._meta, connection.ops.quote_name
@@ -96,3 +104,31 @@ def _rows_insert_orm(model, *, constants: dict, columns: dict[str, list], count:
         ignore_conflicts=True,
     )
     return []
+
+
+def supporters_email_hash_write(rows: list[tuple[int, str, bytes]]) -> int:
+    """Store each (supporter id, address, hash) where the row still has that address and no
+    hash: an address changed since it was read keeps no hash of the old one. Returns how many
+    rows were written."""
+    if not rows:
+        return 0
+    if connection.vendor != "postgresql":
+        return _supporters_email_hash_write_orm(rows)
+    # One statement for a batch: a fill of a million rows is 50 statements, not a million.
+    meta, quote = Supporter._meta, connection.ops.quote_name
+    ids, emails, digests = zip(*rows, strict=True)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quote(meta.db_table)} AS supporter SET email_hash = t.digest "
+            f"FROM unnest(%s::{meta.pk.db_type(connection)}[], %s::text[], %s::bytea[]) AS t(id, email, digest) "
+            f"WHERE supporter.id = t.id AND supporter.email = t.email AND supporter.email_hash IS NULL",
+            [list(ids), list(emails), list(digests)],
+        )
+        return cursor.rowcount
+
+
+def _supporters_email_hash_write_orm(rows: list[tuple[int, str, bytes]]) -> int:
+    return sum(
+        Supporter.objects.filter(pk=pk, email=email, email_hash__isnull=True).update(email_hash=digest)
+        for pk, email, digest in rows
+    )

@@ -2,11 +2,13 @@
 
 An address is kept only as a keyed hash (HMAC-SHA256 under SUPPRESSION_HASH_KEY) of its
 normalised form, so the row can outlive the erasure of everything else about the person and
-still reveals nothing if the table leaks.
+still reveals nothing if the table leaks. This is the one place that computes the hash; the
+writes (suppression_add, supporters_email_hash_fill) are in engage.services.suppression.
 
-    email_hash(email)          -> the 64-character hex value stored in Suppression.email_hash
+    email_digest(email)        -> the 32-byte hash, as Supporter.email_hash stores it
+    email_hash(email)          -> its 64-character hex, as Suppression.email_hash stores it
     is_suppressed(email)       -> True if the address is on the list
-    suppression_add(email=..., reason=Suppression.Reason.HARD_BOUNCE)   (idempotent)
+    suppressed_hashes(hashes)  -> which of these hex hashes are on the list
 """
 
 import hashlib
@@ -18,11 +20,13 @@ from engage.models import Suppression
 from engage.normalise import normalise_email
 
 
-def email_hash(email: str) -> str:
+def email_digest(email: str) -> bytes:
     """The same value for every spelling of one address ("Ada@Example.org " too)."""
-    return hmac.new(
-        settings.SUPPRESSION_HASH_KEY.encode(), normalise_email(email).encode(), hashlib.sha256
-    ).hexdigest()
+    return hmac.new(settings.SUPPRESSION_HASH_KEY.encode(), normalise_email(email).encode(), hashlib.sha256).digest()
+
+
+def email_hash(email: str) -> str:
+    return email_digest(email).hex()
 
 
 def is_suppressed(email: str) -> bool:
@@ -32,9 +36,3 @@ def is_suppressed(email: str) -> bool:
 def suppressed_hashes(hashes: list[str]) -> set[str]:
     """Which of these hashes are suppressed: one query for a batch (imports)."""
     return set(Suppression.objects.filter(email_hash__in=hashes).values_list("email_hash", flat=True))
-
-
-def suppression_add(*, email: str, reason: str) -> Suppression:
-    """Suppress an address. Suppressing it again keeps the first reason and date."""
-    suppression, _ = Suppression.objects.get_or_create(email_hash=email_hash(email), defaults={"reason": reason})
-    return suppression

@@ -16,10 +16,4 @@ class MailingsConfig(AppConfig):
         emails.transport_register(send=transactional_send, retryable=(EmailSendFailed,))
         personal_data.source_register(name="mailings", export=supporter_emails_export, erase=supporters_emails_delete)
 
-        # The recipient filter computes suppression hashes in SQL; SQLite needs the function.
-        from django.db.backends.signals import connection_created
-
         from mailings import webhooks  # noqa: F401  (connects anymail's tracking signal)
-        from mailings.selectors import recipients
-
-        connection_created.connect(recipients.register_sqlite_functions, dispatch_uid="mailings-sqlite-functions")

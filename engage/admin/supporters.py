@@ -16,7 +16,8 @@ from engage.selectors import supporter_export_json
 from engage.services.data_exports import data_export_request
 from engage.services.erasure import supporter_erase
 from engage.services.supporters import supporter_details_update
-from engage.suppression import email_hash, suppression_add
+from engage.services.suppression import suppression_add
+from engage.suppression import email_hash
 
 DETAILS = ("first_name", "last_name", "country", "postcode")
 

@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 from engage.models import Affiliate, Supporter, Suppression
 from engage.personal_data import sources
 from engage.selectors import supporters_unattached
-from engage.suppression import suppression_add
+from engage.services.suppression import suppression_add
 
 
 def _admin_log_scrub(supporters: QuerySet) -> None:

@@ -117,11 +117,13 @@ def mailing_recipient_ids(*, mailing: Mailing) -> QuerySet[Supporter]:
 
 def chunk_supporters_eligible(*, mailing: Mailing, supporter_ids: list[int]) -> dict[int, Supporter]:
     """Those of a claimed chunk's supporters who are still recipients (someone may have
-    unsubscribed since the snapshot), with the fields their messages use."""
+    unsubscribed since the snapshot), with the fields their messages use. The caller stores
+    the chunk's missing suppression hashes first; a supporter still without one (rewritten by
+    another program in between) is left out rather than sent on an unchecked address."""
     return {
         s.pk: s
         for s in recipients_eligible(
-            Supporter.objects.filter(pk__in=supporter_ids), organisation=mailing.organisation,
+            Supporter.objects.filter(pk__in=supporter_ids, email_hash__isnull=False), organisation=mailing.organisation,
             mailing_list=mailing.mailing_list,
         ).only("id", "email", "first_name", "last_name", "link_nonce")
     }

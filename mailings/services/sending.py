@@ -25,13 +25,13 @@ from django.db.models import F
 from django.utils import timezone
 
 from engage.queueing import queue
+from engage.services.suppression import supporters_email_hash_fill
 from mailings import esp, sql
 from mailings.bulk_messages import Recipient, batch_message, recipient_for, single_message
 from mailings.models import Delivery, Mailing
 from mailings.ratelimit import RateLimited, esp_limiter
 from mailings.selectors import mailings as selectors
 from mailings.selectors.mailings import IN_FLIGHT
-from mailings.selectors.recipients import supporters_email_hash_fill
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +58,9 @@ def mailing_start(*, mailing_id: int) -> Mailing:
     The status change and the snapshot are one transaction, so a mailing is never `sending`
     without its deliveries; starting twice (a re-delivered task, beat and a click) does
     nothing the second time."""
+    # Most missing hashes are stored first, a batch per transaction, so the snapshot's own
+    # transaction does not hold a million supporter rows locked while it runs.
+    _email_hashes_fill()
     now = timezone.now()
     with transaction.atomic(durable=True):
         started = Mailing.objects.filter(
@@ -84,9 +87,20 @@ def deliveries_snapshot(*, mailing: Mailing) -> int:
     Run it in the transaction that moves the mailing to `sending` (mailing_start): that
     transaction holds the mailing's row, so two snapshots of one mailing never overlap, and
     the unique (supporter, mailing) constraint would turn one that did into an error, never
-    into a second row."""
+    into a second row.
+
+    Every supporter's suppression hash is stored just before the INSERT (the check compares
+    stored hashes only): a row another program wrote in the instant between is checked again
+    when its chunk is claimed."""
+    _email_hashes_fill()
     sql.snapshot_insert(mailing_id=mailing.pk, eligible=selectors.mailing_recipient_ids(mailing=mailing))
     return selectors.delivery_count(mailing=mailing)
+
+
+def _email_hashes_fill() -> None:
+    # Until a batch stores none: what is left is being rewritten right now.
+    while supporters_email_hash_fill():
+        pass
 
 
 # --- Claiming and recording -----------------------------------------------------------------
@@ -186,10 +200,16 @@ def chunk_send(*, mailing_id: int) -> ChunkResult:
 
 def _chunk_recipients(mailing: Mailing, token: uuid.UUID, claimed: list[tuple[int, int | None]]) -> list[Recipient]:
     """The claimed rows still eligible, as recipients; the others are recorded skipped. The
-    rule is checked again at send time: someone may have unsubscribed since the snapshot."""
-    supporters = selectors.chunk_supporters_eligible(
-        mailing=mailing, supporter_ids=[sid for _, sid in claimed if sid is not None]
-    )
+    rule is checked again at send time: someone may have unsubscribed since the snapshot.
+
+    The suppression check compares stored hashes only, so the chunk's supporters without one
+    (their row written or emptied by another program since the snapshot) get it first, here:
+    a suppressed address whose hash went missing is then dropped, and an unsuppressed one
+    still sent. Normally one indexed query that finds nothing. A row rewritten again in the
+    instant between is left out, never sent unchecked (chunk_supporters_eligible)."""
+    supporter_ids = [sid for _, sid in claimed if sid is not None]
+    supporters_email_hash_fill(supporter_ids=supporter_ids)
+    supporters = selectors.chunk_supporters_eligible(mailing=mailing, supporter_ids=supporter_ids)
     recipients = [recipient_for(did, supporters[sid], mailing) for did, sid in claimed if sid in supporters]
     _record(token, [did for did, sid in claimed if sid not in supporters], Delivery.Status.SKIPPED)
     return recipients

@@ -19,7 +19,8 @@ from django.utils import timezone
 
 from engage.models import Suppression
 from engage.services.subscriptions import unsubscribe
-from engage.suppression import email_hash, suppression_add
+from engage.services.suppression import suppression_add
+from engage.suppression import email_hash
 from mailings.models import Delivery, SoftBounceCount, WebhookEvent
 from mailings.selectors.emails import outbound_email_exists
 from mailings.selectors.mailings import delivery_for_event

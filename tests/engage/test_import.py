@@ -20,7 +20,7 @@ from engage.services.consent import consent_record
 from engage.services.erasure import supporter_erase
 from engage.services.imports import subscriber_imports_sweep, subscribers_import
 from engage.services.supporters import supporter_get_or_create
-from engage.suppression import suppression_add
+from engage.services.suppression import suppression_add
 from tests.support.base import MusterTestCase
 
 MAILCHIMP_HEADER = (

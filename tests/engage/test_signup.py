@@ -21,7 +21,8 @@ from engage.models import (
 )
 from engage.services.signups import signups_release
 from engage.services.subscriptions import unsubscribe
-from engage.suppression import email_hash, suppression_add
+from engage.services.suppression import suppression_add
+from engage.suppression import email_hash
 from tests.support.base import MusterTestCase
 from tests.support.factories import make_list, sign_data
 from tests.support.web import SIGNUP_CONFIRM_LINK, frozen_ratelimit_clock, later, link_in_last_email

@@ -12,7 +12,7 @@ from django.utils import timezone
 from engage.models import Consent, MailingList, Organisation, Subscription, Supporter, Suppression
 from engage.services.consent import consent_record
 from engage.services.supporters import supporter_get_or_create
-from engage.suppression import suppression_add
+from engage.services.suppression import suppression_add
 from mailings.models import Mailing, Message, Segment, Sender
 from petitions.models import Cosponsorship, Petition, Signature
 from petitions.selectors import cosponsorships_active
