@@ -6,10 +6,11 @@ services call these."""
 import uuid
 
 from django.db import connection, transaction
-from django.db.models import BooleanField, F, Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from engage import sql as engage_sql
 from mailings.models import Delivery
 
 _DELIVERY = Delivery._meta.db_table
@@ -56,11 +57,8 @@ def snapshot_insert(*, mailing_id: int, eligible: QuerySet) -> None:
 
 
 def ids_q(delivery_ids: list[int]) -> Q | RawSQL:
-    """These deliveries, as a filter. Why SQL: on PostgreSQL one array parameter, as psycopg
-    took longer to parse a thousand placeholders (a batch's ids) than the UPDATE took to run."""
-    if _postgresql():
-        return RawSQL(f'"{_DELIVERY}"."id" = ANY(%s)', [list(delivery_ids)], output_field=BooleanField())
-    return Q(id__in=delivery_ids)
+    """These deliveries, as a filter (engage.sql.ids_q: one array parameter on PostgreSQL)."""
+    return engage_sql.ids_q(Delivery, delivery_ids)
 
 
 # --- Claiming and recording --------------------------------------------------------------------

@@ -2,7 +2,7 @@
 hash of a supporter's address where nobody stored it (Supporter.email_hash)."""
 
 from engage.models import Supporter, Suppression
-from engage.sql import supporters_email_hash_write
+from engage.sql import ids_q, supporters_email_hash_write
 from engage.suppression import email_digest, email_hash
 
 
@@ -23,6 +23,6 @@ def supporters_email_hash_fill(*, supporter_ids: list[int] | None = None, limit:
     recipients are checked (mailings.services.sending). Returns how many were stored."""
     todo = Supporter.objects.filter(email_hash__isnull=True)
     if supporter_ids is not None:
-        todo = todo.filter(pk__in=supporter_ids)
+        todo = todo.filter(ids_q(Supporter, supporter_ids))
     rows = todo.order_by("pk").values_list("pk", "email")[:limit]
     return supporters_email_hash_write([(pk, email, email_digest(email)) for pk, email in rows])

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 
 from engage.models import MailingList, Organisation, Supporter
+from engage.sql import ids_q
 from mailings import rendering
 from mailings.models import Delivery, Mailing, Message
 from mailings.rendering import RenderedEmail
@@ -123,7 +124,7 @@ def chunk_supporters_eligible(*, mailing: Mailing, supporter_ids: list[int]) -> 
     return {
         s.pk: s
         for s in recipients_eligible(
-            Supporter.objects.filter(pk__in=supporter_ids, email_hash__isnull=False), organisation=mailing.organisation,
+            Supporter.objects.filter(ids_q(Supporter, supporter_ids), email_hash__isnull=False), organisation=mailing.organisation,
             mailing_list=mailing.mailing_list,
         ).only("id", "email", "first_name", "last_name", "link_nonce")
     }
