@@ -66,7 +66,7 @@ PETITION_SQL = (
     f'JOIN "{Organisation._meta.db_table}" o ON o.id = p.organisation_id WHERE p.slug = %s'
 )
 # The no-op update makes RETURNING give the existing row's id; an existing supporter's
-# details are not overwritten, as in engage.services.supporter_get_or_create. xmax = 0 only
+# details are not overwritten, as in engage.services.supporters.supporter_get_or_create. xmax = 0 only
 # for a row this statement inserted: the "new supporter" flag a signature records.
 SUPPORTER_UPSERT = _Insert(
     Supporter,

@@ -90,7 +90,7 @@ class PersonForm(forms.Form):
 
     def person_fields(self) -> dict[str, str]:
         """The person's cleaned fields, as keyword arguments for the service that stores them
-        (engage.services.supporters, signups; petitions.services.petition_sign): email,
+        (engage.services.supporters, signups; petitions.services.signing.petition_sign): email,
         first_name, last_name, country and postcode, less any field this form leaves out."""
         return {name: self.cleaned_data[name] for name in PERSON_FIELDS if name in self.fields}
 

@@ -1,5 +1,6 @@
-"""petitions' part of erasing a person (engage.personal_data calls signatures_anonymise through
-petitions.personal_data.register), and the anonymising the retention rule shares.
+"""petitions' part of erasing a person (engage.services.erasure.supporters_delete calls
+signatures_anonymise through the registry in engage.personal_data, which petitions.personal_data.register
+fills), and the anonymising the retention rule shares.
 
 Erasing a person keeps each signature's petition, status, dates, source, country and postcode
 area, so counts and geography totals survive; the link to the person (supporter), the hash of

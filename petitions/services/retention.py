@@ -4,7 +4,7 @@ are anonymised.
 An anonymised signature keeps its petition, status, dates, source, country and postcode area,
 so counts and the geography of support survive; it loses the person (supporter set null), the
 IP hash and the partner boxes ticked. The person is then deleted too if nothing else of theirs
-is held (engage.personal_data.supporters_delete_unattached): no other signature, no
+is held (engage.services.erasure.supporters_delete_unattached): no other signature, no
 subscription, no consent row (an opt-in they rely on to hear from us, or an opt-out we must
 keep honouring), no membership, affiliation, sign-up or data export under way.
 """

@@ -278,7 +278,9 @@ def signatures_remind() -> int:
     ).values_list("pk", flat=True)
     sent = 0
     for signature_id in list(due[:5000]):
-        signature = Signature.objects.select_related("petition__organisation", "supporter").get(pk=signature_id)
+        signature = _signature_for_email(signature_id)
+        if signature is None or signature.supporter is None:  # purged or erased meanwhile
+            continue
         try:
             sent += transactional_send(
                 dedupe_key=f"signature-remind:{signature.pk}",
@@ -306,8 +308,10 @@ def signatures_unconfirmed_purge() -> int:
         batch = list(stale.values_list("pk", "supporter_id")[:1000])
         if not batch:
             return purged
-        Signature.objects.filter(pk__in=[pk for pk, _ in batch]).delete()
-        supporters_delete_unattached(supporter_ids=sorted({sid for _, sid in batch}))
+        with transaction.atomic():
+            Signature.objects.filter(pk__in=[pk for pk, _ in batch]).delete()
+            # An erased person's signatures are kept without them (supporter_id NULL).
+            supporters_delete_unattached(supporter_ids=sorted({sid for _, sid in batch if sid is not None}))
         purged += len(batch)
 
 

@@ -93,7 +93,7 @@ def petition_thanks(request, slug):
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
-@token_errors("signature")
+@token_errors("signature", template="petitions/token_error.html")
 def signature_confirm(request, token):
     """GET shows a button and changes nothing: mail scanners open links. POST confirms."""
     nonce = token_read(purpose=signing.CONFIRM_PURPOSE, token=token, max_age=settings.CONFIRM_TOKEN_MAX_AGE)

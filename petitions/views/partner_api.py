@@ -1,7 +1,7 @@
 """A partner's own opted-in supporters, read with the partner's API key.
 
 A key reads only its own organisation's supporters, and of those only the people whose latest
-consent row for that organisation is an opt-in (engage.partners.partner_opt_ins_current). Keys
+consent row for that organisation is an opt-in (engage.selectors.partner_opt_ins_current). Keys
 belong on a partner's server, not in a browser, so these endpoints send no CORS headers.
 """
 

@@ -1,5 +1,5 @@
 """The one page for a link whose token no longer works (engage.token_pages), for engage's links
-and for a petition's confirmation link."""
+(a petition's confirmation link extends it: tests/petitions/test_confirm_token_page.py)."""
 
 from django.http import HttpResponse
 from django.test import RequestFactory, TestCase
@@ -37,19 +37,10 @@ class TokenErrorPageTests(TestCase):
         self.assertContains(response, 'href="/preferences/"', status_code=400)
         self.assertNotContains(response, "sign the petition again", status_code=400)
 
-    def test_it_serves_a_petition_confirmation_link_too(self):
-        for expired, status in ((True, 410), (False, 400)):
-            with self.subTest(expired=expired):
-                response = token_error(self.request, expired=expired, what="signature")
-                self.assertContains(response, "sign the petition again", status_code=status)
-                self.assertContains(response, 'href="/"', status_code=status)
-                self.assertContains(response, "See the petitions", status_code=status)
-
     def test_it_gives_advice_for_each_kind_of_expired_link(self):
         advice = {
             "export": "copy of your data",
             "confirm": "fill in the form again",
-            "signature": "sign the petition again",
             "preferences": "Links to your preferences",
             "unsubscribe": "Links to your preferences",
         }
@@ -63,9 +54,9 @@ class TokenErrorsDecoratorTests(TestCase):
         self.request = RequestFactory().get("/anything/")
 
     def test_it_turns_an_expired_token_into_the_410_page(self):
-        response = token_errors("signature")(view_raising(TokenExpired))(self.request, token="t")
+        response = token_errors("export")(view_raising(TokenExpired))(self.request, token="t")
         self.assertContains(response, "This link has expired", status_code=410)
-        self.assertContains(response, "sign the petition again", status_code=410)
+        self.assertContains(response, "copy of your data", status_code=410)
 
     def test_it_turns_an_invalid_token_into_the_400_page(self):
         response = token_errors("confirm")(view_raising(TokenInvalid))(self.request, token="t")

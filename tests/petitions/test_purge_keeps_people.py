@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from engage.models import Consent, MailingList, Subscription, Supporter
 from engage.services.consent import consent_record
+from engage.services.erasure import supporter_erase
 from engage.services.subscriptions import subscription_set
 from petitions.models import Signature
 from petitions.services.signing import petition_sign, signatures_unconfirmed_purge
@@ -62,3 +63,13 @@ class PurgeKeepsPeopleTests(TestCase):
         self.purge_after_the_period()
 
         self.assertFalse(Supporter.objects.filter(pk=signature.supporter_id).exists())
+
+    def test_it_purges_a_batch_that_holds_an_erased_persons_signature(self):
+        erased = _sign(self.petition, "erased@example.org")
+        other = _sign(self.petition, "other@example.org")
+        supporter_erase(supporter=erased.supporter)  # the signature stays, without its person
+
+        self.assertEqual(self.purge_after_the_period(), 2)
+
+        self.assertFalse(Signature.objects.filter(pk__in=[erased.pk, other.pk]).exists())
+        self.assertFalse(Supporter.objects.filter(pk=other.supporter_id).exists())
