@@ -10,7 +10,7 @@ import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import anymail_settings, env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("MUSTER_VAR_DIR", str(BASE_DIR / "var")))
@@ -154,11 +154,7 @@ EMAIL_BACKEND = env_str("EMAIL_BACKEND", "mailings.backends.OutboxEmailBackend")
 MAIL_OUTBOX_DIR = Path(env_str("MAIL_OUTBOX_DIR", str(VAR_DIR / "mail")))
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Health Campaigns Together <hello@muster.localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
-ANYMAIL = {
-    key.removeprefix("ANYMAIL_"): value
-    for key, value in __import__("os").environ.items()
-    if key.startswith("ANYMAIL_") and not key.endswith("_FILE")
-}
+ANYMAIL = anymail_settings(dict(__import__("os").environ))
 
 # --- Celery ----------------------------------------------------------------------------------
 # With REDIS_URL the broker is Redis; without, kombu's filesystem transport under var/broker,

@@ -113,7 +113,8 @@ def _message(
     message.attach_alternative(rendered.html, "text/html")
     # anymail reads these; other backends ignore them.
     message.metadata = {"outbound_email_id": str(outbound_id), "kind": kind}
-    message.tags = [kind, "transactional"]
+    # One tag: Postmark refuses a message with more. Mailings are tagged "mailing".
+    message.tags = [kind]
     message.track_clicks = False  # confirmation links must reach us unaltered
     return message
 
