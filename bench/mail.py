@@ -438,7 +438,7 @@ def snapshot_timing(n: int, *, rounds: int = 2, explain: bool = False) -> dict:
 
     unhashed_mailing = make_mailing(f"snapshot-{n}-unhashed")
     with (patch.object(sending_services, "supporters_email_hash_fill", hashes_fill_timed),
-          patch.object(sending_services, "lanes_queue")):  # no workers to wake
+          patch.object(sending_services, "lanes_wake")):  # no workers to wake
         unhashed = _timed(lambda cursor: sending_services.mailing_start(mailing_id=unhashed_mailing.pk), atomic=False)
     unhashed_deliveries = Delivery.objects.filter(mailing=unhashed_mailing).count()
     best, best_reference = min(ours), min(reference)

@@ -287,13 +287,31 @@ MAILINGS_RATE_PER_HOUR = env_int("MAILINGS_RATE_PER_HOUR", 0)
 MAILINGS_RATE_MAX_WAIT_SECONDS = env_int("MAILINGS_RATE_MAX_WAIT_SECONDS", 10)
 MAILINGS_RATE_LIMIT_REDIS_URL = env_str("MAILINGS_RATE_LIMIT_REDIS_URL", REDIS_URL)
 MAILINGS_RATE_LIMIT_KEY_PREFIX = env_str("MAILINGS_RATE_LIMIT_KEY_PREFIX", "muster")
-# A claim older than this belongs to a dead worker: the sweeper queues its unsent rows again
-# and marks the rows it had handed to the ESP unknown. Keep it well above the ESP's timeout
-# (ANYMAIL_REQUESTS_TIMEOUT, 30 s by default) times MAILINGS_SINGLE_GROUP_SIZE / 2.
+# A claim whose holder has shown no sign of life for this long belongs to a dead worker: the
+# sweeper queues its unsent rows again and marks the rows it had handed to the ESP unknown. A
+# live holder renews its claim every quarter of this, so it must exceed four times the ESP
+# call's timeout (ANYMAIL_REQUESTS_TIMEOUT); the system check mailings.E001 says so at start-up.
 MAILINGS_CLAIM_TIMEOUT = timedelta(seconds=env_int("MAILINGS_CLAIM_TIMEOUT_SECONDS", 600))
-# Unknown outcomes are looked up in the ESP's own records after this (its search lags).
-MAILINGS_RECONCILE_AFTER = timedelta(seconds=env_int("MAILINGS_RECONCILE_AFTER_SECONDS", 300))
-MAILINGS_STALL_AFTER = timedelta(seconds=env_int("MAILINGS_STALL_AFTER_SECONDS", 120))
+# How long each ESP's message search may lag behind its API: an unknown outcome is looked up
+# only after this, so "not found" means "never accepted" (Mailgun advises polling its events
+# half an hour behind; Postmark's outbound search is near real time). One value for every ESP
+# with MAILINGS_SEARCH_DELAY_SECONDS, or per ESP with MAILINGS_SEARCH_DELAY_SECONDS_<ESP>.
+MAILINGS_SEARCH_DELAY = {
+    name: timedelta(seconds=env_int(f"MAILINGS_SEARCH_DELAY_SECONDS_{name.upper()}",
+                                    env_int("MAILINGS_SEARCH_DELAY_SECONDS", default)))
+    for name, default in {"mailgun": 1800, "postmark": 300}.items()
+}
+_esp_call_seconds = ANYMAIL.get("REQUESTS_TIMEOUT", 30)  # anymail's default
+_esp_call_seconds = sum(_esp_call_seconds) if isinstance(_esp_call_seconds, tuple) else _esp_call_seconds
+if MAILINGS_CLAIM_TIMEOUT.total_seconds() < 4 * _esp_call_seconds:
+    raise ImproperlyConfigured(
+        f"MAILINGS_CLAIM_TIMEOUT_SECONDS ({MAILINGS_CLAIM_TIMEOUT.total_seconds():g}) must be at least four times "
+        f"ANYMAIL_REQUESTS_TIMEOUT ({_esp_call_seconds:g} s): a live worker renews its claims every quarter of it"
+    )
+MAILINGS_TICK = timedelta(seconds=env_int("MAILINGS_TICK_SECONDS", 10))
+# A lane (one chain of chunk tasks) renews its lease while it works; beat replaces a lane whose
+# lease has lapsed this long (its worker died, or its task was lost with the broker).
+MAILINGS_LANE_LEASE = timedelta(seconds=env_int("MAILINGS_LANE_LEASE_SECONDS", int(MAILINGS_TICK.total_seconds())))
 # Soft bounces in a row before an address is suppressed.
 MAILINGS_SOFT_BOUNCE_LIMIT = env_int("MAILINGS_SOFT_BOUNCE_LIMIT", 3)
 # anymail's tracking webhooks at /anymail/<esp>/tracking/ answer only with this basic-auth
@@ -302,7 +320,7 @@ WEBHOOK_SECRET = env_str("WEBHOOK_SECRET")
 ANYMAIL.setdefault("WEBHOOK_SECRET", WEBHOOK_SECRET or f"unset:{__import__('secrets').token_urlsafe(32)}")
 CELERY_BEAT_SCHEDULE["mailings-tick"] = {
     "task": "mailings.tasks.mailings_tick",
-    "schedule": timedelta(seconds=env_int("MAILINGS_TICK_SECONDS", 10)),
+    "schedule": MAILINGS_TICK,
 }
 
 LOGGING = {

@@ -9,6 +9,7 @@ Django starts; engage calls it without importing mailings.
 from collections.abc import Callable
 
 from django.core.exceptions import ImproperlyConfigured
+from django.db import InterfaceError, OperationalError
 
 from engage.models import Supporter
 
@@ -21,11 +22,13 @@ class EmailNotSent(Exception):
 def email_retry(*also: type[BaseException]) -> dict:
     """The Celery options of a task that sends an email: retried with a growing wait when the
     transport could not send, as EmailNotSent or (for a task that calls a transport directly)
-    one of `also`. Retrying is safe: every send is recorded and claimed once.
+    one of `also`, or when the database was briefly unreachable. Retrying is safe: every send
+    is recorded and claimed once.
 
         @shared_task(**email_retry())
     """
-    return {"autoretry_for": (EmailNotSent, *also), "retry_backoff": 30, "retry_backoff_max": 600, "max_retries": 8}
+    return {"autoretry_for": (EmailNotSent, OperationalError, InterfaceError, *also), "retry_backoff": 30,
+            "retry_backoff_max": 600, "retry_jitter": True, "max_retries": 8}
 
 
 _transport: Callable[..., bool] | None = None

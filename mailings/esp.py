@@ -8,6 +8,7 @@ import logging
 import os
 
 import requests
+import urllib3
 from django.conf import settings
 from django.core.mail import get_connection
 
@@ -76,17 +77,28 @@ def chunk_size() -> int:
 
 
 def outcome_unknown(error: BaseException) -> bool:
-    """May the ESP have accepted the message this failed call carried? Yes once the request
-    was written: a read timeout, or a connection dropped before or during the answer. Such a
-    message is recorded unknown and never sent again blindly; a connection that never opened,
-    or an answer received, means it was not accepted."""
+    """May the ESP have accepted the message this failed call carried? Yes once a connection
+    was open and the request may have been written: a read timeout, or a connection dropped,
+    reset or aborted before or during the answer (requests cannot say how much was written).
+    Such a message is recorded unknown and never sent again blindly. No when the connection
+    never opened (refused, connect timeout, DNS) or an answer was received."""
     while error is not None:
+        if isinstance(error, requests.ConnectTimeout):
+            return False
         if isinstance(error, requests.ReadTimeout | requests.exceptions.ChunkedEncodingError):
             return True
-        if isinstance(error, requests.ConnectionError) and "RemoteDisconnected" in repr(error):
-            return True
+        if isinstance(error, requests.ConnectionError):
+            return not _never_connected(error)
         error = error.__cause__ or error.__context__
     return False
+
+
+def _never_connected(error: requests.ConnectionError) -> bool:
+    reason = error.args[0] if error.args else None
+    reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps the cause
+    return isinstance(reason, urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError) or (
+        isinstance(reason, urllib3.exceptions.NameResolutionError)
+    )
 
 
 def permanent_refusal(error: BaseException) -> bool:
@@ -122,12 +134,12 @@ def _anymail(name: str, default=None):
     return settings.ANYMAIL.get(name, default)
 
 
-def _mailgun_lookup(delivery_id: int) -> str | None:
+def _mailgun_lookup(*, key: str, value: str, stream: str, sender_email: str) -> str | None:
     api_url = _anymail("MAILGUN_API_URL", "https://api.mailgun.net/v3").rstrip("/")
-    domain = _anymail("MAILGUN_SENDER_DOMAIN") or settings.MAILINGS_BULK_FROM_EMAIL.rpartition("@")[2].rstrip(">")
+    domain = _anymail("MAILGUN_SENDER_DOMAIN") or sender_email.rpartition("@")[2].rstrip(">")
     response = requests.get(
         f"{api_url}/{domain}/events",
-        params={"event": "accepted", "user-variables": json.dumps({"delivery_id": str(delivery_id)}), "limit": 1},
+        params={"event": "accepted", "user-variables": json.dumps({key: value}), "limit": 1},
         auth=("api", _anymail("MAILGUN_API_KEY", "")),
         timeout=10,
     )
@@ -139,11 +151,19 @@ def _mailgun_lookup(delivery_id: int) -> str | None:
     return (items[0].get("message", {}).get("headers", {}).get("message-id")) or "accepted"
 
 
-def _postmark_lookup(delivery_id: int) -> str | None:
+def postmark_stream(stream: str) -> str:
+    """The Postmark message stream of bulk or transactional mail (mailings.message_options sets it)."""
+    if stream == "bulk":
+        return getattr(settings, "MAILINGS_POSTMARK_BULK_STREAM", "broadcast")
+    return getattr(settings, "MAILINGS_POSTMARK_TRANSACTIONAL_STREAM", "outbound")
+
+
+def _postmark_lookup(*, key: str, value: str, stream: str, sender_email: str) -> str | None:
     api_url = _anymail("POSTMARK_API_URL", "https://api.postmarkapp.com/").rstrip("/")
+    # Postmark searches the transactional stream unless told another.
     response = requests.get(
         f"{api_url}/messages/outbound",
-        params={"count": 1, "offset": 0, "metadata_delivery_id": str(delivery_id)},
+        params={"count": 1, "offset": 0, f"metadata_{key}": value, "messagestream": postmark_stream(stream)},
         headers={"Accept": "application/json", "X-Postmark-Server-Token": _anymail("POSTMARK_SERVER_TOKEN", "")},
         timeout=10,
     )
@@ -156,15 +176,39 @@ def _postmark_lookup(delivery_id: int) -> str | None:
 _LOOKUPS = {"mailgun": _mailgun_lookup, "postmark": _postmark_lookup}
 
 
-def has_lookup() -> bool:
-    return esp_name() in _LOOKUPS
+def transactional_backend_path() -> str:
+    return settings.MAILINGS_TRANSACTIONAL_EMAIL_BACKEND or settings.EMAIL_BACKEND
 
 
-def delivery_lookup(delivery_id: int) -> str | None:
-    """The ESP's message id for the message carrying this delivery id, or None if the ESP
-    never accepted one. Raises LookupFailed when the ESP cannot answer; KeyError when the ESP
-    has no such search (see has_lookup)."""
+def has_lookup(backend_path: str | None = None) -> bool:
+    return esp_name(backend_path) in _LOOKUPS
+
+
+def search_delay(backend_path: str | None = None):
+    """How long the ESP's message search may lag behind its API (MAILINGS_SEARCH_DELAY)."""
+    from datetime import timedelta
+
+    return settings.MAILINGS_SEARCH_DELAY.get(esp_name(backend_path), timedelta(0))
+
+
+def _lookup(backend_path: str, **query) -> str | None:
     try:
-        return _LOOKUPS[esp_name()](delivery_id)
+        return _LOOKUPS[esp_name(backend_path)](**query)
     except requests.RequestException as error:
         raise LookupFailed(str(error)) from error
+    except ValueError as error:  # an answer that is not the JSON the ESP documents
+        raise LookupFailed(f"unreadable answer: {error}") from error
+
+
+def delivery_lookup(delivery_id: int, *, sender_email: str = "") -> str | None:
+    """The ESP's message id for the mailing message carrying this delivery id, or None if the
+    ESP never accepted one. Raises LookupFailed when the ESP cannot answer; KeyError when the
+    ESP has no such search (see has_lookup)."""
+    return _lookup(bulk_backend_path(), key="delivery_id", value=str(delivery_id), stream="bulk",
+                   sender_email=sender_email or settings.MAILINGS_BULK_FROM_EMAIL)
+
+
+def outbound_lookup(outbound_id: int) -> str | None:
+    """The same for a transactional email (its outbound_email_id metadata)."""
+    return _lookup(transactional_backend_path(), key="outbound_email_id", value=str(outbound_id),
+                   stream="transactional", sender_email=settings.MAILINGS_TRANSACTIONAL_FROM_EMAIL)

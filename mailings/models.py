@@ -35,6 +35,9 @@ class OutboundEmail(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     esp_message_id = models.CharField(max_length=200, blank=True)
     last_error = models.TextField(blank=True)
+    # When the row last changed hands: claimed for sending, or found with an unknown outcome
+    # (the ESP's search is asked about it once its delay has passed).
+    claimed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 
@@ -157,6 +160,26 @@ class Mailing(models.Model):
     @property
     def organisation(self) -> Organisation:
         return self.message.sender.organisation
+
+
+class SendLane(models.Model):
+    """One of a sending mailing's MAILINGS_SEND_LANES chains of chunk tasks, held by a lease.
+
+    Each chunk task of a chain renews the lease of its lane (a compare-and-set on `chain`), so
+    beat can tell a lane whose worker died or whose task the broker lost (lease lapsed) from a
+    busy one, and replace it within a tick; a second chain in one lane finds the lease taken
+    and stops, so lanes never multiply."""
+
+    mailing = models.ForeignKey(Mailing, on_delete=models.CASCADE, related_name="lanes")
+    number = models.PositiveSmallIntegerField()
+    chain = models.UUIDField(null=True, blank=True)
+    renewed_at = models.DateTimeField(null=True, blank=True)  # NULL: released
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["mailing", "number"], name="send_lane_once")]
+
+    def __str__(self):
+        return f"{self.mailing_id}/lane {self.number}"
 
 
 class Delivery(models.Model):

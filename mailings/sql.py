@@ -8,6 +8,7 @@ import uuid
 from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from engage import sql as engage_sql
@@ -76,10 +77,10 @@ def deliveries_claim(*, mailing_id: int, size: int, token: uuid.UUID) -> list[tu
         cursor.execute(
             f"WITH claimable AS MATERIALIZED (SELECT id FROM {_DELIVERY} WHERE mailing_id = %s AND status = %s "
             f"ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) "
-            f"UPDATE {_DELIVERY} AS delivery SET status = %s, claim_token = %s, claimed_at = %s, "
+            f"UPDATE {_DELIVERY} AS delivery SET status = %s, claim_token = %s, claimed_at = statement_timestamp(), "
             f"attempts = delivery.attempts + 1 FROM claimable WHERE delivery.id = claimable.id "
             f"RETURNING delivery.id, delivery.supporter_id",
-            [mailing_id, Delivery.Status.QUEUED, size, Delivery.Status.CLAIMED, token, timezone.now()],
+            [mailing_id, Delivery.Status.QUEUED, size, Delivery.Status.CLAIMED, token],
         )
         return sorted(cursor.fetchall())
 
@@ -93,26 +94,53 @@ def _deliveries_claim_orm(*, mailing_id: int, size: int, token: uuid.UUID) -> li
         if not ids:
             return []
         Delivery.objects.filter(id__in=ids, status=Delivery.Status.QUEUED).update(
-            status=Delivery.Status.CLAIMED, claim_token=token, claimed_at=timezone.now(), attempts=F("attempts") + 1
+            status=Delivery.Status.CLAIMED, claim_token=token, claimed_at=Now(), attempts=F("attempts") + 1
         )
     return list(Delivery.objects.filter(claim_token=token).order_by("id").values_list("id", "supporter_id"))
 
 
-def deliveries_mark_sending(*, token: uuid.UUID, delivery_ids: list[int]) -> None:
-    """This claim's rows are about to be handed to the ESP."""
+def deliveries_mark_sending(*, token: uuid.UUID, delivery_ids: list[int]) -> set[int]:
+    """This claim's rows are about to be handed to the ESP: mark those it still holds, and
+    return their ids. Only these may be sent: a row the sweeper took back (and perhaps another
+    worker claimed) is no longer this claim's (docs/design.md, "Sending exactly once")."""
+    if not delivery_ids:
+        return set()
     if not _postgresql():
-        Delivery.objects.filter(ids_q(delivery_ids), claim_token=token, status=Delivery.Status.CLAIMED).update(
-            status=Delivery.Status.SENDING, claimed_at=timezone.now()
-        )
-        return
+        marked = Delivery.objects.filter(ids_q(delivery_ids), claim_token=token, status=Delivery.Status.CLAIMED)
+        with transaction.atomic():
+            ids = set(marked.select_for_update().values_list("id", flat=True))
+            Delivery.objects.filter(id__in=ids).update(status=Delivery.Status.SENDING, claimed_at=Now())
+        return ids
     # Why SQL: run once per group of one-per-call messages, and the ORM took longer to build
-    # this UPDATE than the database took to run it.
+    # this UPDATE than the database took to run it; RETURNING says which rows it took.
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {_DELIVERY} SET status = %s, claimed_at = %s "
-            f"WHERE id = ANY(%s) AND claim_token = %s AND status = %s",
-            [Delivery.Status.SENDING, timezone.now(), list(delivery_ids), token, Delivery.Status.CLAIMED],
+            f"UPDATE {_DELIVERY} SET status = %s, claimed_at = statement_timestamp() "
+            f"WHERE id = ANY(%s) AND claim_token = %s AND status = %s RETURNING id",
+            [Delivery.Status.SENDING, list(delivery_ids), token, Delivery.Status.CLAIMED],
         )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def deliveries_claim_renew(*, token: uuid.UUID, delivery_ids: list[int]) -> set[int]:
+    """A sign of life: the claim's rows still in flight get the database's time as their
+    claimed_at, so the sweeper's timeout runs from now. Returns the ids still held."""
+    if not delivery_ids:
+        return set()
+    if not _postgresql():
+        held = Delivery.objects.filter(ids_q(delivery_ids), claim_token=token, status__in=[
+            Delivery.Status.CLAIMED, Delivery.Status.SENDING])
+        with transaction.atomic():
+            ids = set(held.select_for_update().values_list("id", flat=True))
+            Delivery.objects.filter(id__in=ids).update(claimed_at=Now())
+        return ids
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {_DELIVERY} SET claimed_at = statement_timestamp() "
+            f"WHERE id = ANY(%s) AND claim_token = %s AND status IN (%s, %s) RETURNING id",
+            [list(delivery_ids), token, Delivery.Status.CLAIMED, Delivery.Status.SENDING],
+        )
+        return {row[0] for row in cursor.fetchall()}
 
 
 def deliveries_sent_record(*, token: uuid.UUID, sent: dict[int, str]) -> None:

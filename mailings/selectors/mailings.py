@@ -135,17 +135,29 @@ def delivery_count(*, mailing: Mailing) -> int:
 
 
 def deliveries_pending_exist(*, mailing_id: int) -> bool:
-    """Anything of the mailing still queued or in flight."""
-    return Delivery.objects.filter(mailing_id=mailing_id, status__in=[Delivery.Status.QUEUED, *IN_FLIGHT]).exists()
+    """Anything of the mailing not yet settled: queued, in flight, or awaiting reconciliation."""
+    return Delivery.objects.filter(
+        mailing_id=mailing_id, status__in=[Delivery.Status.QUEUED, *IN_FLIGHT, Delivery.Status.UNKNOWN]
+    ).exists()
 
 
-def deliveries_unknown_due(*, before: datetime, limit: int) -> list[tuple[int, object]]:
-    """(id, claim token) of deliveries unknown since before `before`, oldest first."""
+def deliveries_queued_exist(*, mailing_id: int) -> bool:
+    return Delivery.objects.filter(mailing_id=mailing_id, status=Delivery.Status.QUEUED).exists()
+
+
+def deliveries_unknown_due(*, before, limit: int) -> list[tuple[int, int, object]]:
+    """(id, mailing id, claim token) of deliveries unknown since before `before` (a time or a
+    database expression), oldest first."""
     return list(
         Delivery.objects.filter(status=Delivery.Status.UNKNOWN, claimed_at__lt=before)
         .order_by("id")
-        .values_list("id", "claim_token")[:limit]
+        .values_list("id", "mailing_id", "claim_token")[:limit]
     )
+
+
+def mailing_bulk_from_email(*, mailing_id: int) -> str:
+    """The address a mailing's messages come from (an ESP's search may be per sending domain)."""
+    return Mailing.objects.filter(pk=mailing_id).values_list("message__sender__bulk_email", flat=True).first() or ""
 
 
 def mailings_scheduled_due(*, now: datetime) -> list[int]:

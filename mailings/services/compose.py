@@ -19,7 +19,7 @@ from mailings.models import Delivery, Mailing, Message, OutboundEmail, Segment, 
 from mailings.selectors.mailings import message_preview
 from mailings.selectors.recipients import address_suppressed
 from mailings.selectors.segments import segment_q
-from mailings.services.sending import MailingStateError, lanes_queue
+from mailings.services.sending import MailingStateError, lanes_wake
 
 # --- Drafts ----------------------------------------------------------------------------------
 
@@ -147,7 +147,7 @@ def mailing_resume(*, mailing: Mailing) -> Mailing:
         status=Mailing.Status.SENDING, last_activity_at=timezone.now()
     ):
         raise MailingStateError("Only a paused mailing can be resumed.")
-    transaction.on_commit(lambda: lanes_queue(mailing.pk))
+    transaction.on_commit(lambda: lanes_wake(mailing.pk))
     mailing.refresh_from_db(fields=["status"])
     return mailing
 
@@ -181,7 +181,7 @@ def deliveries_unknown_resend(*, mailing: Mailing) -> int:
             Mailing.objects.filter(pk=mailing.pk, status=Mailing.Status.SENT).update(
                 status=Mailing.Status.SENDING, finished_at=None, last_activity_at=timezone.now()
             )
-            transaction.on_commit(lambda: lanes_queue(mailing.pk))
+            transaction.on_commit(lambda: lanes_wake(mailing.pk))
     return count
 
 

@@ -69,8 +69,8 @@ def worker(mock_esp, broker_queue, settings):
         "MAILINGS_RATE_PER_SECOND": "1200",
         "MAILINGS_RATE_LIMIT_KEY_PREFIX": broker_queue,
         "MAILINGS_CLAIM_TIMEOUT_SECONDS": "3",
-        "MAILINGS_RECONCILE_AFTER_SECONDS": "0",
-        "MAILINGS_STALL_AFTER_SECONDS": "3",
+        "MAILINGS_SEARCH_DELAY_SECONDS": "0",
+        "ANYMAIL_REQUESTS_TIMEOUT": "0.7",
         "MAILINGS_TICK_SECONDS": "1",
         "LOG_LEVEL": "WARNING",
     }

@@ -189,7 +189,7 @@ def test_it_starts_scheduled_mailings_from_beat_when_due(mailgun, settings, djan
 
 def test_it_marks_a_timed_out_send_unknown_and_settles_it_with_the_esps_record(mailgun, settings, django_capture_on_commit_callbacks):
     settings.ANYMAIL = {**settings.ANYMAIL, "REQUESTS_TIMEOUT": 0.3}
-    settings.MAILINGS_RECONCILE_AFTER = timedelta(0)
+    settings.MAILINGS_SEARCH_DELAY = {"mailgun": timedelta(0), "postmark": timedelta(0)}
     settings.MAILINGS_CLAIM_TIMEOUT = timedelta(0)
     news, people = audience(3)
     mailgun.configure(delay=1.0)  # accepted, then answered too late
@@ -227,7 +227,7 @@ def test_it_sweeps_abandoned_claims(mailgun, settings, django_capture_on_commit_
 
 
 def test_it_leaves_unknown_outcomes_to_the_organiser_when_the_esp_cannot_be_asked(settings, django_capture_on_commit_callbacks):
-    settings.MAILINGS_RECONCILE_AFTER = timedelta(0)
+    settings.MAILINGS_SEARCH_DELAY = {"mailgun": timedelta(0), "postmark": timedelta(0)}
     news, _ = audience(2)
     mailing = start(make_mailing(mailing_list=news), django_capture_on_commit_callbacks, execute=False)
     Delivery.objects.update(status=Delivery.Status.UNKNOWN, claimed_at=timezone.now() - timedelta(days=1))
