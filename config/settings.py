@@ -274,6 +274,10 @@ MAILINGS_BULK_EMAIL_BACKEND = env_str("MAILINGS_BULK_EMAIL_BACKEND")
 MAILINGS_TRANSACTIONAL_EMAIL_BACKEND = env_str("MAILINGS_TRANSACTIONAL_EMAIL_BACKEND")
 MAILINGS_BULK_FROM_EMAIL = env_str("MAILINGS_BULK_FROM_EMAIL", DEFAULT_FROM_EMAIL)
 MAILINGS_TRANSACTIONAL_FROM_EMAIL = env_str("MAILINGS_TRANSACTIONAL_FROM_EMAIL", DEFAULT_FROM_EMAIL)
+# Postmark's message streams (ids from the server's Message Streams page): mailings must go on
+# a broadcast stream, transactional email on a transactional one. Other ESPs have none.
+MAILINGS_POSTMARK_BULK_STREAM = env_str("MAILINGS_POSTMARK_BULK_STREAM", "broadcast")
+MAILINGS_POSTMARK_TRANSACTIONAL_STREAM = env_str("MAILINGS_POSTMARK_TRANSACTIONAL_STREAM", "outbound")
 # "batch": one API call per chunk with per-recipient merge data (Mailgun); "single": one call
 # per message (Postmark without templates); "auto" picks from the bulk backend.
 MAILINGS_SEND_MODE = env_str("MAILINGS_SEND_MODE", "auto")

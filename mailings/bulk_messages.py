@@ -11,6 +11,7 @@ from django.core.mail import EmailMultiAlternatives
 from engage import links
 from engage.models import Supporter
 from mailings import esp, rendering
+from mailings.message_options import esp_options_apply
 from mailings.models import Mailing
 
 _compiled_cache: dict[tuple, rendering.CompiledMessage] = {}
@@ -53,7 +54,7 @@ def _base_message(mailing: Mailing, *, subject: str, text: str, html: str, to: l
     )
     message.attach_alternative(html, "text/html")
     message.metadata = {"mailing_id": str(mailing.pk)}
-    message.tags = ["mailing"]
+    esp_options_apply(message, backend_path=esp.bulk_backend_path(), stream="bulk", tag="mailing")
     return message
 
 

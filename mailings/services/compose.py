@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from engage.models import MailingList, Supporter
 from mailings import esp
+from mailings.message_options import esp_options_apply
 from mailings.models import Delivery, Mailing, Message, OutboundEmail, Segment, Sender
 from mailings.selectors.mailings import message_preview
 from mailings.selectors.recipients import address_suppressed
@@ -86,7 +87,7 @@ def message_test_send(
     )
     email.attach_alternative(rendered.html, "text/html")
     email.metadata = {"outbound_email_id": str(outbound.pk), "kind": "mailing_test"}
-    email.tags = ["mailing_test"]
+    esp_options_apply(email, backend_path=esp.bulk_backend_path(), stream="bulk", tag="mailing_test")
     try:
         email.send()
     except Exception as error:

@@ -19,6 +19,7 @@ from django.utils import timezone
 from engage.models import Organisation, Supporter
 from engage.suppression import is_suppressed
 from mailings import esp
+from mailings.message_options import esp_options_apply
 from mailings.models import OutboundEmail
 from mailings.ratelimit import RateLimited, esp_limiter
 from mailings.rendering import RenderedEmail, email_render
@@ -129,9 +130,9 @@ def _message(
     message.attach_alternative(rendered.html, "text/html")
     # anymail reads these; other backends ignore them.
     message.metadata = {"outbound_email_id": str(outbound_id), "kind": kind}
-    # One tag: Postmark refuses a message with more. Mailings are tagged "mailing".
-    message.tags = [kind]
-    message.track_clicks = False  # confirmation links must reach us unaltered
+    # Confirmation links must reach us unaltered: no click tracking, where the ESP lets a
+    # message say so (elsewhere the account must have it off).
+    esp_options_apply(message, backend_path=backend_path, stream="transactional", tag=kind, track_clicks=False)
     return message
 
 
