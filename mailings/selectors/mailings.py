@@ -6,10 +6,11 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db.models import Count, Q, QuerySet
+from django.utils.translation import ngettext
 
 from engage.models import MailingList, Organisation, Supporter
 from engage.sql import ids_q
-from mailings import rendering
+from mailings import esp, rendering
 from mailings.models import Delivery, Mailing, Message
 from mailings.rendering import RenderedEmail
 from mailings.selectors.recipients import recipients_eligible
@@ -61,8 +62,35 @@ def mailing_progress(*, mailing: Mailing) -> dict:
         "dropped": by_status.get(Delivery.Status.DROPPED, 0),
         "cancelled": by_status.get(Delivery.Status.CANCELLED, 0),
         "percent": round(100 * (total - by_status.get(Delivery.Status.QUEUED, 0) - in_flight) / total, 1) if total else 0,
+        "unknown_reason": unknown_reason(by_status.get(Delivery.Status.UNKNOWN, 0)),
         **outcomes,
     }
+
+
+def unknown_reason(unknown: int) -> str:
+    """Why `unknown` deliveries keep a mailing open, and what happens next ("" for none)."""
+    if not unknown:
+        return ""
+    if esp.has_lookup():
+        minutes = max(1, round(esp.search_delay().total_seconds() / 60))
+        return ngettext(
+            "%(count)d delivery awaits reconciliation: the connection was lost while the ESP was taking it. "
+            "Muster asks the ESP's own records once its search has caught up (%(minutes)d minutes after), "
+            "and sends again only what the ESP never received. The mailing finishes after that.",
+            "%(count)d deliveries await reconciliation: the connection was lost while the ESP was taking them. "
+            "Muster asks the ESP's own records once its search has caught up (%(minutes)d minutes after), "
+            "and sends again only what the ESP never received. The mailing finishes after that.",
+            unknown,
+        ) % {"count": unknown, "minutes": minutes}
+    return ngettext(
+        "%(count)d delivery has an unknown outcome: the connection was lost while the ESP was taking it, and this "
+        "ESP's records cannot be asked. The mailing stays open until you decide: resending may give some people "
+        "two copies; dropping sends them nothing.",
+        "%(count)d deliveries have an unknown outcome: the connection was lost while the ESP was taking them, and "
+        "this ESP's records cannot be asked. The mailing stays open until you decide: resending may give some "
+        "people two copies; dropping sends them nothing.",
+        unknown,
+    ) % {"count": unknown}
 
 
 # --- Compose ---------------------------------------------------------------------------------
