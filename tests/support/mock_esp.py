@@ -16,16 +16,35 @@ With --no-records (benchmarks) it keeps only each delivery id's count of copies,
 no more of a call than it needs for that. Its HTTP/1.1 server is its own few lines (keep-alive,
 TCP_NODELAY, one thread per connection), cheaper per call than http.server.
 
-Control (for tests): GET /_mock/stats (calls, messages, bytes of the calls' bodies,
-duplicates), GET /_mock/deliveries ({delivery id: copies}),
-POST /_mock/config {"delay": seconds before answering, "fail_next": n answers of 503},
-POST /_mock/reset.
+Faults, per test (constructor or configure(), or POST /_mock/config with the same names as
+JSON), each decided under the lock by one random.Random seeded from `seed`, so that a run with
+the same seed and settings meets the same faults in the same order of calls:
 
-Run on its own: python tests/support/mock_esp.py --port 8025
+- `latency` (alias `delay`) seconds before a send call is answered, plus uniform 0..`latency_jitter`;
+- `error_rate_500`, `error_rate_429`: that share of send calls refused (nothing accepted) with
+  the ESP's own error body, a 429 with `Retry-After: retry_after`;
+- `hang_rate`: that share accepted, then answered only after `hang_seconds` (the client's timeout
+  runs out although the ESP has the message);
+- `drop_connection_rate`: that share accepted, then the socket closed without an answer;
+- `search_lag`: seconds after acceptance before the two lookups find a message (until then
+  they answer an empty list, as a lagging search does);
+- `fail_next`: the next n send calls answered 503, before any of the above.
+The rates together are at most 1 (one draw per send call decides among them). Lookups and
+control calls are never faulted. Postmark's search, as the real one, looks in one message stream
+(`messagestream`, "outbound" when absent), which each message names in `MessageStream`.
+
+Control (for tests): GET /_mock/stats (calls and messages accepted, send_calls received, bytes
+of the accepted calls' bodies, duplicates, and `faults`: how many of each were injected),
+GET /_mock/deliveries ({delivery id: copies}), POST /_mock/config {fault settings, "seed"},
+POST /_mock/reset (records, counts and faults back to those the mock was started with).
+
+Run on its own: python tests/support/mock_esp.py --port 8025 [--seed 1]
 """
 
 import argparse
+import dataclasses
 import json
+import random
 import re
 import socket
 import threading
@@ -64,6 +83,7 @@ class Record:
     call: Call
     headers: dict = field(default_factory=dict)
     metadata: dict = field(default_factory=dict)
+    stream: str = ""  # Postmark's MessageStream ("" for Mailgun)
 
     def subject(self) -> str:
         return self._fill(self.call.subject)
@@ -85,7 +105,9 @@ class _HttpServer:
     which made the mock, not the sender, the limit of one-per-call benchmarks."""
 
     def __init__(self, host: str, port: int, handle):
-        self.handle = handle  # (method, target, body) -> (status, JSON-able answer)
+        # (method, target, body) -> (status, JSON-able answer[, extra headers]); a status of
+        # None closes the connection without an answer.
+        self.handle = handle
         self.socket = socket.create_server((host, port), backlog=1024, reuse_port=False)
         self.server_address = self.socket.getsockname()
         self._stopped = threading.Event()
@@ -143,11 +165,17 @@ class _HttpServer:
                     buffer += data
                 body = bytes(buffer[:length])
                 del buffer[:length]
-                status, answer = self.handle(method.decode(), target.decode(), body)
+                result = self.handle(method.decode(), target.decode(), body)
+                status, answer = result[0], result[1]
+                if status is None:
+                    return  # the message may be accepted; the client never hears
+                extra = b""
+                if len(result) > 2:  # a 429's Retry-After
+                    extra = b"".join(b"%s: %s\r\n" % (k.encode(), str(v).encode()) for k, v in result[2].items())
                 payload = json.dumps(answer).encode()
                 conn.sendall(
-                    b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n"
-                    % (status, _REASONS.get(status, b"Answer"), len(payload), b"Connection: close\r\n" if close else b"")
+                    b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s%s\r\n"
+                    % (status, _REASONS.get(status, b"Answer"), len(payload), extra, b"Connection: close\r\n" if close else b"")
                     + payload
                 )
                 if close:
@@ -158,13 +186,55 @@ class _HttpServer:
             conn.close()
 
 
-_REASONS = {200: b"OK", 404: b"Not Found", 503: b"Service Unavailable"}
+_REASONS = {
+    200: b"OK", 400: b"Bad Request", 404: b"Not Found", 429: b"Too Many Requests", 500: b"Internal Server Error",
+    503: b"Service Unavailable",
+}
+
+
+@dataclass(frozen=True)
+class Faults:
+    """What goes wrong, and how often (see the module's docstring)."""
+
+    latency: float = 0.0
+    latency_jitter: float = 0.0
+    error_rate_500: float = 0.0
+    error_rate_429: float = 0.0
+    retry_after: int = 1
+    hang_rate: float = 0.0
+    hang_seconds: float = 10.0
+    drop_connection_rate: float = 0.0
+    search_lag: float = 0.0
+
+    def __post_init__(self):
+        for name in ("latency", "latency_jitter", "hang_seconds", "search_lag", "retry_after"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+        rates = self.rates()
+        if any(not 0 <= rate <= 1 for _, rate in rates) or sum(rate for _, rate in rates) > 1 + 1e-9:
+            raise ValueError(f"fault rates must each be in 0..1 and add up to at most 1: {dict(rates)}")
+
+    def rates(self) -> list[tuple[str, float]]:
+        """The faults one draw chooses among, in the order their shares are laid out on 0..1."""
+        return [("error_500", self.error_rate_500), ("error_429", self.error_rate_429),
+                ("hang", self.hang_rate), ("drop_connection", self.drop_connection_rate)]
+
+
+_FAULT_FIELDS = {f.name: f.type for f in dataclasses.fields(Faults)}
+# What stats()["faults"] counts: every kind always present, so a test can assert a zero.
+FAULT_KINDS = ("unavailable_503", "error_500", "error_429", "hang", "drop_connection", "latency", "search_hidden")
+_SEND_PATH = re.compile(r"/v3/[^/]+/messages|/email|/email/batch")
 
 
 class MockEsp:
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, keep_records: bool = True):
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, keep_records: bool = True, seed: int = 0,
+                 **faults):
+        """`faults`: any of configure()'s settings, also restored by reset()."""
         self.lock = threading.Lock()
         self.keep_records = keep_records
+        self._initial_seed = seed
+        self._initial_faults = Faults(**self._fault_changes(faults))
+        self._released = threading.Event()  # set by stop(): hung answers give up waiting
         self.reset()
         self.server = _HttpServer(host, port, self.handle)
         self.thread: threading.Thread | None = None
@@ -176,34 +246,82 @@ class MockEsp:
             self.records: list[Record] = []
             self.copies: Counter[str] = Counter()
             self.accepted_ids: dict[str, str] = {}
+            # (where, delivery id) -> (message id, accepted at): what the lookups search, where
+            # is "mailgun" or "postmark:<stream>".
+            self.searchable: dict[tuple[str, str], tuple[str, float]] = {}
             self.calls = 0
+            self.send_calls = 0
             self.messages = 0
             self.bytes = 0
-            self.delay = 0.0
+            self.faults = self._initial_faults
             self.fail_next = 0
+            self.seed = self._initial_seed
+            self.random = random.Random(self.seed)
+            self.injected: Counter[str] = Counter({kind: 0 for kind in FAULT_KINDS})
             self.first_at: float | None = None
             self.last_at: float | None = None
 
-    def configure(self, *, delay: float | None = None, fail_next: int | None = None) -> None:
+    def configure(self, *, seed: int | None = None, fail_next: int | None = None, **faults) -> None:
+        """Change some settings, leaving the others; `seed` restarts the random draws. The
+        fault settings are Faults' fields (`delay` is `latency`); unknown names raise TypeError,
+        impossible values ValueError."""
+        changes = self._fault_changes(faults)
         with self.lock:
-            if delay is not None:
-                self.delay = float(delay)
+            self.faults = dataclasses.replace(self.faults, **changes)
             if fail_next is not None:
                 self.fail_next = int(fail_next)
+            if seed is not None:
+                self.seed = int(seed)
+                self.random = random.Random(self.seed)
 
-    def _take_failure(self) -> bool:
+    @staticmethod
+    def _fault_changes(faults: dict) -> dict:
+        faults = dict(faults)
+        if "delay" in faults:
+            if "latency" in faults:
+                raise TypeError("delay is another name for latency: give one")
+            faults["latency"] = faults.pop("delay")
+        unknown = set(faults) - set(_FAULT_FIELDS)
+        if unknown:
+            raise TypeError(f"unknown mock ESP settings: {', '.join(sorted(unknown))}")
+        return {name: (int if _FAULT_FIELDS[name] in (int, "int") else float)(value) for name, value in faults.items()
+                if value is not None}
+
+    @property
+    def delay(self) -> float:
+        return self.faults.latency
+
+    def _fault_draw(self) -> tuple[str | None, float, Faults]:
+        """This send call's fault (None for none) and its pause before answering, decided
+        under the lock so that concurrent calls take the seeded draws one at a time."""
         with self.lock:
+            self.send_calls += 1
+            faults = self.faults
+            fault = None
             if self.fail_next > 0:
                 self.fail_next -= 1
-                return True
-            return False
+                fault = "unavailable_503"
+            elif faults.error_rate_500 or faults.error_rate_429 or faults.hang_rate or faults.drop_connection_rate:
+                # One draw per call, whatever the rates: the same seed gives the same faults.
+                draw, edge = self.random.random(), 0.0
+                for kind, rate in faults.rates():
+                    edge += rate
+                    if draw < edge:
+                        fault = kind
+                        break
+            pause = faults.latency + (self.random.uniform(0, faults.latency_jitter) if faults.latency_jitter else 0.0)
+            if fault:
+                self.injected[fault] += 1
+            if pause and fault not in ("hang", "drop_connection", "unavailable_503"):
+                self.injected["latency"] += 1
+            return fault, pause, faults
 
-    def _accept(self, records: list[Record], size: int = 0) -> None:
-        self._count([record.delivery_id for record in records], records[0].message_id if records else "", size)
+    def _accept(self, records: list[Record], where: str, size: int = 0) -> None:
+        self._count([record.delivery_id for record in records], records[0].message_id if records else "", where, size)
         with self.lock:
             self.records.extend(records)
 
-    def _count(self, delivery_ids: list[str], message_id: str, size: int) -> None:
+    def _count(self, delivery_ids: list[str], message_id: str, where: str, size: int) -> None:
         now = time.monotonic()
         with self.lock:
             self.calls += 1
@@ -215,6 +333,7 @@ class MockEsp:
                 if delivery_id:
                     self.copies[delivery_id] += 1
                     self.accepted_ids.setdefault(delivery_id, message_id)
+                    self.searchable.setdefault((where, delivery_id), (message_id, now))
 
     def copies_snapshot(self) -> dict[str, int]:
         with self.lock:
@@ -228,12 +347,15 @@ class MockEsp:
         with self.lock:
             return {
                 "calls": self.calls,
+                "send_calls": self.send_calls,
                 "messages": self.messages,
                 "bytes": self.bytes,
                 "deliveries": len(self.copies),
                 "duplicates": sum(1 for n in self.copies.values() if n > 1),
                 "first_at": self.first_at,
                 "last_at": self.last_at,
+                "seed": self.seed,
+                "faults": dict(self.injected),
             }
 
     # --- server ---
@@ -249,6 +371,7 @@ class MockEsp:
         return self
 
     def stop(self) -> None:
+        self._released.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -268,7 +391,7 @@ class MockEsp:
         if not self.keep_records:  # count only: each recipient's delivery id, nothing else
             delivery_id = custom.get("delivery_id", "")
             ids = [_fill(delivery_id, variables.get(parseaddr(to)[1], {})) for to in form.get("to", [])]
-            self._count(ids, message_id, size)
+            self._count(ids, message_id, "mailgun", size)
             return {"id": message_id, "message": "Queued. Thank you."}
         call = Call(
             shape="mailgun", subject=form.get("subject", [""])[0], text=form.get("text", [""])[0],
@@ -283,16 +406,17 @@ class MockEsp:
                 delivery_id=metadata.get("delivery_id", ""), to=address, message_id=message_id, call=call,
                 headers={k: _fill(v, values) for k, v in headers.items()}, metadata=metadata,
             ))
-        self._accept(records, size)
+        self._accept(records, "mailgun", size)
         return {"id": message_id, "message": "Queued. Thank you."}
 
     def postmark_send(self, payload: dict, size: int = 0) -> dict:
         message_id = str(uuid.uuid4())
         metadata = payload.get("Metadata") or {}
+        stream = payload.get("MessageStream") or "outbound"
         answer = {"To": payload.get("To", ""), "SubmittedAt": "2026-01-01T00:00:00Z", "MessageID": message_id,
                   "ErrorCode": 0, "Message": "OK"}
         if not self.keep_records:
-            self._count([str(metadata.get("delivery_id", ""))], message_id, size)
+            self._count([str(metadata.get("delivery_id", ""))], message_id, f"postmark:{stream}", size)
             return answer
         headers = {h["Name"]: h["Value"] for h in payload.get("Headers") or []}
         call = Call(
@@ -302,42 +426,49 @@ class MockEsp:
         address = parseaddr(payload.get("To", ""))[1]
         self._accept([Record(
             delivery_id=str(metadata.get("delivery_id", "")), to=address, message_id=message_id, call=call,
-            headers=headers, metadata=metadata,
-        )], size)
+            headers=headers, metadata=metadata, stream=stream,
+        )], f"postmark:{stream}", size)
         return answer
 
     def lookup(self, delivery_id: str) -> str | None:
+        """The message id the mock accepted for this delivery id, in any shape or stream and
+        whatever the search lag: what the ESP has, not what its search shows yet."""
         with self.lock:
             return self.accepted_ids.get(str(delivery_id))
 
+    def search(self, where: str, delivery_id: str) -> str | None:
+        """What a lookup finds: the message id, or None if never accepted there or accepted
+        less than search_lag seconds ago."""
+        with self.lock:
+            found = self.searchable.get((where, str(delivery_id)))
+            if found is None:
+                return None
+            message_id, accepted_at = found
+            if time.monotonic() - accepted_at < self.faults.search_lag:
+                self.injected["search_hidden"] += 1
+                return None
+            return message_id
+
     # --- requests ---
 
-    def handle(self, method: str, target: str, body: bytes) -> tuple[int, object]:
-        """One request: (status, JSON answer)."""
+    def handle(self, method: str, target: str, body: bytes) -> tuple:
+        """One request: (status, JSON answer[, extra headers]), or (None, None) to drop the
+        connection unanswered."""
         parts = urlsplit(target)
         path = parts.path
         if method == "POST":
             if path == "/_mock/config":
-                self.configure(**json.loads(body or b"{}"))
+                try:
+                    self.configure(**json.loads(body or b"{}"))
+                except (TypeError, ValueError) as error:
+                    return 400, {"message": str(error)}
                 return 200, {"ok": True}
             if path == "/_mock/reset":
                 self.reset()
                 return 200, {"ok": True}
-            if self._take_failure():
-                return 503, {"message": "Service unavailable (mock)"}
-            if re.fullmatch(r"/v3/[^/]+/messages", path):
-                answer = self.mailgun_send(parse_qs(body.decode(), keep_blank_values=True), size=len(body))
-            elif path == "/email":
-                answer = self.postmark_send(json.loads(body), size=len(body))
-            elif path == "/email/batch":
-                payloads = json.loads(body)
-                answer = [self.postmark_send(each, size=len(body) // max(len(payloads), 1)) for each in payloads]
-            else:
-                return 404, {"message": f"no such endpoint {path}"}
-            # Accepted and recorded; a slow answer is what makes an outcome unknown to the sender.
-            if self.delay:
-                time.sleep(self.delay)
-            return 200, answer
+            if _SEND_PATH.fullmatch(path):
+                return self._send(path, body)
+            return 404, {"message": f"no such endpoint {path}"}
         query = parse_qs(parts.query)
         if path == "/_mock/stats":
             return 200, self.stats()
@@ -345,7 +476,7 @@ class MockEsp:
             return 200, self.copies_snapshot()
         if re.fullmatch(r"/v3/[^/]+/events", path):
             wanted = json.loads(query.get("user-variables", ["{}"])[0]).get("delivery_id", "")
-            message_id = self.lookup(wanted)
+            message_id = self.search("mailgun", wanted)
             items = [] if message_id is None else [{
                 "event": "accepted", "user-variables": {"delivery_id": wanted},
                 "message": {"headers": {"message-id": message_id.strip("<>")}},
@@ -353,10 +484,44 @@ class MockEsp:
             return 200, {"items": items, "paging": {}}
         if path == "/messages/outbound":
             wanted = query.get("metadata_delivery_id", [""])[0]
-            message_id = self.lookup(wanted)
-            messages = [] if message_id is None else [{"MessageID": message_id, "Metadata": {"delivery_id": wanted}}]
+            stream = query.get("messagestream", ["outbound"])[0]
+            message_id = self.search(f"postmark:{stream}", wanted)
+            messages = [] if message_id is None else [
+                {"MessageID": message_id, "MessageStream": stream, "Metadata": {"delivery_id": wanted}}
+            ]
             return 200, {"TotalCount": len(messages), "Messages": messages}
         return 404, {"message": "not found"}
+
+    def _send(self, path: str, body: bytes) -> tuple:
+        shape = "postmark" if path.startswith("/email") else "mailgun"
+        fault, pause, faults = self._fault_draw()
+        if fault == "unavailable_503":
+            return 503, {"message": "Service unavailable (mock)"}
+        if fault in ("error_500", "error_429"):
+            self._released.wait(pause)
+            status = 500 if fault == "error_500" else 429
+            return status, _error_body(shape, status), {"Retry-After": faults.retry_after} if status == 429 else {}
+        if path == "/email":
+            answer = self.postmark_send(json.loads(body), size=len(body))
+        elif path == "/email/batch":
+            payloads = json.loads(body)
+            answer = [self.postmark_send(each, size=len(body) // max(len(payloads), 1)) for each in payloads]
+        else:
+            answer = self.mailgun_send(parse_qs(body.decode(), keep_blank_values=True), size=len(body))
+        # Accepted and recorded; a late answer, or none, is what makes an outcome unknown to the sender.
+        if fault == "hang":
+            self._released.wait(faults.hang_seconds)
+        elif fault == "drop_connection":
+            return None, None
+        elif pause:
+            self._released.wait(pause)
+        return 200, answer
+
+
+def _error_body(shape: str, status: int) -> dict:
+    """The ESPs' own error bodies: Postmark's {"ErrorCode", "Message"}, Mailgun's {"message"}."""
+    message = "Rate limit exceeded, please slow down" if status == 429 else "Internal server error"
+    return {"ErrorCode": status, "Message": message} if shape == "postmark" else {"message": message}
 
 
 def main() -> None:
@@ -364,8 +529,9 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8025)
     parser.add_argument("--no-records", action="store_true", help="count only (long benchmarks)")
+    parser.add_argument("--seed", type=int, default=0, help="of the random fault draws")
     args = parser.parse_args()
-    esp = MockEsp(host=args.host, port=args.port, keep_records=not args.no_records)
+    esp = MockEsp(host=args.host, port=args.port, keep_records=not args.no_records, seed=args.seed)
     print(f"mock ESP on {esp.url}", flush=True)
     try:
         esp.server.serve_forever(poll_interval=0.1)
