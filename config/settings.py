@@ -77,7 +77,7 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'muster.sqlite3'}"),
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
         conn_health_checks=True,
     )
 }
@@ -132,7 +132,7 @@ STORAGES = {
 }
 
 # Bodies larger than this are refused with a 400 before any form sees them.
-DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 64 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 64 * 1024, minimum=1)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
 
 SECURE = env_bool("SECURE", SITE_URL.startswith("https://"))
@@ -140,7 +140,7 @@ if SECURE:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
@@ -188,7 +188,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "reconcile-signature-counts": {
         "task": "petitions.tasks.counts_reconcile",
-        "schedule": timedelta(seconds=env_int("COUNT_RECONCILE_SECONDS", 60)),
+        "schedule": timedelta(seconds=env_int("COUNT_RECONCILE_SECONDS", 60, minimum=1)),
     },
     "send-owed-confirmations": {
         "task": "petitions.tasks.confirmations_owed_send",
@@ -233,20 +233,20 @@ CELERY_BEAT_SCHEDULE = {
 # held: kept, not counted, until an organiser releases or invalidates it.
 SIGN_RATE_PER_IP_PETITION = env_list("SIGN_RATE_PER_IP_PETITION", "3/60s,10/3600s")
 SIGN_RATE_PER_PETITION = env_str("SIGN_RATE_PER_PETITION", "6000/m")
-CONFIRM_TOKEN_MAX_AGE = timedelta(days=env_int("CONFIRM_TOKEN_MAX_AGE_DAYS", 30))
-CONFIRM_REMINDER_AFTER = timedelta(hours=env_int("CONFIRM_REMINDER_AFTER_HOURS", 24))
+CONFIRM_TOKEN_MAX_AGE = timedelta(days=env_int("CONFIRM_TOKEN_MAX_AGE_DAYS", 30, minimum=1))
+CONFIRM_REMINDER_AFTER = timedelta(hours=env_int("CONFIRM_REMINDER_AFTER_HOURS", 24, minimum=1))
 # A confirmation not sent this long after signing (the broker was down) is queued again by beat.
-CONFIRM_OWED_AFTER = timedelta(minutes=env_int("CONFIRM_OWED_AFTER_MINUTES", 5))
-UNCONFIRMED_PURGE_AFTER = timedelta(days=env_int("UNCONFIRMED_PURGE_AFTER_DAYS", 30))
-ALREADY_SIGNED_EMAIL_INTERVAL = timedelta(minutes=env_int("ALREADY_SIGNED_EMAIL_INTERVAL_MINUTES", 15))
+CONFIRM_OWED_AFTER = timedelta(minutes=env_int("CONFIRM_OWED_AFTER_MINUTES", 5, minimum=1))
+UNCONFIRMED_PURGE_AFTER = timedelta(days=env_int("UNCONFIRMED_PURGE_AFTER_DAYS", 30, minimum=1))
+ALREADY_SIGNED_EMAIL_INTERVAL = timedelta(minutes=env_int("ALREADY_SIGNED_EMAIL_INTERVAL_MINUTES", 15, minimum=1))
 # Behind a proxy, the request header holding the client address (e.g. HTTP_X_FORWARDED_FOR);
 # the last address in it, the one the proxy appended, is used.
 CLIENT_IP_HEADER = env_str("CLIENT_IP_HEADER")
 # IP addresses are kept only as an HMAC under this key.
 IP_HASH_KEY = env_str("IP_HASH_KEY", SECRET_KEY)
-COUNT_CACHE_SECONDS = env_int("COUNT_CACHE_SECONDS", 10)
+COUNT_CACHE_SECONDS = env_int("COUNT_CACHE_SECONDS", 10, minimum=0)
 # Each web process reuses its count JSON for this long before asking the cache again (0: never).
-COUNT_MEMO_SECONDS = env_int("COUNT_MEMO_SECONDS", 1)
+COUNT_MEMO_SECONDS = env_int("COUNT_MEMO_SECONDS", 1, minimum=0)
 
 # --- Supporters: lists, sign-ups, preferences, their data --------------------------------------
 # Suppressed addresses are kept only as an HMAC of the normalised address under this key, and
@@ -259,12 +259,12 @@ SIGNUP_RATE_PER_FORM = env_str("SIGNUP_RATE_PER_FORM", "600/m")
 # Per email address, so a form cannot be used to flood somebody's inbox with confirmations.
 SIGNUP_RATE_PER_ADDRESS = env_str("SIGNUP_RATE_PER_ADDRESS", "3/3600s")
 # How long the emailed link to a person's copy of their data works; then the copy is deleted.
-DATA_EXPORT_LINK_MAX_AGE = timedelta(days=env_int("DATA_EXPORT_LINK_MAX_AGE_DAYS", 7))
+DATA_EXPORT_LINK_MAX_AGE = timedelta(days=env_int("DATA_EXPORT_LINK_MAX_AGE_DAYS", 7, minimum=1))
 # Signatures are anonymised this many months after their petition closes (country and postcode
 # area are kept for the statistics), as the UK Parliament's petitions site does.
-SIGNATURE_RETENTION_MONTHS = env_int("SIGNATURE_RETENTION_MONTHS", 6)
+SIGNATURE_RETENTION_MONTHS = env_int("SIGNATURE_RETENTION_MONTHS", 6, minimum=0)
 # The largest CSV of subscribers the admin accepts (the command has no limit).
-SUBSCRIBER_IMPORT_MAX_BYTES = env_int("SUBSCRIBER_IMPORT_MAX_BYTES", 50_000_000)
+SUBSCRIBER_IMPORT_MAX_BYTES = env_int("SUBSCRIBER_IMPORT_MAX_BYTES", 50_000_000, minimum=1)
 
 # --- Mailings --------------------------------------------------------------------------------
 # Bulk mail (mailings) and transactional mail (confirmations, reminders) are separate streams:
@@ -281,28 +281,28 @@ MAILINGS_POSTMARK_TRANSACTIONAL_STREAM = env_str("MAILINGS_POSTMARK_TRANSACTIONA
 # "batch": one API call per chunk with per-recipient merge data (Mailgun); "single": one call
 # per message (Postmark without templates); "auto" picks from the bulk backend.
 MAILINGS_SEND_MODE = env_str("MAILINGS_SEND_MODE", "auto")
-MAILINGS_CHUNK_SIZE = env_int("MAILINGS_CHUNK_SIZE", 500)  # capped at the ESP's batch limit
-MAILINGS_SINGLE_GROUP_SIZE = env_int("MAILINGS_SINGLE_GROUP_SIZE", 20)
-MAILINGS_SEND_LANES = env_int("MAILINGS_SEND_LANES", 4)  # chunk tasks queued per mailing
-MAILINGS_MAX_ATTEMPTS = env_int("MAILINGS_MAX_ATTEMPTS", 5)
+MAILINGS_CHUNK_SIZE = env_int("MAILINGS_CHUNK_SIZE", 500, minimum=1)  # capped at the ESP's batch limit
+MAILINGS_SINGLE_GROUP_SIZE = env_int("MAILINGS_SINGLE_GROUP_SIZE", 20, minimum=1)
+MAILINGS_SEND_LANES = env_int("MAILINGS_SEND_LANES", 4, minimum=1)  # chunk tasks queued per mailing
+MAILINGS_MAX_ATTEMPTS = env_int("MAILINGS_MAX_ATTEMPTS", 5, minimum=1)
 # The ESP's quota, shared by every worker through Redis (0: no limit).
-MAILINGS_RATE_PER_SECOND = env_int("MAILINGS_RATE_PER_SECOND", 0)
-MAILINGS_RATE_PER_HOUR = env_int("MAILINGS_RATE_PER_HOUR", 0)
-MAILINGS_RATE_MAX_WAIT_SECONDS = env_int("MAILINGS_RATE_MAX_WAIT_SECONDS", 10)
+MAILINGS_RATE_PER_SECOND = env_int("MAILINGS_RATE_PER_SECOND", 0, minimum=0)
+MAILINGS_RATE_PER_HOUR = env_int("MAILINGS_RATE_PER_HOUR", 0, minimum=0)
+MAILINGS_RATE_MAX_WAIT_SECONDS = env_int("MAILINGS_RATE_MAX_WAIT_SECONDS", 10, minimum=0)
 MAILINGS_RATE_LIMIT_REDIS_URL = env_str("MAILINGS_RATE_LIMIT_REDIS_URL", REDIS_URL)
 MAILINGS_RATE_LIMIT_KEY_PREFIX = env_str("MAILINGS_RATE_LIMIT_KEY_PREFIX", "muster")
 # A claim whose holder has shown no sign of life for this long belongs to a dead worker: the
 # sweeper queues its unsent rows again and marks the rows it had handed to the ESP unknown. A
 # live holder renews its claim every quarter of this, so it must exceed four times the ESP
-# call's timeout (ANYMAIL_REQUESTS_TIMEOUT); the system check mailings.E001 says so at start-up.
-MAILINGS_CLAIM_TIMEOUT = timedelta(seconds=env_int("MAILINGS_CLAIM_TIMEOUT_SECONDS", 600))
+# call's timeout (ANYMAIL_REQUESTS_TIMEOUT): start-up fails otherwise.
+MAILINGS_CLAIM_TIMEOUT = timedelta(seconds=env_int("MAILINGS_CLAIM_TIMEOUT_SECONDS", 600, minimum=1))
 # How long each ESP's message search may lag behind its API: an unknown outcome is looked up
 # only after this, so "not found" means "never accepted" (Mailgun advises polling its events
 # half an hour behind; Postmark's outbound search is near real time). One value for every ESP
 # with MAILINGS_SEARCH_DELAY_SECONDS, or per ESP with MAILINGS_SEARCH_DELAY_SECONDS_<ESP>.
 MAILINGS_SEARCH_DELAY = {
     name: timedelta(seconds=env_int(f"MAILINGS_SEARCH_DELAY_SECONDS_{name.upper()}",
-                                    env_int("MAILINGS_SEARCH_DELAY_SECONDS", default)))
+                                    env_int("MAILINGS_SEARCH_DELAY_SECONDS", default, minimum=0), minimum=0))
     for name, default in {"mailgun": 1800, "postmark": 300}.items()
 }
 _esp_call_seconds = ANYMAIL.get("REQUESTS_TIMEOUT", 30)  # anymail's default
@@ -312,12 +312,12 @@ if MAILINGS_CLAIM_TIMEOUT.total_seconds() < 4 * _esp_call_seconds:
         f"MAILINGS_CLAIM_TIMEOUT_SECONDS ({MAILINGS_CLAIM_TIMEOUT.total_seconds():g}) must be at least four times "
         f"ANYMAIL_REQUESTS_TIMEOUT ({_esp_call_seconds:g} s): a live worker renews its claims every quarter of it"
     )
-MAILINGS_TICK = timedelta(seconds=env_int("MAILINGS_TICK_SECONDS", 10))
+MAILINGS_TICK = timedelta(seconds=env_int("MAILINGS_TICK_SECONDS", 10, minimum=1))
 # A lane (one chain of chunk tasks) renews its lease while it works; beat replaces a lane whose
 # lease has lapsed this long (its worker died, or its task was lost with the broker).
-MAILINGS_LANE_LEASE = timedelta(seconds=env_int("MAILINGS_LANE_LEASE_SECONDS", int(MAILINGS_TICK.total_seconds())))
+MAILINGS_LANE_LEASE = timedelta(seconds=env_int("MAILINGS_LANE_LEASE_SECONDS", int(MAILINGS_TICK.total_seconds()), minimum=1))
 # Soft bounces in a row before an address is suppressed.
-MAILINGS_SOFT_BOUNCE_LIMIT = env_int("MAILINGS_SOFT_BOUNCE_LIMIT", 3)
+MAILINGS_SOFT_BOUNCE_LIMIT = env_int("MAILINGS_SOFT_BOUNCE_LIMIT", 3, minimum=1)
 # anymail's tracking webhooks at /anymail/<esp>/tracking/ answer only with this basic-auth
 # "user:password"; without it they refuse every request (a random secret nobody knows).
 WEBHOOK_SECRET = env_str("WEBHOOK_SECRET")

@@ -8,6 +8,9 @@ from petitions.views import pages as petition_pages
 admin.site.site_header = "Muster organisers"
 admin.site.site_title = "Muster"
 
+# A database outage answers 503 with Retry-After instead of a 500 (config.views).
+handler500 = "config.views.server_error"
+
 urlpatterns = [
     path("", petition_pages.home, name="home"),
     path("admin/", admin.site.urls),

@@ -33,6 +33,15 @@ _UNAUTHORIZED = _json(
     "No key, an unknown key or a revoked key.",
     {"WWW-Authenticate": _header('Bearer realm="muster partner API"')},
 )
+# config.views answers every route below that reads the database with this while it is down.
+_UNAVAILABLE = _json(
+    _ref("Unavailable"),
+    "The database is unavailable: nothing sent was saved. Try again after Retry-After seconds.",
+    {
+        "Retry-After": _header("Seconds to wait before trying again."),
+        "Access-Control-Allow-Origin": _header("*: any origin may read this answer."),
+    },
+)
 _SINCE = {
     "name": "since",
     "in": "query",
@@ -56,6 +65,16 @@ _SCHEMAS = {
                 "description": "Per field (or `form` for the whole form), the messages to show beside it.",
                 "additionalProperties": {"type": "array", "items": {"type": "string"}},
             },
+        },
+    },
+    "Unavailable": {
+        "type": "object",
+        "required": ["error", "message", "retry_after"],
+        "additionalProperties": False,
+        "properties": {
+            "error": {"type": "string", "const": "unavailable"},
+            "message": {"type": "string", "description": "A sentence to show a person."},
+            "retry_after": {"type": "integer", "minimum": 1, "description": "Seconds, as in Retry-After."},
         },
     },
     "PetitionSummary": {
@@ -161,6 +180,7 @@ _PATHS = {
                     "headers": {"ETag": _header("The same ETag.")},
                 },
                 "404": _NOT_FOUND,
+                "503": _UNAVAILABLE,
             },
         }
     },
@@ -188,6 +208,7 @@ _PATHS = {
                 ),
                 "404": _NOT_FOUND,
                 "409": _json(_ref("Error"), "The petition is closed.", _CORS),
+                "503": _UNAVAILABLE,
             },
         },
         "options": {
@@ -205,6 +226,7 @@ _PATHS = {
                 },
                 "403": _json(_ref("Error"), "Any other origin."),
                 "404": _NOT_FOUND,
+                "503": _UNAVAILABLE,
             },
         },
     },
@@ -229,6 +251,7 @@ _PATHS = {
                 "200": _json(_ref("PartnerSupporterPage"), "One page."),
                 "400": _json(_ref("Error"), "A bad since, cursor or limit."),
                 "401": _UNAUTHORIZED,
+                "503": _UNAVAILABLE,
             },
         }
     },
@@ -246,6 +269,7 @@ _PATHS = {
                 },
                 "400": _json(_ref("Error"), "A bad since."),
                 "401": _UNAUTHORIZED,
+                "503": _UNAVAILABLE,
             },
         }
     },

@@ -5,6 +5,7 @@ from datetime import timedelta
 from unittest import mock
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.test import TestCase
 from django.utils import timezone
 
@@ -73,12 +74,12 @@ class ConfirmationsOwedTests(TestCase):
 
 
 class EmailRetryTests(TestCase):
-    def test_it_retries_on_email_not_sent_and_on_what_the_caller_adds(self):
+    def test_it_retries_on_email_not_sent_a_database_blip_and_what_the_caller_adds(self):
         class TransportDown(Exception):
             pass
 
-        self.assertEqual(email_retry()["autoretry_for"], (EmailNotSent,))
-        self.assertEqual(email_retry(TransportDown)["autoretry_for"], (EmailNotSent, TransportDown))
+        self.assertEqual(email_retry()["autoretry_for"], (EmailNotSent, OperationalError, InterfaceError))
+        self.assertEqual(email_retry(TransportDown)["autoretry_for"], (EmailNotSent, OperationalError, InterfaceError, TransportDown))
         self.assertEqual(email_retry()["max_retries"], email_retry(TransportDown)["max_retries"])
 
 
