@@ -87,9 +87,12 @@ def outcome_unknown(error: BaseException) -> bool:
             return False
         if isinstance(error, requests.ReadTimeout | requests.exceptions.ChunkedEncodingError):
             return True
-        if isinstance(error, requests.ConnectionError):
+        cause = error.__cause__ or error.__context__
+        # anymail re-raises requests' error as a subclass of its type with its own message:
+        # the reason is on the original, its cause.
+        if isinstance(error, requests.ConnectionError) and not isinstance(cause, requests.ConnectionError):
             return not _never_connected(error)
-        error = error.__cause__ or error.__context__
+        error = cause
     return False
 
 

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 import requests
 import urllib3
+from anymail.exceptions import AnymailRequestsAPIError
 from django.db import OperationalError, connection
 from django.utils import timezone
 
@@ -242,10 +243,14 @@ def connection_error(reason):
     (ValueError("an answer that is not JSON"), False),
 ])
 def test_a_failed_call_is_unknown_once_the_request_may_have_left(error, unknown):
-    wrapped = RuntimeError("anymail's error")
+    wrapped = RuntimeError("an error raised from it")
     wrapped.__cause__ = error
+    # anymail re-raises a requests error as a subclass of both, with its own message
+    as_anymail = type("AnymailRequestsAPIError", (AnymailRequestsAPIError, type(error)), {})("Error posting to …")
+    as_anymail.__cause__ = error
     assert esp.outcome_unknown(error) is unknown
     assert esp.outcome_unknown(wrapped) is unknown
+    assert esp.outcome_unknown(as_anymail) is unknown
 
 
 def test_an_answer_is_recorded_through_a_short_database_blip(mailgun, monkeypatch, django_capture_on_commit_callbacks):

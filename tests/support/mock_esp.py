@@ -318,8 +318,15 @@ class MockEsp:
 
     def _accept(self, records: list[Record], where: str, size: int = 0) -> None:
         self._count([record.delivery_id for record in records], records[0].message_id if records else "", where, size)
+        now = time.monotonic()
         with self.lock:
             self.records.extend(records)
+            # Searchable by any metadata, as the real searches are (a transactional email's
+            # outbound_email_id, say); delivery ids are indexed by _count.
+            for record in records:
+                for key, value in record.metadata.items():
+                    if key != "delivery_id" and value:
+                        self.searchable.setdefault((where, f"{key}={value}"), (record.message_id, now))
 
     def _count(self, delivery_ids: list[str], message_id: str, where: str, size: int) -> None:
         now = time.monotonic()
@@ -475,19 +482,23 @@ class MockEsp:
         if path == "/_mock/deliveries":
             return 200, self.copies_snapshot()
         if re.fullmatch(r"/v3/[^/]+/events", path):
-            wanted = json.loads(query.get("user-variables", ["{}"])[0]).get("delivery_id", "")
-            message_id = self.search("mailgun", wanted)
+            wanted_variables = json.loads(query.get("user-variables", ["{}"])[0])
+            key, value = next(iter(wanted_variables.items()), ("delivery_id", ""))
+            message_id = self.search("mailgun", value if key == "delivery_id" else f"{key}={value}")
             items = [] if message_id is None else [{
-                "event": "accepted", "user-variables": {"delivery_id": wanted},
+                "event": "accepted", "user-variables": wanted_variables,
                 "message": {"headers": {"message-id": message_id.strip("<>")}},
             }]
             return 200, {"items": items, "paging": {}}
         if path == "/messages/outbound":
-            wanted = query.get("metadata_delivery_id", [""])[0]
+            key, value = next(
+                ((k.removeprefix("metadata_"), v[0]) for k, v in query.items() if k.startswith("metadata_")),
+                ("delivery_id", ""),
+            )
             stream = query.get("messagestream", ["outbound"])[0]
-            message_id = self.search(f"postmark:{stream}", wanted)
+            message_id = self.search(f"postmark:{stream}", value if key == "delivery_id" else f"{key}={value}")
             messages = [] if message_id is None else [
-                {"MessageID": message_id, "MessageStream": stream, "Metadata": {"delivery_id": wanted}}
+                {"MessageID": message_id, "MessageStream": stream, "Metadata": {key: value}}
             ]
             return 200, {"TotalCount": len(messages), "Messages": messages}
         return 404, {"message": "not found"}
