@@ -269,3 +269,9 @@ def test_an_answer_is_recorded_through_a_short_database_blip(mailgun, monkeypatc
     monkeypatch.setattr(sql, "deliveries_sent_record", blip)
     assert chunk_send(mailing_id=mailing.pk).sent == 2
     assert set(Delivery.objects.values_list("status", flat=True)) == {Delivery.Status.SENT}
+
+
+def test_a_task_outlives_its_claims_in_the_broker(settings):
+    """A killed worker's task returns to the queue only after Redis's visibility timeout: by
+    then its claims were swept long ago, so the re-delivered task finds nothing of its own."""
+    assert settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] > settings.MAILINGS_CLAIM_TIMEOUT.total_seconds()

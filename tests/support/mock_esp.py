@@ -181,7 +181,7 @@ class _HttpServer:
                 if close:
                     return
         except (OSError, ValueError):
-            pass  # a client killed mid-request (the crash test's point) or a garbled request
+            pass  # a client killed mid-request (the fault suite's point) or a garbled request
         finally:
             conn.close()
 

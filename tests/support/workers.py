@@ -1,6 +1,7 @@
-"""Start and stop real Celery worker processes (`celery -A config worker`) for the crash test
-and bench/mail.py: each in its own session, so SIGKILL can take the whole process group
-(main process, pool children, embedded beat) as a crash would."""
+"""Start and stop real Celery worker processes (`celery -A config worker`) for the
+fault-injection suite (tests/mailings/test_faults.py) and bench/mail.py: each in its own
+session, so SIGKILL can take the whole process group (main process, pool children, embedded
+beat) as a crash would."""
 
 import os
 import signal
@@ -27,6 +28,7 @@ class Worker:
 
     def start(self) -> "Worker":
         self.starts += 1
+        self.started_at = time.monotonic()
         args = [
             sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "prefork",
             "--concurrency", str(self.concurrency), "-Q", self.queue, "--loglevel", "WARNING",
@@ -42,6 +44,9 @@ class Worker:
     @property
     def pid(self) -> int:
         return self.process.pid if self.process else 0
+
+    def uptime(self) -> float:
+        return time.monotonic() - getattr(self, "started_at", time.monotonic())
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
