@@ -12,7 +12,7 @@ import logging
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
@@ -157,8 +157,10 @@ def outbound_sweep() -> int:
     MAILINGS_CLAIM_TIMEOUT) may have left: unknown, settled like the rest."""
     from mailings.services.sending import db_ago
 
+    stale = db_ago(settings.MAILINGS_CLAIM_TIMEOUT)
+    # Rows claimed before claims were stamped have only their creation time to go by.
     return OutboundEmail.objects.filter(
-        status=OutboundEmail.Status.SENDING, claimed_at__lt=db_ago(settings.MAILINGS_CLAIM_TIMEOUT)
+        Q(claimed_at__lt=stale) | Q(claimed_at__isnull=True, created_at__lt=stale), status=OutboundEmail.Status.SENDING,
     ).update(status=OutboundEmail.Status.UNKNOWN, claimed_at=Now(), last_error="the worker stopped during the ESP call")
 
 

@@ -206,3 +206,25 @@ def test_a_mailing_takes_the_same_view_of_a_dropped_connection(esp, monkeypatch,
     assert list(Delivery.objects.values_list("status", flat=True)) == [Delivery.Status.UNKNOWN]
     assert chunk_send(mailing_id=mailing.pk).claimed == 0
     assert copies(esp) == 1
+
+
+def test_an_email_left_sending_by_a_dead_worker_is_settled_and_sent_once(
+    esp, settings, django_capture_on_commit_callbacks
+):
+    """The worker died during the call (the row says `sending`, forever): past the claim
+    timeout it is unknown, the ESP's search settles it, and the owed task sends it once."""
+    from mailings.services.transactional import outbound_sweep
+
+    signature = pending_signature(django_capture_on_commit_callbacks)
+    OutboundEmail.objects.create(
+        dedupe_key=f"signature-confirm:{signature.pk}", kind="signature_confirm", supporter=signature.supporter,
+        to_email=ADDRESS, status=OutboundEmail.Status.SENDING, attempts=1,
+    )
+    assert outbound_sweep() == 0  # it may still be in its call
+    OutboundEmail.objects.update(created_at=signature.created_at - settings.MAILINGS_CLAIM_TIMEOUT - timedelta(seconds=1))
+    assert outbound_sweep() == 1
+    confirmation_unsettled(signature)
+    search_caught_up(settings)
+    assert outbound_reconcile() == (0, 1)  # it never reached the ESP
+    assert confirmation_task(signature) is True
+    assert copies(esp) == 1

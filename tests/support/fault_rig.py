@@ -46,6 +46,7 @@ class Rig:
     env: dict
     workers: list[Worker] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
+    watchers: list[tuple[threading.Event, threading.Thread]] = field(default_factory=list)
 
     @property
     def rng(self) -> random.Random:
@@ -59,6 +60,9 @@ class Rig:
                                        name=f"w{n}").start())
 
     def stop(self) -> None:
+        for stop, thread in self.watchers:
+            stop.set()
+            thread.join(timeout=10)
         for worker in self.workers:
             worker.stop()
 
@@ -94,7 +98,9 @@ class Rig:
             finally:
                 connection.close()
 
-        threading.Thread(target=look, daemon=True).start()
+        thread = threading.Thread(target=look, daemon=True)
+        thread.start()
+        self.watchers.append((stop, thread))
         return stop
 
     def wait_sent(self, mailing: Mailing, timeout: float) -> bool:
