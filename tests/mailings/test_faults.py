@@ -73,7 +73,8 @@ def test_sigkill_at_random_moments_never_loses_or_doubles_anyone(mode):
             pause(rig.rng, 0, 1.5)
             victim.start()
         # And once more while only reconciliation is left, if the run gets there with unknowns.
-        if wait_until(lambda: unsettled_only_unknown(mailing), timeout=60, interval=0.05):
+        during_reconciliation = wait_until(lambda: unsettled_only_unknown(mailing), timeout=60, interval=0.05)
+        if during_reconciliation:
             victim = rig.rng.choice(rig.workers)
             victim.kill()
             kills += 1
@@ -84,7 +85,7 @@ def test_sigkill_at_random_moments_never_loses_or_doubles_anyone(mode):
         statuses = rig.assert_exactly_once(mailing, SIZES[mode])
         assert not set(EXCLUDED) & {record.to for record in rig.esp.records_snapshot()}
         faults = rig.esp.stats()["faults"]
-        print(f"kills {kills}; faults {faults}; deliveries {statuses}; database {rig.database.stats()}")
+        print(f"kills {kills} (one during reconciliation: {during_reconciliation}); faults {faults}; deliveries {statuses}; database {rig.database.stats()}")
         assert faults["hang"] and faults["error_500"] and faults["error_429"] and faults["drop_connection"], rig.say(
             str(faults))
 
