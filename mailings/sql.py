@@ -99,27 +99,40 @@ def _deliveries_claim_orm(*, mailing_id: int, size: int, token: uuid.UUID) -> li
     return list(Delivery.objects.filter(claim_token=token).order_by("id").values_list("id", "supporter_id"))
 
 
+def _ids_update_returning(*, assignments: str, params: list, delivery_ids: list[int], condition: str,
+                          condition_params: list) -> set[int]:
+    """UPDATE these deliveries (those meeting `condition`) and return the ids it changed: one
+    statement, so what it returns is exactly what it took, whatever runs beside it."""
+    if _postgresql():
+        ids_sql, ids_params = "id = ANY(%s)", [list(delivery_ids)]
+    else:
+        ids_sql, ids_params = f"id IN ({', '.join(['%s'] * len(delivery_ids))})", list(delivery_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {_DELIVERY} SET {assignments} WHERE {ids_sql} AND {condition} RETURNING id",
+            [*params, *ids_params, *condition_params],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _now_sql() -> str:
+    return "statement_timestamp()" if _postgresql() else "strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now')"
+
+
 def deliveries_mark_sending(*, token: uuid.UUID, delivery_ids: list[int]) -> set[int]:
     """This claim's rows are about to be handed to the ESP: mark those it still holds, and
     return their ids. Only these may be sent: a row the sweeper took back (and perhaps another
-    worker claimed) is no longer this claim's (docs/design.md, "Sending exactly once")."""
+    worker claimed) is no longer this claim's (docs/design.md, "Sending exactly once").
+
+    Why SQL: the ORM cannot say which rows an UPDATE changed (RETURNING), and it took longer to
+    build this statement than the database took to run it, once per group of messages."""
     if not delivery_ids:
         return set()
-    if not _postgresql():
-        marked = Delivery.objects.filter(ids_q(delivery_ids), claim_token=token, status=Delivery.Status.CLAIMED)
-        with transaction.atomic():
-            ids = set(marked.select_for_update().values_list("id", flat=True))
-            Delivery.objects.filter(id__in=ids).update(status=Delivery.Status.SENDING, claimed_at=Now())
-        return ids
-    # Why SQL: run once per group of one-per-call messages, and the ORM took longer to build
-    # this UPDATE than the database took to run it; RETURNING says which rows it took.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {_DELIVERY} SET status = %s, claimed_at = statement_timestamp() "
-            f"WHERE id = ANY(%s) AND claim_token = %s AND status = %s RETURNING id",
-            [Delivery.Status.SENDING, list(delivery_ids), token, Delivery.Status.CLAIMED],
-        )
-        return {row[0] for row in cursor.fetchall()}
+    return _ids_update_returning(
+        assignments=f"status = %s, claimed_at = {_now_sql()}", params=[Delivery.Status.SENDING],
+        delivery_ids=delivery_ids, condition="claim_token = %s AND status = %s",
+        condition_params=[_token(token), Delivery.Status.CLAIMED],
+    )
 
 
 def deliveries_claim_renew(*, token: uuid.UUID, delivery_ids: list[int]) -> set[int]:
@@ -127,20 +140,16 @@ def deliveries_claim_renew(*, token: uuid.UUID, delivery_ids: list[int]) -> set[
     claimed_at, so the sweeper's timeout runs from now. Returns the ids still held."""
     if not delivery_ids:
         return set()
-    if not _postgresql():
-        held = Delivery.objects.filter(ids_q(delivery_ids), claim_token=token, status__in=[
-            Delivery.Status.CLAIMED, Delivery.Status.SENDING])
-        with transaction.atomic():
-            ids = set(held.select_for_update().values_list("id", flat=True))
-            Delivery.objects.filter(id__in=ids).update(claimed_at=Now())
-        return ids
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {_DELIVERY} SET claimed_at = statement_timestamp() "
-            f"WHERE id = ANY(%s) AND claim_token = %s AND status IN (%s, %s) RETURNING id",
-            [list(delivery_ids), token, Delivery.Status.CLAIMED, Delivery.Status.SENDING],
-        )
-        return {row[0] for row in cursor.fetchall()}
+    return _ids_update_returning(
+        assignments=f"claimed_at = {_now_sql()}", params=[], delivery_ids=delivery_ids,
+        condition="claim_token = %s AND status IN (%s, %s)",
+        condition_params=[_token(token), Delivery.Status.CLAIMED, Delivery.Status.SENDING],
+    )
+
+
+def _token(token: uuid.UUID):
+    # SQLite stores a UUIDField as 32 hex digits; PostgreSQL has a uuid type.
+    return token if _postgresql() else token.hex
 
 
 def deliveries_sent_record(*, token: uuid.UUID, sent: dict[int, str]) -> None:

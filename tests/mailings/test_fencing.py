@@ -91,6 +91,7 @@ def test_a_stale_claim_holder_sends_nothing_the_sweeper_took_back(mailgun, setti
     assert set(Delivery.objects.values_list("status", flat=True)) == {Delivery.Status.SENT}
 
 
+@pytest.mark.postgres  # the sweeper's thread needs a connection of its own beside the sender's
 @pytest.mark.django_db(transaction=True)
 def test_a_slow_chunk_keeps_its_claim_alive_while_the_sweeper_runs(postmark, settings, monkeypatch):
     """One message per call at 0.06 s, a chunk lasting over three claim timeouts, and a sweeper
