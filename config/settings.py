@@ -76,7 +76,7 @@ TEMPLATES = [
 # The embedded default is SQLite under var/, so `make run` needs no server.
 DATABASES = {
     "default": dj_database_url.parse(
-        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'muster.sqlite3'}"),
+        env_str("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'muster.sqlite3'}",  # set but empty: the default too
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
         conn_health_checks=True,
     )
