@@ -20,3 +20,17 @@ class SeedDemoTests(TestCase):
         page = self.client.get("/p/scrap-the-icp-contract/")
         self.assertContains(page, "Keep me updated by We Own It.")
         self.assertContains(page, "Keep me updated by Keep Our NHS Public.")
+
+    def test_its_draft_mailing_reaches_the_demo_subscribers_once(self):
+        from mailings.models import Delivery, Mailing
+        from mailings.services.sending import mailing_start
+
+        for _ in range(2):
+            call_command("seed_demo", stdout=io.StringIO())
+        mailing = Mailing.objects.get()
+        self.assertEqual(mailing.status, Mailing.Status.DRAFT)
+        with self.captureOnCommitCallbacks(execute=True):
+            mailing_start(mailing_id=mailing.pk)
+        mailing.refresh_from_db()
+        self.assertEqual((mailing.status, mailing.recipient_count), (Mailing.Status.SENT, 3))
+        self.assertEqual(set(Delivery.objects.values_list("status", flat=True)), {Delivery.Status.SENT})

@@ -3,11 +3,17 @@ Safe to run again: existing rows are left as they are."""
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from engage.models import MailingList, Organisation
+from engage.services.consent import consent_record, organisation_opt_in_wording
+from engage.services.subscriptions import subscription_set
+from engage.services.supporters import supporter_get_or_create
+from mailings.models import Mailing, Message, Segment, Sender
+from mailings.services.compose import mailing_save
 from petitions.models import Cosponsorship, Petition
 from petitions.services.lifecycle import petition_save, petition_set_status
 
@@ -53,6 +59,22 @@ MAILING_LISTS = [
 ]
 
 
+# Supporters who joined "Coalition news" (and opted in to the host), so the demo mailing has
+# recipients: sent from the mailing's page, its messages appear in /dev/outbox/.
+SUBSCRIBERS = [
+    ("ada@example.org", "Ada", "Lovelace", "S70 2AB"),
+    ("mary@example.org", "Mary", "Seacole", "LS1 4AP"),
+    ("aneurin@example.org", "Aneurin", "Bevan", "NP22 3XA"),
+]
+
+MAILING_BODY = (
+    "Dear {{ first_name|default:\"friend\" }},\n\n"
+    "We hand in the **Scrap the ICP contract** petition on Saturday. Join us at 11:00 outside the "
+    "Department of Health and Social Care, and bring a friend.\n\n"
+    "[Sign and share the petition]({{ petition_url }})\n"
+)
+
+
 class Command(BaseCommand):
     help = "Load demo organisations, petitions and an organiser login (admin / muster-admin)."
 
@@ -90,7 +112,35 @@ class Command(BaseCommand):
             MailingList.objects.get_or_create(
                 slug=slug, defaults={"name": name, "description": description, "public": public, "organisation": host}
             )
+        self._mailing_demo(host)
         User = get_user_model()
         if not User.objects.filter(username="admin").exists():
             User.objects.create_superuser("admin", "admin@muster.localhost", password)
         self.stdout.write(self.style.SUCCESS("Demo data loaded."))
+
+    def _mailing_demo(self, host: Organisation) -> None:
+        """A sender, subscribers of "Coalition news" and a draft mobilisation call to them."""
+        news = MailingList.objects.get(slug="coalition-news")
+        for email, first_name, last_name, postcode in SUBSCRIBERS:
+            supporter, created = supporter_get_or_create(
+                email=email, first_name=first_name, last_name=last_name, country="GB", postcode=postcode
+            )
+            if created:
+                consent_record(supporter=supporter, organisation=host, given=True,
+                               wording=organisation_opt_in_wording(host), source="demo data")
+                subscription_set(supporter=supporter, mailing_list=news, subscribed=True,
+                                 wording=f"Subscribe to {news.name}", source="demo data")
+        sender, _ = Sender.objects.get_or_create(
+            organisation=host, name=host.name,
+            defaults={"bulk_email": "news@muster.localhost", "transactional_email": "hello@muster.localhost"},
+        )
+        if Mailing.objects.exists():
+            return
+        message = Message.objects.create(
+            name="Hand-in day", sender=sender, subject="Saturday: we hand in the petition", body=MAILING_BODY,
+            merge_values={"petition_url": f"{settings.SITE_URL}/p/{PETITIONS[0]['slug']}/"},
+        )
+        segment = Segment.objects.create(
+            name="Coalition news subscribers", definition={"condition": "subscribed_to_list", "list": news.slug}
+        )
+        mailing_save(mailing=Mailing(name="Hand-in day call", message=message, segment=segment, mailing_list=news))
