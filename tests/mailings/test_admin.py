@@ -103,3 +103,20 @@ def test_it_needs_a_sender_before_mobilising(client, organiser):
     response = client.post("/admin/petitions/petition/", {"action": "email_signers", "_selected_action": [petition.pk]}, follow=True)
     assert "has no sender yet" in response.content.decode()
     assert not Mailing.objects.exists()
+
+
+def test_the_mailing_page_says_how_many_await_reconciliation_and_why(client, organiser, settings, django_capture_on_commit_callbacks):
+    from mailings.services.sending import mailing_start
+
+    news = make_list(slug="news")
+    for i in range(3):
+        make_supporter(f"p{i}@example.org", subscribed_to=news)
+    mailing = make_mailing(mailing_list=news)
+    with django_capture_on_commit_callbacks(execute=False):
+        mailing_start(mailing_id=mailing.pk)
+    Delivery.objects.filter(mailing=mailing).update(status=Delivery.Status.UNKNOWN)
+    settings.EMAIL_BACKEND = "anymail.backends.mailgun.EmailBackend"
+    page = client.get(f"/admin/mailings/mailing/{mailing.pk}/change/")
+    assert "3 deliveries await reconciliation" in page.content.decode()
+    progress = client.get(f"/admin/mailings/mailing/{mailing.pk}/progress/").json()
+    assert progress["unknown"] == 3 and "30 minutes after" in progress["unknown_reason"]
