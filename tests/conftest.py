@@ -3,10 +3,25 @@ import os
 
 import pytest
 from django.conf import settings
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from tests.support.cache import clear_test_cache
 
 CI = os.environ.get("CI", "").lower() == "true"
+
+# Property-based tests: at least 1,000 examples each in CI, fewer on a laptop. A failure prints
+# the example and the seed (`--hypothesis-seed=N` replays it). No deadline: the database's
+# first query in a test is slower than the rest.
+hypothesis_settings.register_profile(
+    "ci", max_examples=1000, deadline=None, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+hypothesis_settings.register_profile(
+    "dev", max_examples=150, deadline=None, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if CI else "dev"))
 # Browser tests drive Debian's chromium through its chromium-driver with Selenium.
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
