@@ -36,17 +36,21 @@ _retryable: tuple[type[BaseException], ...] = ()
 
 
 def transport_register(*, send: Callable[..., bool], retryable: tuple[type[BaseException], ...] = ()) -> None:
-    """`send(dedupe_key=, kind=, supporter=, template=, context=)` returns True when it sent;
+    """`send(dedupe_key=, kind=, supporter=, template=, context=, requested=)` returns True when it sent;
     the `retryable` exceptions mean "try again later"."""
     global _transport, _retryable
     _transport, _retryable = send, retryable
 
 
-def email_send(*, dedupe_key: str, kind: str, supporter: Supporter, template: str, context: dict) -> bool:
-    """Send one email to a supporter unless the one with this dedupe_key was already sent."""
+def email_send(
+    *, dedupe_key: str, kind: str, supporter: Supporter, template: str, context: dict, requested: bool = False
+) -> bool:
+    """Send one email to a supporter unless the one with this dedupe_key was already sent.
+    `requested`: a confirmation the person just asked for (see mailings' transactional_send)."""
     if _transport is None:
         raise ImproperlyConfigured("No email transport is registered: the mailings app registers it when it loads.")
     try:
-        return _transport(dedupe_key=dedupe_key, kind=kind, supporter=supporter, template=template, context=context)
+        return _transport(dedupe_key=dedupe_key, kind=kind, supporter=supporter, template=template, context=context,
+                          requested=requested)
     except _retryable as error:
         raise EmailNotSent(str(error)) from error

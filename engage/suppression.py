@@ -7,7 +7,9 @@ writes (suppression_add, supporters_email_hash_fill) are in engage.services.supp
 
     email_digest(email)        -> the 32-byte hash, as Supporter.email_hash stores it
     email_hash(email)          -> its 64-character hex, as Suppression.email_hash stores it
-    is_suppressed(email)       -> True if the address is on the list
+    is_suppressed(email)       -> True if the address is on the list (bulk mail, imports)
+    requested_email_blocked(email) -> True if even a confirmation the person just asked for
+                                  is not sent (docs/design.md, "What each suppression stops")
     suppressed_hashes(hashes)  -> which of these hex hashes are on the list
 """
 
@@ -36,3 +38,19 @@ def is_suppressed(email: str) -> bool:
 def suppressed_hashes(hashes: list[str]) -> set[str]:
     """Which of these hashes are suppressed: one query for a batch (imports)."""
     return set(Suppression.objects.filter(email_hash__in=hashes).values_list("email_hash", flat=True))
+
+
+# A confirmation the person asked for by signing, subscribing or joining again is sent despite
+# these reasons: an erased person may come back as new, and a complaint was about mail they did
+# not want, not the one email that proves they want this. A bounce (the mailbox does not take
+# mail) and an organiser's decision still stop it. docs/design.md, "What each suppression stops".
+REQUESTED_EMAIL_ALLOWED = frozenset({Suppression.Reason.ERASED, Suppression.Reason.COMPLAINT})
+
+
+def suppression_reason(email: str) -> str | None:
+    return Suppression.objects.filter(email_hash=email_hash(email)).values_list("reason", flat=True).first()
+
+
+def requested_email_blocked(email: str) -> bool:
+    reason = suppression_reason(email)
+    return reason is not None and reason not in REQUESTED_EMAIL_ALLOWED

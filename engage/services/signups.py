@@ -14,11 +14,13 @@ from engage.services.consent import consent_record, organisation_opt_in_wording
 from engage.services.erasure import supporters_delete_unattached
 from engage.services.subscriptions import subscription_set
 from engage.services.supporters import supporter_get_or_create
-from engage.suppression import is_suppressed
+from engage.services.suppression import suppression_erased_lift
+from engage.suppression import requested_email_blocked
 
 
 class SignupRefused(Exception):
-    """The address is suppressed: nothing is stored and nothing is sent."""
+    """The address is suppressed for a reason that stops even a confirmation it asks for (a
+    bounce, an organiser): nothing is stored and nothing is sent."""
 
 
 def signup_create(
@@ -41,12 +43,13 @@ def signup_create(
 
     `opt_in` is the join form's box for `organisation`; `affiliate` holds the name, kind and
     website of an organisation registering as affiliated. A held sign-up (rate limit,
-    honeypot) is stored but sent nothing until an organiser releases it. A suppressed address
-    raises SignupRefused: it is never subscribed again (the caller answers as for any other).
+    honeypot) is stored but sent nothing until an organiser releases it. An address suppressed
+    after a bounce or by an organiser raises SignupRefused (the caller answers as for any
+    other); an erased person may come back as new, and is sent the confirmation they asked for.
     """
     from engage import tasks
 
-    if is_suppressed(email):
+    if requested_email_blocked(email):
         raise SignupRefused
     with transaction.atomic(durable=True):
         supporter, _ = supporter_get_or_create(
@@ -111,6 +114,7 @@ def signup_confirmation_send(*, signup_id: int) -> bool:
             "lists": list(signup.mailing_lists.select_related("organisation")),
             "confirm_url": signup_confirm_url(signup),
         },
+        requested=True,
     )
     Signup.objects.filter(pk=signup.pk, confirmation_sent_at__isnull=True).update(confirmation_sent_at=timezone.now())
     return sent
@@ -127,6 +131,7 @@ def signup_confirm(*, signup: Signup) -> bool:
         ):
             return False
         supporter = signup.supporter
+        suppression_erased_lift(email=supporter.email)
         source = f"{signup.kind}-form" + (f":{signup.source}" if signup.source else "")
         list_wordings = signup.consent_wordings.get("lists", {})
         for each in signup.mailing_lists.select_related("organisation"):

@@ -12,6 +12,12 @@ def suppression_add(*, email: str, reason: str) -> Suppression:
     return suppression
 
 
+def suppression_erased_lift(*, email: str) -> int:
+    """An erased person who came back and confirmed by the emailed link is a new supporter by
+    their own act: the erasure's suppression no longer stands for them. Other reasons stay."""
+    return Suppression.objects.filter(email_hash=email_hash(email), reason=Suppression.Reason.ERASED).delete()[0]
+
+
 def supporters_email_hash_fill(*, supporter_ids: list[int] | None = None, limit: int = 20_000) -> int:
     """Store the hash of up to `limit` supporters that have none (only among `supporter_ids` if
     given): rows written by another program (psql, a script), or emptied to re-key the list.

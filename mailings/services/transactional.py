@@ -5,7 +5,8 @@ send. One whose outcome is unknown (the ESP may have taken it) is not sent again
 ESP's own search says it never arrived (outbound_reconcile, in beat's tick); until then the
 caller's task is told to try later (EmailOutcomeUnknown), so it records nothing as sent. They go in
 their own stream (sender address, backend): a marketing unsubscribe does not stop them, a
-suppression (hard bounce, complaint, erasure) does."""
+suppression does, except that a confirmation the person just asked for is sent after an erasure
+or a complaint (docs/design.md, "What each suppression stops")."""
 
 import logging
 
@@ -17,7 +18,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from engage.models import Organisation, Supporter
-from engage.suppression import is_suppressed
+from engage.suppression import is_suppressed, requested_email_blocked
 from mailings import esp
 from mailings.message_options import esp_options_apply
 from mailings.models import OutboundEmail
@@ -48,15 +49,17 @@ class EmailRateLimited(EmailSendFailed):
 
 def transactional_send(
     *, dedupe_key: str, kind: str, supporter: Supporter, template: str, context: dict,
-    organisation: Organisation | None = None,
+    organisation: Organisation | None = None, requested: bool = False,
 ) -> bool:
     """Send one transactional email unless it was already sent. True when this call sent it.
 
     Not sent (and never retried) to a suppressed address; an unsubscribe does not stop it.
+    `requested` marks a confirmation the person just asked for by acting (signing, subscribing,
+    joining): sent unless the suppression's reason blocks even that (a bounce, an organiser).
     `organisation` picks its sender's transactional address. Raises EmailSendFailed when a
     retry may send it, EmailOutcomeUnknown (one of them) while its outcome is unknown."""
     outbound = _outbound_get_or_create(dedupe_key=dedupe_key, kind=kind, supporter=supporter)
-    if is_suppressed(supporter.email):
+    if requested_email_blocked(supporter.email) if requested else is_suppressed(supporter.email):
         OutboundEmail.objects.filter(pk=outbound.pk, status__in=_SENDABLE).update(status=OutboundEmail.Status.SUPPRESSED)
         return False
     if not _outbound_claim(outbound):

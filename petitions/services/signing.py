@@ -20,6 +20,7 @@ from engage.queueing import confirmations_owed_queue, queue
 from engage.services.consent import consent_record
 from engage.services.erasure import supporters_delete_unattached
 from engage.services.supporters import supporter_get_or_create
+from engage.services.suppression import suppression_erased_lift
 from engage.tokens import new_nonce, token_make
 from mailings.services.transactional import EmailRateLimited, EmailSendFailed, transactional_send
 from petitions.models import Cosponsorship, Petition, Signature
@@ -197,6 +198,7 @@ def signature_confirmation_send(*, signature_id: int) -> bool:
         supporter=signature.supporter,
         template="petitions/email/confirm",
         context=_email_context(signature),
+        requested=True,
     )
     Signature.objects.filter(pk=signature.pk, confirmation_sent_at__isnull=True).update(confirmation_sent_at=timezone.now())
     return sent
@@ -233,6 +235,8 @@ def signature_confirm(*, signature: Signature) -> bool:
         )
         if confirmed:
             _opt_ins_record(signature)
+            if signature.supporter_id is not None:
+                suppression_erased_lift(email=Supporter.objects.get(pk=signature.supporter_id).email)
             transaction.on_commit(lambda: count_increment(petition_id=signature.petition_id))
     signature.refresh_from_db(fields=["status", "confirmed_at"])
     return bool(confirmed)

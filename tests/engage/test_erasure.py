@@ -9,7 +9,7 @@ from django.db import models
 from django.db.models.functions import Cast
 
 from engage.links import preferences_url
-from engage.models import Affiliate, Signup, Supporter, Suppression
+from engage.models import Affiliate, Supporter, Suppression
 from engage.services.data_exports import data_export_request
 from engage.services.supporters import supporter_details_update
 from engage.suppression import email_hash, is_suppressed
@@ -134,19 +134,22 @@ class ErasureTests(MusterTestCase):
         self.assertFalse(Affiliate.objects.filter(name="Lovelace Against Cuts").exists())
         self.assertTrue(Delivery.objects.filter(supporter=None, mailing__name="Rally call a").exists())
 
-    def test_the_suppression_hash_blocks_re_subscription_and_mail(self):
+    def test_the_suppression_hash_blocks_mail_but_a_new_subscription_is_confirmed(self):
         self.erase_from_the_preference_page()
         suppression = Suppression.objects.get(email_hash=email_hash("ada@example.org"))
         self.assertEqual(suppression.reason, Suppression.Reason.ERASED)
         self.assertTrue(is_suppressed(" ADA@example.org"))
         mail.outbox.clear()
         with self.captureOnCommitCallbacks(execute=True):
-            response = self.client.post("/subscribe/", sign_data(email="Ada@Example.org", lists=[self.news.pk]))
             self.client.post("/preferences/", {"email": "ada@example.org"})
-        self.assertEqual(response.status_code, 303)
-        self.assertFalse(Supporter.objects.filter(email="ada@example.org").exists())
-        self.assertFalse(Signup.objects.filter(supporter__email="ada@example.org").exists())
         self.assertEqual(mail.outbox, [])
+        # She may come back as new: the confirmation she asks for is sent (docs/design.md,
+        # "What each suppression stops"), and nothing else is until she confirms.
+        with self.captureOnCommitCallbacks(execute=True):
+            response = self.client.post("/subscribe/", sign_data(email="Ada@Example.org", lists=[self.news.pk]))
+        self.assertEqual(response.status_code, 303)
+        self.assertEqual([m.to for m in mail.outbox], [["ada@example.org"]])
+        self.assertTrue(is_suppressed("ada@example.org"))
 
     def test_links_of_an_erased_person_stop_working(self):
         export_path = link_in_last_email(EXPORT_LINK)

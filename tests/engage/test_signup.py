@@ -154,7 +154,7 @@ class SubscribeTests(SignupTestCase):
 
     def test_a_suppressed_address_gets_the_same_answer_and_nothing_else(self):
         normal = self.subscribe(email="bea@example.org")
-        suppression_add(email="ada@example.org", reason=Suppression.Reason.ERASED)
+        suppression_add(email="ada@example.org", reason=Suppression.Reason.HARD_BOUNCE)
         mail.outbox.clear()
         suppressed = self.subscribe(email=" ADA@example.org")
         self.assertEqual((suppressed.status_code, suppressed["Location"]), (normal.status_code, normal["Location"]))
