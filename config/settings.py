@@ -239,6 +239,11 @@ CONFIRM_REMINDER_AFTER = timedelta(hours=env_int("CONFIRM_REMINDER_AFTER_HOURS",
 CONFIRM_OWED_AFTER = timedelta(minutes=env_int("CONFIRM_OWED_AFTER_MINUTES", 5, minimum=1))
 UNCONFIRMED_PURGE_AFTER = timedelta(days=env_int("UNCONFIRMED_PURGE_AFTER_DAYS", 30, minimum=1))
 ALREADY_SIGNED_EMAIL_INTERVAL = timedelta(minutes=env_int("ALREADY_SIGNED_EMAIL_INTERVAL_MINUTES", 15, minimum=1))
+# "Send it again" on the page after signing, subscribing or joining: at most this many resends
+# of one confirmation, and these rates per IP and per address (django-ratelimit's syntax).
+CONFIRM_RESENDS_MAX = env_int("CONFIRM_RESENDS_MAX", 3, minimum=0)
+CONFIRM_RESEND_RATE_PER_IP = env_list("CONFIRM_RESEND_RATE_PER_IP", "5/600s")
+CONFIRM_RESEND_RATE_PER_ADDRESS = env_str("CONFIRM_RESEND_RATE_PER_ADDRESS", "3/3600s")
 # Behind a proxy, the request header holding the client address (e.g. HTTP_X_FORWARDED_FOR);
 # the last address in it, the one the proxy appended, is used.
 CLIENT_IP_HEADER = env_str("CLIENT_IP_HEADER")

@@ -11,6 +11,11 @@ def signup_confirmation_send(signup_id: int) -> bool:
     return signups.signup_confirmation_send(signup_id=signup_id)
 
 
+@shared_task(**email_retry())
+def signup_confirmation_resend_send(signup_id: int) -> bool:
+    return signups.signup_confirmation_resend_send(signup_id=signup_id)
+
+
 @shared_task
 def signups_confirmation_owed_send() -> int:
     return signups.signups_confirmation_owed_send()

@@ -10,6 +10,7 @@ urlpatterns = [
     path("subscribe/", views.subscribe, name="subscribe"),
     path("join/", views.join, name="join"),
     path("check-your-email/", views.check_email, name="check-email"),
+    path("check-your-email/resend", views.check_email_resend, name="check-email-resend"),
     path("signup/confirm/<str:token>/", views.signup_confirm, name="signup-confirm"),
     path("preferences/", views.preferences_request, name="preferences-request"),
     path("preferences/erased/", views.erased, name="erased"),

@@ -10,10 +10,18 @@ from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from engage.abuse import signup_over_limit
+from engage.check_email import (
+    check_email_address,
+    check_email_read,
+    check_email_remember,
+    check_email_token,
+    resend_over_limit,
+)
 from engage.forms import DetailsForm, EmailOnlyForm, EraseForm, JoinForm, SubscribeForm, clean_source
 from engage.links import (
     preferences_url,
@@ -37,7 +45,7 @@ from engage.services.consent import ONE_CLICK_WORDING, organisation_opt_in_wordi
 from engage.services.data_exports import data_export_request
 from engage.services.erasure import supporter_erase
 from engage.services.preferences import preferences_link_request, preferences_update
-from engage.services.signups import SignupRefused, signup_create
+from engage.services.signups import SignupRefused, signup_confirmation_resend, signup_create
 from engage.services.signups import signup_confirm as signup_confirm_service
 from engage.services.subscriptions import unsubscribe as unsubscribe_service
 from engage.services.supporters import supporter_details_update
@@ -83,6 +91,7 @@ def _signup_store(request, form, *, kind: str, **extra) -> None:
         )
     except SignupRefused:
         pass  # the same answer, so the form cannot be used to learn who is suppressed
+    check_email_remember(request, email=data["email"], what="signup")
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -121,10 +130,41 @@ def join(request):
     return _check_email("join")
 
 
+def _check_email_page(request, *, reason: str, address: str = "", message: str = "", status: int = 200):
+    context = {
+        "reason": reason,
+        "address": address,
+        "resend_token": check_email_token(request) if address else "",
+        "resend_url": reverse("engage:check-email-resend"),
+        "resent": request.GET.get("resent") == "1" and status == 200,
+        "message": message,
+    }
+    return private(render(request, "engage/check_email.html", context, status=status))
+
+
 @require_safe
 def check_email(request):
     reason = request.GET.get("for")
-    return render(request, "engage/check_email.html", {"reason": reason if reason in CHECK_EMAIL_REASONS else ""})
+    reason = reason if reason in CHECK_EMAIL_REASONS else ""
+    # The preferences link is sent only to a known address, so its page names none.
+    address = check_email_address(request, what="signup") if reason != "preferences" else ""
+    return _check_email_page(request, reason=reason, address=address)
+
+
+@require_POST
+def check_email_resend(request):
+    """Send the confirmation again to the address this browser subscribed or joined with; the
+    same answer whether or not it has a sign-up waiting."""
+    try:
+        email = check_email_read(request.POST.get("token", ""), what="signup")
+    except (TokenInvalid, TokenExpired):
+        message = _("This button has expired. Fill in the form again to be sent a new email.")
+        return _check_email_page(request, reason="", message=message, status=400)
+    if resend_over_limit(request, email=email):
+        message = _("You have asked for it several times already. Please wait a few minutes and check your spam folder.")
+        return _check_email_page(request, reason="", address=email, message=message, status=429)
+    signup_confirmation_resend(email=email)
+    return HttpResponseRedirect(reverse("engage:check-email") + "?resent=1", status=303)
 
 
 @require_http_methods(["GET", "HEAD", "POST"])

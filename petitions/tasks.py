@@ -15,6 +15,11 @@ def signature_confirmation_send(signature_id: int) -> bool:
 
 
 @shared_task(**email_retry(EmailSendFailed))
+def signature_confirmation_resend_send(signature_id: int) -> bool:
+    return signing.signature_confirmation_resend_send(signature_id=signature_id)
+
+
+@shared_task(**email_retry(EmailSendFailed))
 def signature_already_signed_send(signature_id: int) -> bool:
     return signing.signature_already_signed_send(signature_id=signature_id)
 

@@ -10,6 +10,7 @@ urlpatterns = [
     path("p/<slug:slug>/", pages.petition_detail, name="detail"),
     path("p/<slug:slug>/sign", pages.petition_sign, name="sign"),
     path("p/<slug:slug>/signed", pages.petition_signed, name="signed"),
+    path("p/<slug:slug>/signed/resend", pages.petition_confirmation_resend, name="resend"),
     path("p/<slug:slug>/thanks", pages.petition_thanks, name="thanks"),
     path("confirm/<str:token>/", pages.signature_confirm, name="confirm"),
     path("api/petitions/<slug:slug>/signatures", api.petition_signatures_api, name="api-signatures"),

@@ -10,6 +10,7 @@ from engage.emails import email_send
 from engage.links import signup_confirm_url
 from engage.models import Affiliate, MailingList, Membership, Organisation, Signup, Subscription, Supporter
 from engage.queueing import confirmations_owed_queue, queue
+from engage.selectors import supporters_by_email
 from engage.services.consent import consent_record, organisation_opt_in_wording
 from engage.services.erasure import supporters_delete_unattached
 from engage.services.subscriptions import subscription_set
@@ -104,8 +105,41 @@ def signup_confirmation_send(*, signup_id: int) -> bool:
     signup = Signup.objects.select_related("supporter", "organisation", "affiliate").filter(pk=signup_id).first()
     if signup is None or signup.status != Signup.Status.PENDING or signup.confirmation_sent_at:
         return False
-    sent = email_send(
-        dedupe_key=f"signup-confirm:{signup.pk}",
+    sent = _confirmation_send(signup, dedupe_key=f"signup-confirm:{signup.pk}")
+    Signup.objects.filter(pk=signup.pk, confirmation_sent_at__isnull=True).update(confirmation_sent_at=timezone.now())
+    return sent
+
+
+def signup_confirmation_resend(*, email: str) -> bool:
+    """Send the confirmation of this address's latest pending sign-up again, asked for on the
+    page after subscribing or joining. Nothing if there is none: the caller answers the same."""
+    from engage import tasks
+
+    signup = (
+        Signup.objects.filter(supporter__in=supporters_by_email(email), status=Signup.Status.PENDING)
+        .order_by("-created_at").first()
+    )
+    if signup is None:
+        return False
+    queue(tasks.signup_confirmation_resend_send, signup.pk)
+    return True
+
+
+def signup_confirmation_resend_send(*, signup_id: int) -> bool:
+    """One more copy of the confirmation, up to CONFIRM_RESENDS_MAX per sign-up, each under its
+    own dedupe key (the first not yet sent: a retry takes the same one)."""
+    signup = Signup.objects.select_related("supporter", "organisation", "affiliate").filter(pk=signup_id).first()
+    if signup is None or signup.status != Signup.Status.PENDING:
+        return False
+    for resend in range(1, settings.CONFIRM_RESENDS_MAX + 1):
+        if _confirmation_send(signup, dedupe_key=f"signup-confirm:{signup.pk}:resend:{resend}"):
+            return True
+    return False
+
+
+def _confirmation_send(signup: Signup, *, dedupe_key: str) -> bool:
+    return email_send(
+        dedupe_key=dedupe_key,
         kind=f"signup_confirm_{signup.kind}",
         supporter=signup.supporter,
         template="engage/email/signup_confirm",
@@ -116,8 +150,6 @@ def signup_confirmation_send(*, signup_id: int) -> bool:
         },
         requested=True,
     )
-    Signup.objects.filter(pk=signup.pk, confirmation_sent_at__isnull=True).update(confirmation_sent_at=timezone.now())
-    return sent
 
 
 def signup_confirm(*, signup: Signup) -> bool:

@@ -17,6 +17,7 @@ from django.utils import timezone
 from engage.models import Organisation, Supporter
 from engage.normalise import postcode_area
 from engage.queueing import confirmations_owed_queue, queue
+from engage.selectors import supporters_by_email
 from engage.services.consent import consent_record
 from engage.services.erasure import supporters_delete_unattached
 from engage.services.supporters import supporter_get_or_create
@@ -202,6 +203,40 @@ def signature_confirmation_send(*, signature_id: int) -> bool:
     )
     Signature.objects.filter(pk=signature.pk, confirmation_sent_at__isnull=True).update(confirmation_sent_at=timezone.now())
     return sent
+
+
+def signature_confirmation_resend(*, petition_id: int, email: str) -> bool:
+    """Send a pending signature's confirmation again, asked for on the page after signing.
+    Nothing for any other (held, confirmed, none at all): the caller answers the same."""
+    from petitions import tasks
+
+    signature = Signature.objects.filter(
+        petition_id=petition_id, supporter__in=supporters_by_email(email), status=Signature.Status.PENDING
+    ).first()
+    if signature is None:
+        return False
+    queue(tasks.signature_confirmation_resend_send, signature.pk)
+    return True
+
+
+def signature_confirmation_resend_send(*, signature_id: int) -> bool:
+    """Send one more copy of the confirmation, up to CONFIRM_RESENDS_MAX per signature. Each
+    copy has its own dedupe key, the first not yet sent: a retry of a failed send takes the
+    same one, and a resend asked for after it the next."""
+    signature = _signature_for_email(signature_id)
+    if signature is None or signature.supporter is None or signature.status != Signature.Status.PENDING:
+        return False
+    for resend in range(1, settings.CONFIRM_RESENDS_MAX + 1):
+        if transactional_send(
+            dedupe_key=f"signature-confirm:{signature.pk}:resend:{resend}",
+            kind="signature_confirm",
+            supporter=signature.supporter,
+            template="petitions/email/confirm",
+            context=_email_context(signature),
+            requested=True,
+        ):
+            return True
+    return False
 
 
 def signature_already_signed_send(*, signature_id: int) -> bool:

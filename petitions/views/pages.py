@@ -6,9 +6,17 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from engage.token_pages import token_errors
+from engage.check_email import (
+    check_email_address,
+    check_email_read,
+    check_email_remember,
+    check_email_token,
+    resend_over_limit,
+)
+from engage.token_pages import private, token_errors
 from engage.tokens import TokenExpired, TokenInvalid, token_read
 from petitions.forms import SignatureForm, clean_source
 from petitions.models import Petition, Signature
@@ -73,13 +81,45 @@ def petition_sign(request, slug):
     if not sign_submitted(request, petition=petition, form=form, partner=partner):
         return _page(request, petition, form, status=409)
     # The same answer whether this address is new, has signed before or was held.
+    check_email_remember(request, email=form.cleaned_data["email"], what="signature", ref=petition.pk)
     return HttpResponseRedirect(reverse("petitions:signed", kwargs={"slug": petition.slug}), status=303)
+
+
+def _signed_page(request, petition: Petition, *, address: str, message: str = "", status: int = 200):
+    """The page after signing: the address the email went to (only the browser that typed it
+    sees it) and the button that asks for it again."""
+    context = {
+        "petition": petition,
+        "address": address,
+        "resend_token": check_email_token(request) if address else "",
+        "resent": request.GET.get("resent") == "1" and status == 200,
+        "message": message,
+    }
+    return private(render(request, "petitions/signed.html", context, status=status))
 
 
 @require_GET
 def petition_signed(request, slug):
     petition = _visible_petition(request, slug)
-    return render(request, "petitions/signed.html", {"petition": petition})
+    return _signed_page(request, petition, address=check_email_address(request, what="signature", ref=petition.pk))
+
+
+@require_POST
+def petition_confirmation_resend(request, slug):
+    """Send the confirmation again to the address this browser signed with. The answer is the
+    same whether or not that address has a pending signature here (docs/design.md, "What each
+    suppression stops")."""
+    petition = _visible_petition(request, slug, with_body=False)
+    try:
+        email = check_email_read(request.POST.get("token", ""), what="signature", ref=petition.pk)
+    except (TokenInvalid, TokenExpired):
+        message = _("This button has expired. Sign the petition again to be sent a new email.")
+        return _signed_page(request, petition, address="", message=message, status=400)
+    if resend_over_limit(request, email=email):
+        message = _("You have asked for it several times already. Please wait a few minutes and check your spam folder.")
+        return _signed_page(request, petition, address=email, message=message, status=429)
+    signing.signature_confirmation_resend(petition_id=petition.pk, email=email)
+    return HttpResponseRedirect(reverse("petitions:signed", kwargs={"slug": petition.slug}) + "?resent=1", status=303)
 
 
 @require_GET
