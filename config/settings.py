@@ -244,6 +244,8 @@ ALREADY_SIGNED_EMAIL_INTERVAL = timedelta(minutes=env_int("ALREADY_SIGNED_EMAIL_
 CONFIRM_RESENDS_MAX = env_int("CONFIRM_RESENDS_MAX", 3, minimum=0)
 CONFIRM_RESEND_RATE_PER_IP = env_list("CONFIRM_RESEND_RATE_PER_IP", "5/600s")
 CONFIRM_RESEND_RATE_PER_ADDRESS = env_str("CONFIRM_RESEND_RATE_PER_ADDRESS", "3/3600s")
+# How long a kiosk link (one device at a stall signing many people) works after an organiser makes it.
+KIOSK_LINK_MAX_AGE = timedelta(hours=env_int("KIOSK_LINK_MAX_AGE_HOURS", 12, minimum=1))
 # Behind a proxy, the request header holding the client address (e.g. HTTP_X_FORWARDED_FOR);
 # the last address in it, the one the proxy appended, is used.
 CLIENT_IP_HEADER = env_str("CLIENT_IP_HEADER")

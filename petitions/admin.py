@@ -1,11 +1,19 @@
+from django.conf import settings
 from django.contrib import admin, messages
+from django.db.models import Count, Q
 from django.http import HttpResponseRedirect, StreamingHttpResponse
-from django.urls import reverse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import escape, format_html, format_html_join
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
 
 from petitions.embed import embed_snippet
 from petitions.exports import signatures_handin_csv
+from petitions.kiosk import kiosk_stall_clean, kiosk_url
 from petitions.models import Cosponsorship, Petition, Signature
 from petitions.selectors import signature_count_live
 from petitions.services.lifecycle import petition_save, petition_set_status
@@ -29,8 +37,9 @@ class CosponsorshipInline(admin.TabularInline):
 
 @admin.register(Petition)
 class PetitionAdmin(admin.ModelAdmin):
-    list_display = ["title", "status", "live_count", "goal", "closes_at", "organisation"]
+    list_display = ["title", "status", "live_count", "held_signatures", "goal", "closes_at", "organisation"]
     list_filter = ["status", "organisation"]
+    change_form_template = "admin/petitions/petition/change_form.html"
     search_fields = ["title", "slug", "target"]
     prepopulated_fields = {"slug": ["title"]}
     readonly_fields = ["status", "live_count", "signature_count", "counted_at", "opened_at", "closed_at", "handed_in_at"]
@@ -54,6 +63,48 @@ class PetitionAdmin(admin.ModelAdmin):
             for c in petition.cosponsorships.filter(active=True).select_related("organisation")
         ]
         return format_html_join("", "<p><strong>{}</strong></p>{}", ((name, _code_box(code)) for name, code in codes))
+
+    def get_queryset(self, request):
+        # One aggregate for the whole list page, not a count per row.
+        held = Count("signatures", filter=Q(signatures__status=Signature.Status.HELD))
+        return super().get_queryset(request).annotate(held_count=held)
+
+    @admin.display(description=gettext_lazy("Held signatures"), ordering="held_count")
+    def held_signatures(self, petition):
+        """Held signatures (rate limit, honeypot) wait for an organiser: the count links to
+        them, where "Release held signatures" sends their confirmations."""
+        if not petition.held_count:
+            return "0"
+        return format_html('<a href="{}">{}</a>', held_signatures_url(petition), petition.held_count)
+
+    def render_change_form(self, request, context, *args, obj=None, **kwargs):
+        if obj is not None and obj.pk:
+            context.update(
+                held_count=obj.signatures.filter(status=Signature.Status.HELD).count(),
+                held_url=held_signatures_url(obj),
+            )
+        return super().render_change_form(request, context, *args, obj=obj, **kwargs)
+
+    def get_urls(self):
+        kiosk = self.admin_site.admin_view(require_POST(self.kiosk_link_view))
+        return [path("<int:pk>/kiosk/", kiosk, name="petitions_petition_kiosk"), *super().get_urls()]
+
+    def kiosk_link_view(self, request, pk):
+        """Make a kiosk link for this petition and one stall (petitions.kiosk)."""
+        petition = get_object_or_404(Petition, pk=pk)
+        context = {**self.admin_site.each_context(request), "petition": petition, "opts": self.model._meta,
+                   "hours": int(settings.KIOSK_LINK_MAX_AGE.total_seconds() // 3600)}
+        if not self.has_change_permission(request, petition):
+            context["error"] = _("You may not change this petition, so you may not open a kiosk for it.")
+            return TemplateResponse(request, "admin/petitions/petition/kiosk_link.html", context, status=403)
+        stall = kiosk_stall_clean(request.POST.get("stall", ""))
+        if not stall:
+            context["error"] = _("Name the stall in up to 64 letters, digits, dots, dashes or underscores, e.g. market-square.")
+            return TemplateResponse(request, "admin/petitions/petition/kiosk_link.html", context, status=400)
+        if petition.status != Petition.Status.OPEN:
+            context["warning"] = _("This petition is not open: the kiosk will not take signatures until it is.")
+        context.update(stall=stall, url=kiosk_url(petition=petition, stall=stall))
+        return TemplateResponse(request, "admin/petitions/petition/kiosk_link.html", context)
 
     @admin.display(description="Confirmed signatures")
     def live_count(self, petition):
@@ -105,6 +156,11 @@ class PetitionAdmin(admin.ModelAdmin):
             return None
         self.message_user(request, "Draft mailing created: write the message, preview it, send a test, then send.")
         return HttpResponseRedirect(reverse("admin:mailings_message_change", args=[mailing.message_id]))
+
+
+def held_signatures_url(petition: Petition) -> str:
+    changelist = reverse("admin:petitions_signature_changelist")
+    return f"{changelist}?status__exact={Signature.Status.HELD}&petition__id__exact={petition.pk}"
 
 
 @admin.register(Signature)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from petitions.views import api, dashboard, embed, pages, partner_api
+from petitions.views import api, dashboard, embed, kiosk, pages, partner_api
 
 app_name = "petitions"
 
@@ -13,6 +13,7 @@ urlpatterns = [
     path("p/<slug:slug>/signed/resend", pages.petition_confirmation_resend, name="resend"),
     path("p/<slug:slug>/thanks", pages.petition_thanks, name="thanks"),
     path("confirm/<str:token>/", pages.signature_confirm, name="confirm"),
+    path("kiosk/<str:token>/", kiosk.kiosk, name="kiosk"),
     path("api/petitions/<slug:slug>/signatures", api.petition_signatures_api, name="api-signatures"),
     path("embed/<slug:slug>.js", embed.embed_script, name="embed-script"),
     path("embed/<slug:slug>/", embed.embed_page, name="embed-page"),

@@ -44,40 +44,47 @@ def sign_form_context(petition: Petition, form: SignatureForm) -> dict:
     }
 
 
-def sign_over_limit(request, *, petition_id: int) -> bool:
-    """Count this submission against every limit; True if any is exceeded.
+def sign_over_limit(request, *, petition_id: int, per_ip: bool = True) -> bool:
+    """Count this submission against every limit; True if any is exceeded. A kiosk (one device
+    signing many people at a stall) is not counted per IP: only the per-petition limit binds.
 
     If the cache is down the limits cannot be counted; the signature is accepted rather than
     held, since storing it matters more than the limit (docs/design.md, "Stored first, sent when the service is back").
     """
     ip = client_ip(request)
     checks = [(f"sign-ip-petition:{rate}", f"{ip}:{petition_id}", rate) for rate in settings.SIGN_RATE_PER_IP_PETITION]
+    checks = checks if per_ip else []
     checks.append(("sign-petition", str(petition_id), settings.SIGN_RATE_PER_PETITION))
     return over_limits(request, checks=checks)
 
 
-def sign_hold_reason(request, *, petition: Petition, form: SignatureForm) -> str:
+def sign_hold_reason(request, *, petition: Petition, form: SignatureForm, per_ip: bool = True) -> str:
     """Why a valid submission is held, or "" to store it as pending."""
     if form.caught_by_honeypot:
         return Signature.HoldReason.HONEYPOT
-    if sign_over_limit(request, petition_id=petition.pk):
+    if sign_over_limit(request, petition_id=petition.pk, per_ip=per_ip):
         return Signature.HoldReason.RATE_LIMIT
     return ""
 
 
 def sign_submitted(
-    request, *, petition: Petition, form: SignatureForm, partner: Organisation | None, via: str = ""
+    request, *, petition: Petition, form: SignatureForm, partner: Organisation | None, via: str = "",
+    kiosk_stall: str | None = None,
 ) -> bool:
     """Store a valid form's signature, held if need be. False, with NOT_OPEN on the form, if the
-    petition is not open (its deadline may have passed since the page was loaded)."""
-    hold_reason = sign_hold_reason(request, petition=petition, form=form)
+    petition is not open (its deadline may have passed since the page was loaded).
+
+    `kiosk_stall`: signed at a kiosk (petitions.kiosk), which names the stall as the source and
+    is not limited per IP."""
+    kiosk = kiosk_stall is not None
+    hold_reason = sign_hold_reason(request, petition=petition, form=form, per_ip=not kiosk)
     data = form.cleaned_data
     try:
         petition_sign(
             petition=petition,
             **form.person_fields(),
             opt_in=data["opt_in"],
-            source=data["source"],
+            source=kiosk_stall if kiosk else data["source"],
             ip=client_ip(request),
             hold_reason=hold_reason,
             partner=partner,
