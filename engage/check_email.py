@@ -1,7 +1,9 @@
 """The "check your email" pages: which address the confirmation went to, and asking for it again.
 
-After a form is stored, its view remembers the address typed in the session, as a signed value
-naming what was asked for ("signature" and the petition's id, or "signup"). The page shows that
+After a form is stored, its view remembers the address typed in a cookie holding a signed value
+that names what was asked for ("signature" and the petition's id, or "signup"). A cookie, not
+the session: the sign form is the hot path, and a session row per signer would grow a table
+nobody reads. The page shows that
 address and a button that posts the signed value back: the address to send to is never taken
 from a parameter anyone can write, so the button cannot be pointed at somebody else's inbox.
 
@@ -9,7 +11,7 @@ Asking again answers the same whether the address is known, pending, confirmed, 
 suppressed, so the page cannot be used to learn who signed (docs/design.md, "What each
 suppression stops"); each app's resend service decides quietly whether anything is sent.
 
-    check_email_remember(request, email=..., what="signature", ref=petition.pk)
+    check_email_remember(response, email=..., what="signature", ref=petition.pk)
     check_email_address(request, what="signature", ref=petition.pk) -> the address, or ""
     check_email_token(request) -> the signed value for the page's button
     check_email_read(token, what=..., ref=...) -> the address; TokenInvalid / TokenExpired
@@ -24,18 +26,23 @@ from django.core import signing
 from engage.abuse import client_ip, over_limits
 from engage.tokens import TokenExpired, TokenInvalid
 
-SESSION_KEY = "muster_check_email"
+COOKIE = "muster_check_email"
 SALT = "muster.check-email"
 # Long enough to wait for a slow email and ask again; a person who comes back later signs again.
 MAX_AGE = timedelta(hours=24)
 
 
-def check_email_remember(request, *, email: str, what: str, ref: int | None = None) -> None:
-    request.session[SESSION_KEY] = signing.dumps({"email": email, "what": what, "ref": ref}, salt=SALT, compress=True)
+def check_email_remember(response, *, email: str, what: str, ref: int | None = None):
+    token = signing.dumps({"email": email, "what": what, "ref": ref}, salt=SALT, compress=True)
+    response.set_cookie(
+        COOKIE, token, max_age=int(MAX_AGE.total_seconds()), httponly=True, samesite="Lax",
+        secure=settings.SESSION_COOKIE_SECURE,
+    )
+    return response
 
 
 def check_email_token(request) -> str:
-    return request.session.get(SESSION_KEY, "")
+    return request.COOKIES.get(COOKIE, "")
 
 
 def check_email_read(token: str, *, what: str, ref: int | None = None) -> str:

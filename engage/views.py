@@ -66,8 +66,10 @@ def _refuse_large_bodies(request) -> None:
         raise RequestDataTooBig("The form's body is too large.")
 
 
-def _check_email(kind: str):
-    return HttpResponseRedirect(reverse("engage:check-email") + f"?for={kind}", status=303)
+def _check_email(kind: str, *, email: str = ""):
+    """The "check your email" page; after a sign-up it names `email` (engage.check_email)."""
+    response = HttpResponseRedirect(reverse("engage:check-email") + f"?for={kind}", status=303)
+    return check_email_remember(response, email=email, what="signup") if email else response
 
 
 def _hold_reason(request, form) -> str:
@@ -91,7 +93,6 @@ def _signup_store(request, form, *, kind: str, **extra) -> None:
         )
     except SignupRefused:
         pass  # the same answer, so the form cannot be used to learn who is suppressed
-    check_email_remember(request, email=data["email"], what="signup")
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -105,7 +106,7 @@ def subscribe(request):
     if not form.is_valid():
         return render(request, "engage/subscribe.html", {"form": form}, status=400)
     _signup_store(request, form, kind=Signup.Kind.SUBSCRIBE)
-    return _check_email("subscribe")
+    return _check_email("subscribe", email=form.cleaned_data["email"])
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -127,7 +128,7 @@ def join(request):
     if not form.is_valid():
         return render(request, "engage/join.html", {**context, "form": form}, status=400)
     _signup_store(request, form, kind=form.kind, organisation=host, opt_in=form.cleaned_data["opt_in"], affiliate=form.affiliate)
-    return _check_email("join")
+    return _check_email("join", email=form.cleaned_data["email"])
 
 
 def _check_email_page(request, *, reason: str, address: str = "", message: str = "", status: int = 200):

@@ -81,8 +81,8 @@ def petition_sign(request, slug):
     if not sign_submitted(request, petition=petition, form=form, partner=partner):
         return _page(request, petition, form, status=409)
     # The same answer whether this address is new, has signed before or was held.
-    check_email_remember(request, email=form.cleaned_data["email"], what="signature", ref=petition.pk)
-    return HttpResponseRedirect(reverse("petitions:signed", kwargs={"slug": petition.slug}), status=303)
+    response = HttpResponseRedirect(reverse("petitions:signed", kwargs={"slug": petition.slug}), status=303)
+    return check_email_remember(response, email=form.cleaned_data["email"], what="signature", ref=petition.pk)
 
 
 def _signed_page(request, petition: Petition, *, address: str, message: str = "", status: int = 200):

@@ -3,6 +3,7 @@ address the confirmation went to and sends it again on request, rate-limited, at
 CONFIRM_RESENDS_MAX times, answering alike whether or not the address has anything waiting."""
 
 from django.conf import settings
+from django.contrib.sessions.models import Session
 from django.core import mail, signing
 from django.test import override_settings
 
@@ -107,6 +108,14 @@ class PetitionResendTests(ResendTestCase):
             self.post(RESEND, {"token": forged_token(email, ref=self.petition.pk)})
         response = self.post(RESEND, {"token": forged_token("c@example.org", ref=self.petition.pk)})
         self.assertEqual(response.status_code, 429)
+
+    def test_a_forged_cookie_names_nobody(self):
+        self.client.cookies["muster_check_email"] = forged_token("victim@example.org", ref=self.petition.pk)[:-3] + "abc"
+        self.assertNotContains(self.client.get(SIGNED), "victim@example.org")
+
+    def test_signing_writes_no_session(self):
+        self.sign()
+        self.assertFalse(Session.objects.exists())
 
     def test_a_confirmed_signature_is_sent_nothing_more(self):
         self.sign()
