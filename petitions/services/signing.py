@@ -270,8 +270,10 @@ def signature_confirm(*, signature: Signature) -> bool:
         )
         if confirmed:
             _opt_ins_record(signature)
-            if signature.supporter_id is not None:
-                suppression_erased_lift(email=Supporter.objects.get(pk=signature.supporter_id).email)
+            # An erased person who came back is a supporter again (docs/design.md, "What each suppression stops").
+            email = Supporter.objects.filter(pk=signature.supporter_id).values_list("email", flat=True).first()
+            if email:
+                suppression_erased_lift(email=email)
             transaction.on_commit(lambda: count_increment(petition_id=signature.petition_id))
     signature.refresh_from_db(fields=["status", "confirmed_at"])
     return bool(confirmed)
