@@ -12,8 +12,9 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet, Window
 from django.db.models.expressions import Func
 from django.db.models.fields import BinaryField
 from django.db.models.functions import FirstValue
+from django.utils.translation import gettext
 
-from engage import suppression
+from engage import consent_sources, suppression
 from engage.models import Consent, MailingList, Organisation, Subscription, Supporter, Suppression
 
 
@@ -109,6 +110,65 @@ def recipients_eligible(
     if mailing_list is not None:
         eligible = eligible.filter(subscribed_q(mailing_list=mailing_list, many=many))
     return eligible
+
+
+# --- Why each recipient gets it: the footer's reason ---------------------------------------------
+
+
+def list_reason(mailing_list: MailingList) -> str:
+    return gettext("You are receiving this because you subscribed to %(list)s.") % {"list": mailing_list.name}
+
+
+def _opt_in_reason(place: consent_sources.SourcePlace, organisation: Organisation, wording: str) -> str:
+    values = {"organisation": organisation.name, "title": place.title, "wording": wording}
+    if place.kind == "petition" and place.title:
+        return gettext(
+            "You are receiving this because you asked %(organisation)s to keep you updated when you signed "
+            "the petition “%(title)s”."
+        ) % values
+    forms = {
+        "subscribe-form": gettext("You are receiving this because you asked %(organisation)s to keep you updated when "
+                                  "you signed up on its subscribe form."),
+        "join-form": gettext("You are receiving this because you asked %(organisation)s to keep you updated when you "
+                             "joined it."),
+        "affiliate-form": gettext("You are receiving this because you asked %(organisation)s to keep you updated when "
+                                  "you registered your organisation as an affiliate."),
+        "preferences": gettext("You are receiving this because you asked %(organisation)s to keep you updated on your "
+                               "email preferences page."),
+    }
+    if place.kind in forms:
+        return forms[place.kind] % values
+    # Anything else (an import, an organiser's entry): the words the person agreed to, as recorded.
+    return gettext("You are receiving this because you agreed to hear from %(organisation)s: “%(wording)s”") % values
+
+
+def recipients_reasons(
+    *, organisation: Organisation, mailing_list: MailingList | None, supporter_ids: list[int]
+) -> dict[int, str]:
+    """{supporter id: why they get this mailing}, true for each: the list it is sent on; or,
+    sent as the organisation, where their latest opt-in to it was given (the consent ledger's
+    source, or its wording). One query for a chunk (and one per kind of place named, e.g. the
+    petitions'), however many recipients: only eligible people are asked about, whose latest
+    row is that opt-in."""
+    if mailing_list is not None:
+        reason = list_reason(mailing_list)
+        return dict.fromkeys(supporter_ids, reason)
+    latest: dict[int, tuple[str, str]] = {}
+    rows = (
+        Consent.objects.filter(organisation=organisation, supporter_id__in=supporter_ids, given=True)
+        .order_by("created_at", "id")
+        .values_list("supporter_id", "source", "wording")
+    )
+    for supporter_id, source, wording in rows:
+        latest[supporter_id] = (source, wording)
+    places = consent_sources.source_places(source for source, _ in latest.values())
+    texts: dict[tuple[str, str], str] = {}
+    reasons = {}
+    for supporter_id, (source, wording) in latest.items():
+        if (source, wording) not in texts:
+            texts[source, wording] = _opt_in_reason(places[source], organisation, wording)
+        reasons[supporter_id] = texts[source, wording]
+    return reasons
 
 
 def address_suppressed(email: str) -> bool:
