@@ -255,6 +255,7 @@ def raw_messages(mailing) -> dict:
     from engage.tokens import new_nonce
     from mailings import rendering
     from mailings.bulk_messages import list_id_header, mailing_compiled
+    from mailings.selectors.recipients import recipients_reasons
 
     compiled = mailing_compiled(mailing)
     esp_template = rendering.to_esp_template(compiled, "%recipient.{}%")  # Mailgun's merge syntax
@@ -269,6 +270,9 @@ def raw_messages(mailing) -> dict:
         "site": BASE_ENV["SITE_URL"],
         "preferences_token_length": len(links.preferences_token(sample)),
         "unsubscribe_token_length": len(links.unsubscribe_token(sample, mailing.mailing_list)),
+        # The footer's reason, the same for every recipient of a list mailing.
+        "reason": recipients_reasons(organisation=mailing.organisation, mailing_list=mailing.mailing_list,
+                                     supporter_ids=[0])[0],
     }
 
 
@@ -278,7 +282,7 @@ def _raw_values(template: dict, i: int) -> tuple[dict, str]:
     preferences = secrets.token_urlsafe(template["preferences_token_length"])[: template["preferences_token_length"]]
     site = template["site"]
     values = {"first_name": f"Name{i}", "last_name": "Bench", "preferences_url": f"{site}/preferences/{preferences}/",
-              "unsubscribe_url": f"{site}/unsubscribe/{unsubscribe}/"}
+              "unsubscribe_url": f"{site}/unsubscribe/{unsubscribe}/", "reason": template["reason"]}
     return values, f"<{site}/unsubscribe/{unsubscribe}/one-click>"
 
 

@@ -2,8 +2,9 @@
 confirmation, a data export's download (docs/design.md, "Links carry signed tokens"); and reading them back.
 
 Each token carries a random nonce (for preferences and unsubscribe the supporter's
-`link_nonce`, and for unsubscribe the list's slug too), signed with a salt per purpose: no
-id, no address. Replacing `link_nonce` revokes a person's preference and unsubscribe links.
+`link_nonce`, and for unsubscribe its scope too: a list's slug, `org:<slug>` for a mailing
+sent as an organisation, or `*` for everything from the host), signed with a salt per
+purpose: no id, no address. Replacing `link_nonce` revokes a person's preference and unsubscribe links.
 """
 
 from dataclasses import dataclass
@@ -12,8 +13,14 @@ from datetime import timedelta
 from django.conf import settings
 from django.urls import reverse
 
-from engage.models import DataExport, MailingList, Signup, Supporter
-from engage.selectors import data_export_ready, mailing_list_by_slug, signup_by_confirm_nonce, supporter_by_link_nonce
+from engage.models import DataExport, MailingList, Organisation, Signup, Supporter
+from engage.selectors import (
+    data_export_ready,
+    mailing_list_by_slug,
+    organisation_by_slug,
+    signup_by_confirm_nonce,
+    supporter_by_link_nonce,
+)
 from engage.tokens import TokenExpired, TokenInvalid, token_make, token_read
 
 PREFERENCES_PURPOSE = "preferences"
@@ -21,6 +28,7 @@ UNSUBSCRIBE_PURPOSE = "unsubscribe"
 SIGNUP_CONFIRM_PURPOSE = "signup-confirm"
 EXPORT_PURPOSE = "data-export"
 ALL_LISTS = "*"
+ORGANISATION_SCOPE = "org:"
 
 # An unsubscribe link must keep working long after the email was sent (RFC 8058, and the law:
 # withdrawing consent must be as easy as giving it).
@@ -32,8 +40,15 @@ def preferences_token(supporter: Supporter) -> str:
     return token_make(purpose=PREFERENCES_PURPOSE, nonce=supporter.link_nonce)
 
 
-def unsubscribe_token(supporter: Supporter, mailing_list: MailingList | None) -> str:
-    scope = mailing_list.slug if mailing_list else ALL_LISTS
+def unsubscribe_token(supporter: Supporter, mailing_list: MailingList | None, organisation: Organisation | None = None) -> str:
+    """Scoped to the list; without one, to `organisation` (a mailing sent as it); without
+    either, to everything from the host."""
+    if mailing_list is not None:
+        scope = mailing_list.slug
+    elif organisation is not None:
+        scope = ORGANISATION_SCOPE + organisation.slug
+    else:
+        scope = ALL_LISTS
     return token_make(purpose=UNSUBSCRIBE_PURPOSE, nonce=f"{supporter.link_nonce}:{scope}")
 
 
@@ -81,10 +96,13 @@ class MailingLinks:
     list_unsubscribe_headers: dict[str, str]
 
 
-def mailing_links(supporter: Supporter, mailing_list: MailingList | None = None) -> MailingLinks:
+def mailing_links(
+    supporter: Supporter, mailing_list: MailingList | None = None, organisation: Organisation | None = None
+) -> MailingLinks:
     """One recipient's links for a mailing, signing each token once: the unsubscribe page and
-    the one-click header share theirs."""
-    unsubscribe = unsubscribe_token(supporter, mailing_list)
+    the one-click header share theirs. A mailing without a list is sent as `organisation`, and
+    its unsubscribe withdraws consent to it (docs/design.md, "One recipient filter")."""
+    unsubscribe = unsubscribe_token(supporter, mailing_list, organisation)
     return MailingLinks(
         preferences_url=preferences_url(supporter),
         unsubscribe_url=_unsubscribe_page_url(unsubscribe),
@@ -102,18 +120,41 @@ def read_preferences_token(token: str) -> Supporter | None:
     return supporter_by_link_nonce(nonce)
 
 
-def read_unsubscribe_token(token: str) -> tuple[Supporter | None, MailingList | None]:
-    """(supporter, list) from an unsubscribe token; list None means every list of the host.
-    Raises TokenInvalid / TokenExpired."""
+@dataclass(frozen=True)
+class UnsubscribeScope:
+    """What an unsubscribe token names: one list; or, without one, one organisation; or,
+    without either, everything from the host. `supporter` is None if they have since been
+    erased or their links revoked."""
+
+    supporter: Supporter | None
+    mailing_list: MailingList | None
+    organisation: Organisation | None
+
+
+def read_unsubscribe_scope(token: str) -> UnsubscribeScope:
+    """Raises TokenInvalid / TokenExpired, and TokenInvalid for a list or organisation that
+    no longer exists."""
     value = token_read(purpose=UNSUBSCRIBE_PURPOSE, token=token, max_age=UNSUBSCRIBE_MAX_AGE)
     nonce, _, scope = value.partition(":")
     if not scope:
         raise TokenInvalid
-    supporter = supporter_by_link_nonce(nonce)
-    mailing_list = None if scope == ALL_LISTS else mailing_list_by_slug(scope)
-    if scope != ALL_LISTS and mailing_list is None:
-        raise TokenInvalid
-    return supporter, mailing_list
+    mailing_list = organisation = None
+    if scope.startswith(ORGANISATION_SCOPE):
+        organisation = organisation_by_slug(scope.removeprefix(ORGANISATION_SCOPE))
+        if organisation is None:
+            raise TokenInvalid
+    elif scope != ALL_LISTS:
+        mailing_list = mailing_list_by_slug(scope)
+        if mailing_list is None:
+            raise TokenInvalid
+    return UnsubscribeScope(supporter=supporter_by_link_nonce(nonce), mailing_list=mailing_list, organisation=organisation)
+
+
+def read_unsubscribe_token(token: str) -> tuple[Supporter | None, MailingList | None]:
+    """(supporter, list) from an unsubscribe token; list None means an organisation or every
+    list of the host (read_unsubscribe_scope tells which). Raises TokenInvalid / TokenExpired."""
+    scope = read_unsubscribe_scope(token)
+    return scope.supporter, scope.mailing_list
 
 
 def read_signup_confirm_token(token: str) -> Signup | None:
@@ -134,6 +175,7 @@ __all__ = [
     "MailingLinks",
     "TokenExpired",
     "TokenInvalid",
+    "UnsubscribeScope",
     "data_export_url",
     "mailing_links",
     "one_click_unsubscribe_url",
@@ -141,6 +183,7 @@ __all__ = [
     "read_data_export_token",
     "read_preferences_token",
     "read_signup_confirm_token",
+    "read_unsubscribe_scope",
     "read_unsubscribe_token",
     "signup_confirm_url",
     "unsubscribe_url",

@@ -41,6 +41,10 @@ def mailing_list_by_slug(slug: str) -> MailingList | None:
     return MailingList.objects.filter(slug=slug).first()
 
 
+def organisation_by_slug(slug: str) -> Organisation | None:
+    return Organisation.objects.filter(slug=slug).first()
+
+
 def signup_by_confirm_nonce(nonce: str) -> Signup | None:
     return Signup.objects.select_related("supporter", "organisation", "affiliate").filter(confirm_nonce=nonce).first()
 
@@ -126,19 +130,24 @@ def preference_organisations(*, supporter: Supporter, consents: dict[int, bool])
     )
 
 
-def is_unsubscribed(*, supporter: Supporter, mailing_list: MailingList | None) -> bool:
-    """Whether an unsubscribe link has nothing left to do: the list is off, or (None) every
-    list of the host is off and no consent to the host is in force."""
-    active = Subscription.objects.filter(
-        supporter=supporter, status__in=[Subscription.Status.SUBSCRIBED, Subscription.Status.PENDING]
-    )
+def is_unsubscribed(*, supporter: Supporter, mailing_list: MailingList | None, organisation: Organisation | None = None) -> bool:
+    """Whether an unsubscribe link's wish is on record: an unsubscribed row for the list; or
+    (no list) every list of the organisation (None: of the host) off and an opt-out as the
+    latest consent to it. Never having joined is not on record: a page that said
+    "unsubscribed" then would promise what nothing enforces."""
     if mailing_list is not None:
-        return not active.filter(mailing_list=mailing_list).exists()
-    hosts = list(host_organisations())
-    if active.filter(mailing_list__organisation__in=hosts).exists():
+        return Subscription.objects.filter(
+            supporter=supporter, mailing_list=mailing_list, status=Subscription.Status.UNSUBSCRIBED
+        ).exists()
+    organisations = [organisation] if organisation is not None else list(host_organisations())
+    active = Subscription.objects.filter(
+        supporter=supporter, status__in=[Subscription.Status.SUBSCRIBED, Subscription.Status.PENDING],
+        mailing_list__organisation__in=organisations,
+    )
+    if active.exists():
         return False
     current = consents_current(supporter=supporter)
-    return not any(current.get(host.pk) for host in hosts)
+    return all(current.get(each.pk) is False for each in organisations)
 
 
 # --- A person's data: what an export gathers, and what still keeps them here --------------------

@@ -10,6 +10,7 @@ from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
@@ -28,7 +29,7 @@ from engage.links import (
     read_data_export_token,
     read_preferences_token,
     read_signup_confirm_token,
-    read_unsubscribe_token,
+    read_unsubscribe_scope,
     unsubscribe_url,
 )
 from engage.models import Signup, Subscription, Supporter
@@ -311,19 +312,26 @@ def erased(request):
 @require_http_methods(["GET", "HEAD", "POST"])
 @token_errors("unsubscribe")
 def unsubscribe(request, token):
-    """GET shows one button and changes nothing; POST unsubscribes."""
-    supporter, mailing_list = read_unsubscribe_token(token)
-    host = host_organisation()
-    wording = unsubscribe_wording(mailing_list, host)
+    """GET shows one button and changes nothing; POST unsubscribes. The page says
+    "unsubscribed" only once that is on record (is_unsubscribed)."""
+    scope = read_unsubscribe_scope(token)
+    supporter, mailing_list = scope.supporter, scope.mailing_list
+    organisation = mailing_list.organisation if mailing_list else scope.organisation or host_organisation()
+    wording = unsubscribe_wording(mailing_list, organisation)
     if request.method == "POST" and supporter is not None:
-        unsubscribe_service(supporter=supporter, mailing_list=mailing_list, wording=wording, source="unsubscribe-link")
+        unsubscribe_service(
+            supporter=supporter, mailing_list=mailing_list, organisation=scope.organisation, wording=wording,
+            source="unsubscribe-link",
+        )
         return HttpResponseRedirect(request.path, status=303)
     context = {
         "supporter": supporter,
         "mailing_list": mailing_list,
-        "organisation": mailing_list.organisation if mailing_list else host,
+        "organisation": organisation,
         "wording": wording,
-        "done": supporter is None or is_unsubscribed(supporter=supporter, mailing_list=mailing_list),
+        # Nobody left to unsubscribe (erased, or their links revoked): nothing can reach them.
+        "done": supporter is None
+        or is_unsubscribed(supporter=supporter, mailing_list=mailing_list, organisation=scope.organisation),
         "action": reverse("engage:unsubscribe", kwargs={"token": token}),
         "preferences_url": preferences_url(supporter) if supporter else "",
     }
@@ -339,10 +347,13 @@ def unsubscribe_one_click(request, token):
     A GET (someone opening the address in a browser) shows the one-button page instead."""
     if request.method in ("GET", "HEAD"):
         return unsubscribe(request, token)
-    supporter, mailing_list = read_unsubscribe_token(token)
-    if supporter is not None:
-        unsubscribe_service(supporter=supporter, mailing_list=mailing_list, wording=ONE_CLICK_WORDING, source="one-click")
-    response = HttpResponse("You are unsubscribed.\n", content_type="text/plain; charset=utf-8")
+    scope = read_unsubscribe_scope(token)
+    if scope.supporter is not None:
+        unsubscribe_service(
+            supporter=scope.supporter, mailing_list=scope.mailing_list, organisation=scope.organisation,
+            wording=ONE_CLICK_WORDING, source="one-click",
+        )
+    response = HttpResponse(gettext("You are unsubscribed.") + "\n", content_type="text/plain; charset=utf-8")
     add_never_cache_headers(response)
     return response
 

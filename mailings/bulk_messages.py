@@ -66,14 +66,16 @@ class Recipient:
     headers: dict[str, str]
 
 
-def recipient_for(delivery_id: int, supporter: Supporter, mailing: Mailing) -> Recipient:
-    """One delivery's merge values and List-Unsubscribe headers (its tokens signed once for both)."""
-    supporter_links = links.mailing_links(supporter, mailing.mailing_list)
+def recipient_for(delivery_id: int, supporter: Supporter, mailing: Mailing, *, reason: str) -> Recipient:
+    """One delivery's merge values and List-Unsubscribe headers (its tokens signed once for
+    both). Without a list, the mailing is sent as its organisation, and unsubscribing withdraws
+    consent to it."""
+    supporter_links = links.mailing_links(supporter, mailing.mailing_list, mailing.organisation)
     return Recipient(
         delivery_id=delivery_id,
         supporter=supporter,
         values=rendering.recipient_values(
-            supporter=supporter, mailing_list=mailing.mailing_list, supporter_links=supporter_links
+            supporter=supporter, mailing_list=mailing.mailing_list, reason=reason, supporter_links=supporter_links
         ),
         headers=supporter_links.list_unsubscribe_headers,
     )

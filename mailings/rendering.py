@@ -17,7 +17,7 @@ from django.utils.safestring import mark_safe
 
 from engage import links
 from engage.markdown import render_markdown
-from engage.models import MailingList, Supporter
+from engage.models import MailingList, Organisation, Supporter
 
 # Merge fields that differ per recipient, and their fallback when the value is empty.
 RECIPIENT_FIELDS = {
@@ -26,6 +26,8 @@ RECIPIENT_FIELDS = {
     "preferences_url": "",
     "unsubscribe_url": "",
 }
+# The footer's per-recipient reason (docs/design.md, "One recipient filter").
+REASON = "reason"
 _MERGE_TAG = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*(?:\|\s*default\s*:\s*\"([^\"{}]*)\"\s*)?\}\}")
 # What a placeholder looks like while Markdown and the sanitiser run: letters and digits only,
 # so neither of them alters it.
@@ -111,6 +113,9 @@ def message_compile(*, subject: str, preheader: str, body: str, merge_values: di
         "body_html": mark_safe(body_html),
         "preferences_url": slots.token("preferences_url"),
         "unsubscribe_url": slots.token("unsubscribe_url"),
+        # Why this recipient gets it (the list, or where they opted in): not a merge field an
+        # organiser may write, but a slot each recipient's values fill (REASON).
+        "reason": slots.token(REASON),
         "list_name": list_name,
         "SITE_URL": settings.SITE_URL,
     }
@@ -122,17 +127,21 @@ def message_compile(*, subject: str, preheader: str, body: str, merge_values: di
 
 
 def recipient_values(
-    *, supporter: Supporter, mailing_list: MailingList | None, supporter_links: links.MailingLinks | None = None
+    *, supporter: Supporter, mailing_list: MailingList | None, reason: str,
+    supporter_links: links.MailingLinks | None = None, organisation: Organisation | None = None,
 ) -> dict[str, str]:
-    """The per-recipient merge fields for one supporter (the links carry signed tokens; pass
-    `supporter_links` when the caller has made them already, for the headers too)."""
+    """The per-recipient merge fields for one supporter, and `reason`, the footer's reason
+    (mailings.selectors.recipients.recipients_reasons). The links carry signed tokens; pass
+    `supporter_links` when the caller has made them already, for the headers too; without a
+    list, the unsubscribe link is `organisation`'s."""
     if supporter_links is None:
-        supporter_links = links.mailing_links(supporter, mailing_list)
+        supporter_links = links.mailing_links(supporter, mailing_list, organisation)
     return {
         "first_name": supporter.first_name,
         "last_name": supporter.last_name,
         "preferences_url": supporter_links.preferences_url,
         "unsubscribe_url": supporter_links.unsubscribe_url,
+        REASON: reason,
     }
 
 

@@ -15,3 +15,9 @@ class PetitionsConfig(AppConfig):
         from petitions import segment_conditions
 
         segment_conditions.register()
+
+        # Consent sources "petition:<slug>…" name their petition (a mailing's footer says so).
+        from engage import consent_sources
+        from petitions.selectors import petition_titles
+
+        consent_sources.titles_register(kind="petition", titles=petition_titles)

@@ -82,6 +82,11 @@ def signature_by_confirm_nonce(nonce: str) -> Signature | None:
     return Signature.objects.select_related("petition").filter(confirm_nonce=nonce).first()
 
 
+def petition_titles(slugs: set[str]) -> dict[str, str]:
+    """{slug: title}: what a consent source "petition:<slug>" names (engage.consent_sources)."""
+    return dict(Petition.objects.filter(slug__in=slugs).values_list("slug", "title"))
+
+
 def petition_progress_percent(*, count: int, goal: int) -> int:
     if goal <= 0:
         return 100

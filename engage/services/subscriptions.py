@@ -3,7 +3,7 @@
 from django.db import transaction
 from django.utils import timezone
 
-from engage.models import MailingList, Subscription, SubscriptionEvent, Supporter
+from engage.models import MailingList, Organisation, Subscription, SubscriptionEvent, Supporter
 from engage.selectors import consents_current, host_organisations
 from engage.services.consent import consent_record
 
@@ -33,25 +33,30 @@ def subscription_set(
     return True
 
 
-def unsubscribe(*, supporter: Supporter, mailing_list: MailingList | None, wording: str, source: str) -> int:
-    """Unsubscribe from one list, or (mailing_list None) from every list of the host
-    coalition, withdrawing consent to it too. Safe to repeat: a second call writes nothing.
-    Returns the number of changes."""
+def unsubscribe(
+    *, supporter: Supporter, mailing_list: MailingList | None, wording: str, source: str,
+    organisation: Organisation | None = None,
+) -> int:
+    """Unsubscribe from one list; or (mailing_list None) from every list of `organisation`
+    (None: of the host coalition), withdrawing consent to it too. Leaves a record even for a
+    list the person was never on, or an organisation they never opted in to, so that no later
+    mailing reaches them there (docs/design.md, "One recipient filter"). Safe to repeat: a
+    second call writes nothing. Returns the number of changes."""
     with transaction.atomic(durable=True):
         if mailing_list is not None:
             return int(subscription_set(supporter=supporter, mailing_list=mailing_list, subscribed=False, wording=wording, source=source))
-        hosts = list(host_organisations())
+        organisations = [organisation] if organisation is not None else list(host_organisations())
         changes = 0
         lists = MailingList.objects.filter(
-            organisation__in=hosts,
+            organisation__in=organisations,
             subscriptions__supporter=supporter,
             subscriptions__status__in=[Subscription.Status.SUBSCRIBED, Subscription.Status.PENDING],
         )
         for each in lists:
             changes += subscription_set(supporter=supporter, mailing_list=each, subscribed=False, wording=wording, source=source)
         current = consents_current(supporter=supporter)
-        for host in hosts:
-            if current.get(host.pk):
-                consent_record(supporter=supporter, organisation=host, given=False, wording=wording, source=source)
+        for each in organisations:
+            if current.get(each.pk) is not False:
+                consent_record(supporter=supporter, organisation=each, given=False, wording=wording, source=source)
                 changes += 1
         return changes

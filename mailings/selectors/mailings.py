@@ -6,14 +6,14 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db.models import Count, Q, QuerySet
-from django.utils.translation import ngettext
+from django.utils.translation import gettext, ngettext
 
 from engage.models import MailingList, Organisation, Supporter
 from engage.sql import ids_q
 from mailings import esp, rendering
 from mailings.models import Delivery, Mailing, Message
 from mailings.rendering import RenderedEmail
-from mailings.selectors.recipients import recipients_eligible
+from mailings.selectors.recipients import list_reason, recipients_eligible, recipients_reasons
 from mailings.selectors.segments import segment_supporters
 
 IN_FLIGHT = [Delivery.Status.CLAIMED, Delivery.Status.SENDING]
@@ -96,15 +96,31 @@ def unknown_reason(unknown: int) -> str:
 # --- Compose ---------------------------------------------------------------------------------
 
 
-def _sample_values(supporter: Supporter | None, mailing_list: MailingList | None) -> dict[str, str]:
+def _sample_values(supporter: Supporter | None, mailing_list: MailingList | None, organisation: Organisation) -> dict[str, str]:
     if supporter is not None:
-        return rendering.recipient_values(supporter=supporter, mailing_list=mailing_list)
+        reasons = recipients_reasons(organisation=organisation, mailing_list=mailing_list, supporter_ids=[supporter.pk])
+        return rendering.recipient_values(
+            supporter=supporter, mailing_list=mailing_list, organisation=organisation,
+            # Someone never opted in would not be a recipient: show what a recipient's footer says.
+            reason=reasons.get(supporter.pk) or sample_reason(organisation=organisation, mailing_list=mailing_list),
+        )
     return {
         "first_name": "",
         "last_name": "",
         "preferences_url": f"{settings.SITE_URL}/preferences/example/",
         "unsubscribe_url": f"{settings.SITE_URL}/unsubscribe/example/",
+        rendering.REASON: sample_reason(organisation=organisation, mailing_list=mailing_list),
     }
+
+
+def sample_reason(*, organisation: Organisation, mailing_list: MailingList | None) -> str:
+    """The footer's reason in a preview without a real recipient."""
+    if mailing_list is not None:
+        return list_reason(mailing_list)
+    return gettext(
+        "[Here each recipient reads where they asked %(organisation)s to keep them updated, for example the "
+        "petition they signed.]"
+    ) % {"organisation": organisation.name}
 
 
 def message_preview(
@@ -115,7 +131,7 @@ def message_preview(
         subject=message.subject, preheader=message.preheader, body=message.body, merge_values=message.merge_values,
         list_name=mailing_list.name if mailing_list else "",
     )
-    return rendering.compiled_render(compiled, _sample_values(supporter, mailing_list))
+    return rendering.compiled_render(compiled, _sample_values(supporter, mailing_list, message.sender.organisation))
 
 
 # --- The send --------------------------------------------------------------------------------

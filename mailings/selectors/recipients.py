@@ -1,18 +1,20 @@
 """Who may be sent bulk email (docs/design.md, "One recipient filter"), decided in one place.
 
 `recipients_eligible` is the only filter between a segment and a send: the snapshot at the
-start of a mailing, the check when a worker claims a chunk, test sends and mobilisation
-mailings all go through it. Whatever a segment says, it drops everyone who is suppressed
-(hard bounce, complaint, soft bounces, erasure, an organiser), who left the mailing's list,
-or whose latest consent row for the sending organisation is not an opt-in.
+start of a mailing, the check when a worker claims a chunk and the segment editor's live count
+all go through it. Whatever a segment says, it drops everyone who is suppressed (hard bounce,
+complaint, soft bounces, erasure, an organiser) or whose latest consent row for the sending
+organisation is not an opt-in; a mailing sent on a list also drops everyone not subscribed to
+that list (consent to an organisation is not consent to each of its lists).
 """
 
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Window
 from django.db.models.expressions import Func
 from django.db.models.fields import BinaryField
 from django.db.models.functions import FirstValue
+from django.utils.translation import gettext
 
-from engage import suppression
+from engage import consent_sources, suppression
 from engage.models import Consent, MailingList, Organisation, Subscription, Supporter, Suppression
 
 
@@ -89,21 +91,84 @@ def opted_in_q(*, organisation: Organisation, many: bool) -> Q:
     return Q(Exists(consents_opted_in(organisation=organisation).filter(supporter=OuterRef("pk"))))
 
 
+def subscribed_q(*, mailing_list: MailingList, many: bool) -> Q:
+    """Whether the outer Supporter is subscribed (confirmed, not pending, not unsubscribed) to
+    the list, in the query shape of opted_in_q. Both read the index on (mailing_list, status)."""
+    subscribed = Subscription.objects.filter(mailing_list=mailing_list, status=Subscription.Status.SUBSCRIBED)
+    if many:
+        return Q(pk__in=subscribed.values("supporter_id"))
+    return Q(Exists(subscribed.filter(supporter=OuterRef("pk"))))
+
+
 def recipients_eligible(
     supporters: QuerySet[Supporter], *, organisation: Organisation, mailing_list: MailingList | None, many: bool = False
 ) -> QuerySet[Supporter]:
-    """`supporters` less everyone this organisation may not email on this list. `many`: the
-    supporters are a whole segment, not a chunk (see opted_in_q)."""
+    """`supporters` less everyone this organisation may not email on this list (None: as the
+    organisation, to those whose latest consent to it is an opt-in). `many`: the supporters are
+    a whole segment, not a chunk (see opted_in_q)."""
     eligible = supporters.filter(opted_in_q(organisation=organisation, many=many)).exclude(suppressed_q())
     if mailing_list is not None:
-        eligible = eligible.exclude(
-            Exists(
-                Subscription.objects.filter(
-                    supporter=OuterRef("pk"), mailing_list=mailing_list, status=Subscription.Status.UNSUBSCRIBED
-                )
-            )
-        )
+        eligible = eligible.filter(subscribed_q(mailing_list=mailing_list, many=many))
     return eligible
+
+
+# --- Why each recipient gets it: the footer's reason ---------------------------------------------
+
+
+def list_reason(mailing_list: MailingList) -> str:
+    return gettext("You are receiving this because you subscribed to %(list)s.") % {"list": mailing_list.name}
+
+
+def _opt_in_reason(place: consent_sources.SourcePlace, organisation: Organisation, wording: str) -> str:
+    values = {"organisation": organisation.name, "title": place.title, "wording": wording}
+    if place.kind == "petition" and place.title:
+        return gettext(
+            "You are receiving this because you asked %(organisation)s to keep you updated when you signed "
+            "the petition “%(title)s”."
+        ) % values
+    forms = {
+        "subscribe-form": gettext("You are receiving this because you asked %(organisation)s to keep you updated when "
+                                  "you signed up on its subscribe form."),
+        "join-form": gettext("You are receiving this because you asked %(organisation)s to keep you updated when you "
+                             "joined it."),
+        "affiliate-form": gettext("You are receiving this because you asked %(organisation)s to keep you updated when "
+                                  "you registered your organisation as an affiliate."),
+        "preferences": gettext("You are receiving this because you asked %(organisation)s to keep you updated on your "
+                               "email preferences page."),
+    }
+    if place.kind in forms:
+        return forms[place.kind] % values
+    # Anything else (an import, an organiser's entry): the words the person agreed to, as recorded.
+    return gettext("You are receiving this because you agreed to hear from %(organisation)s: “%(wording)s”") % values
+
+
+def recipients_reasons(
+    *, organisation: Organisation, mailing_list: MailingList | None, supporter_ids: list[int]
+) -> dict[int, str]:
+    """{supporter id: why they get this mailing}, true for each: the list it is sent on; or,
+    sent as the organisation, where their latest opt-in to it was given (the consent ledger's
+    source, or its wording). One query for a chunk (and one per kind of place named, e.g. the
+    petitions'), however many recipients: only eligible people are asked about, whose latest
+    row is that opt-in."""
+    if mailing_list is not None:
+        reason = list_reason(mailing_list)
+        return dict.fromkeys(supporter_ids, reason)
+    latest: dict[int, tuple[str, str]] = {}
+    rows = (
+        Consent.objects.filter(organisation=organisation, supporter_id__in=supporter_ids, given=True)
+        .order_by("created_at", "id")
+        .values_list("supporter_id", "source", "wording")
+    )
+    for supporter_id, source, wording in rows:
+        latest[supporter_id] = (source, wording)
+    places = consent_sources.source_places(source for source, _ in latest.values())
+    texts: dict[tuple[str, str], str] = {}
+    reasons = {}
+    for supporter_id, (source, wording) in latest.items():
+        if (source, wording) not in texts:
+            texts[source, wording] = _opt_in_reason(places[source], organisation, wording)
+        reasons[supporter_id] = texts[source, wording]
+    return reasons
 
 
 def address_suppressed(email: str) -> bool:

@@ -41,6 +41,7 @@ from mailings.models import Delivery, Mailing, SendLane
 from mailings.ratelimit import RateLimited, esp_limiter
 from mailings.selectors import mailings as selectors
 from mailings.selectors.mailings import IN_FLIGHT
+from mailings.selectors.recipients import recipients_reasons
 
 logger = logging.getLogger(__name__)
 
@@ -343,7 +344,13 @@ def _chunk_recipients(mailing: Mailing, token: uuid.UUID, claimed: list[tuple[in
     supporter_ids = [sid for _, sid in claimed if sid is not None]
     supporters_email_hash_fill(supporter_ids=supporter_ids)
     supporters = selectors.chunk_supporters_eligible(mailing=mailing, supporter_ids=supporter_ids)
-    recipients = [recipient_for(did, supporters[sid], mailing) for did, sid in claimed if sid in supporters]
+    # The footer's reason for each, in one query for the chunk. Someone whose ledger went in
+    # between (an erasure) has none, and is left out: no email says nothing true about why.
+    reasons = recipients_reasons(organisation=mailing.organisation, mailing_list=mailing.mailing_list, supporter_ids=list(supporters))
+    supporters = {sid: supporter for sid, supporter in supporters.items() if sid in reasons}
+    recipients = [
+        recipient_for(did, supporters[sid], mailing, reason=reasons[sid]) for did, sid in claimed if sid in supporters
+    ]
     _record(token, [did for did, sid in claimed if sid not in supporters], Delivery.Status.SKIPPED)
     return recipients
 

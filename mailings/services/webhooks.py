@@ -77,9 +77,10 @@ def tracking_event_apply(*, esp: str, event: AnymailTrackingEvent) -> bool:
     except IntegrityError:
         return False
     if event_type == "unsubscribed" and delivery is not None and delivery.supporter is not None:
+        # Without a list the mailing was sent as its organisation: withdraw consent to it.
         unsubscribe(
             supporter=delivery.supporter, mailing_list=delivery.mailing.mailing_list,
-            wording=ESP_UNSUBSCRIBE_WORDING, source=f"esp:{esp}"[:200],
+            organisation=delivery.mailing.organisation, wording=ESP_UNSUBSCRIBE_WORDING, source=f"esp:{esp}"[:200],
         )
     return True
 

@@ -1,5 +1,5 @@
 """The one recipient filter (docs/design.md, "One recipient filter"): whatever a segment says, nobody suppressed,
-unsubscribed from the mailing's list, or without consent for the sending organisation."""
+not subscribed to the mailing's list, or without consent for the sending organisation."""
 
 from datetime import UTC, datetime
 
@@ -74,14 +74,16 @@ def test_it_drops_suppressed_addresses_whatever_their_consent():
     assert eligible(host) == {ada.pk}
 
 
-def test_it_drops_those_who_left_the_mailings_list_but_not_those_who_left_another():
+def test_it_keeps_only_the_lists_subscribers_on_a_list_and_every_opted_in_person_without_one():
     host = make_organisation()
     news, other = make_list(slug="news"), make_list(slug="other")
     ada = make_supporter("ada@example.org", subscribed_to=news)
     left = make_supporter("left@example.org", unsubscribed_from=news)
-    left_other = make_supporter("left-other@example.org", unsubscribed_from=other)
-    assert eligible(host, news) == {ada.pk, left_other.pk}
-    assert left.pk in eligible(host, None)
+    on_other = make_supporter("on-other@example.org", subscribed_to=other, unsubscribed_from=news)
+    never_joined = make_supporter("never-joined@example.org")
+    assert eligible(host, news) == {ada.pk}
+    assert eligible(host, other) == {on_other.pk}
+    assert eligible(host, None) == {ada.pk, left.pk, on_other.pk, never_joined.pk}
 
 
 # --- The stored suppression hash (Supporter.email_hash) ---------------------------------------
