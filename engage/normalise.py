@@ -3,7 +3,10 @@
 import re
 import unicodedata
 
+import idna
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.utils.translation import gettext
 
 # The UK's postcode shapes (outward code, then a digit and two letters); BFPO and GIR 0AA too.
 _GB_POSTCODE = re.compile(
@@ -15,9 +18,85 @@ _URL_LIKE = re.compile(r"(https?:|www\.|://|\b[\w-]+\.(com|net|org|uk|io|ru|info
 _FORMULA_START = ("=", "+", "-", "@")
 
 
+# Supporter.email and OutboundEmail.to_email, and RFC 5321's limit for a path.
+EMAIL_MAX_LENGTH = 254
+
+
+def email_normalise(value: str) -> str:
+    """The one spelling of an address that Muster stores, compares, hashes for suppression and
+    matches to webhook events (docs/design.md, "One supporter per address"): NFC, trimmed,
+    lower-cased (the local part too, as Muster always has), the domain's trailing dots
+    removed and its labels in their Unicode form, so "ADA@Exa\u0301mple.org." and
+    "ada@xn--exmple-qta.org" are the same person.
+
+    Raises ValueError, with a message for the person, if the domain cannot be IDNA-encoded or
+    the normalised address is longer than the column: the length is checked on the result, as
+    lower-casing and NFC can make an address longer or shorter."""
+    address = unicodedata.normalize("NFC", value).strip()
+    local, at, domain = address.rpartition("@")
+    domain = domain.rstrip(".")
+    if not at or not local or not domain:
+        raise ValueError(gettext("Enter an email address like name@example.com."))
+    address = f"{_lower_nfc(local)}@{_domain_canonical(domain)}"
+    if len(address) > EMAIL_MAX_LENGTH:
+        raise ValueError(
+            gettext("This address is too long: an email address can have at most %(limit)d characters.")
+            % {"limit": EMAIL_MAX_LENGTH}
+        )
+    return address
+
+
+def _lower_nfc(text: str) -> str:
+    # Lower-casing can leave text that NFC composes anew, and composing can make a character
+    # that lower-cases again: repeat until stable, so normalising twice changes nothing.
+    for _ in range(4):
+        lowered = unicodedata.normalize("NFC", text.lower())
+        if lowered == text:
+            break
+        text = lowered
+    return text
+
+
+def _domain_canonical(domain: str) -> str:
+    """The domain lower-cased, with every label in its Unicode form (U-label).
+
+    Unicode rather than ASCII punycode: it is what people typed and read (the "check your
+    email" page, exports to partners), most stored rows already have it, and every sender
+    encodes it when sending. Encoding through IDNA 2008 with UTS 46's mapping and decoding
+    again gives one form for NFC, NFD, upper-case, full-width and punycode spellings."""
+    lowered = _lower_nfc(domain)
+    if lowered.isascii() and "xn--" not in lowered:
+        # The rest of a plain domain's shape is the address validator's business; DNS's limits
+        # are checked here, as IDNA checks them for the others.
+        if len(lowered) > 253 or any(len(label) > 63 for label in lowered.split(".")):
+            raise ValueError(gettext("The part after the @ is not a domain name that email can be sent to."))
+        return lowered
+    try:
+        return idna.decode(idna.encode(domain, uts46=True, transitional=False))
+    except (idna.IDNAError, UnicodeError, ValueError):
+        raise ValueError(gettext("The part after the @ is not a domain name that email can be sent to.")) from None
+
+
 def normalise_email(value: str) -> str:
-    """Trimmed and lower-cased: addresses are compared case-insensitively."""
-    return value.strip().lower()
+    """email_normalise's spelling, for looking up and hashing an address that did not come
+    through a form (a webhook's recipient, an erasure): never raises. An address it refuses
+    cannot be stored, so whatever this returns for one matches nothing."""
+    try:
+        return email_normalise(value)
+    except ValueError:
+        return _lower_nfc(unicodedata.normalize("NFC", value).strip())
+
+
+def email_valid_normalised(value: str) -> str:
+    """The normalised address if it is one a form may accept, else ValidationError with the
+    reason: the normaliser's refusal, or Django's address check on the normalised value."""
+    try:
+        address = email_normalise(value)
+    except ValueError as error:
+        raise ValidationError(str(error), code="invalid") from None
+    validate_no_control_characters(address)
+    validate_email(address)
+    return address
 
 
 def normalise_postcode(value: str, country: str) -> str:
