@@ -87,6 +87,34 @@ def normalise_email(value: str) -> str:
         return _lower_nfc(unicodedata.normalize("NFC", value).strip())
 
 
+_GMAIL_DOMAINS = ("gmail.com", "googlemail.com")
+
+
+def email_fold_aliases(address: str) -> str:
+    """The mailbox behind a normalised address's aliases: any "+tag" dropped, and for Gmail the
+    dots too ("a.da+petition@googlemail.com" -> "ada@gmail.com"). Not a merge of people (other
+    providers give dots and plus signs meaning): a signal for reviewing held signatures."""
+    local, at, domain = address.rpartition("@")
+    if not at:
+        return address
+    local = local.split("+", 1)[0]
+    if domain in _GMAIL_DOMAINS:
+        local, domain = local.replace(".", ""), _GMAIL_DOMAINS[0]
+    return f"{local}@{domain}"
+
+
+def email_fold_aliases_pattern(folded: str) -> str:
+    """A regular expression (the same in PostgreSQL and Python, so SQLite's too) matching every
+    normalised address that email_fold_aliases folds to `folded`."""
+    local, _, domain = folded.rpartition("@")
+    if domain == _GMAIL_DOMAINS[0]:
+        local_pattern = r"\.*".join(re.escape(char) for char in local)
+        domain_pattern = "(" + "|".join(re.escape(name) for name in _GMAIL_DOMAINS) + ")"
+    else:
+        local_pattern, domain_pattern = re.escape(local), re.escape(domain)
+    return f"^{local_pattern}(\\+[^@]*)?@{domain_pattern}$"
+
+
 def email_valid_normalised(value: str) -> str:
     """The normalised address if it is one a form may accept, else ValidationError with the
     reason: the normaliser's refusal, or Django's address check on the normalised value."""
