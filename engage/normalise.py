@@ -32,6 +32,11 @@ def email_normalise(value: str) -> str:
     Raises ValueError, with a message for the person, if the domain cannot be IDNA-encoded or
     the normalised address is longer than the column: the length is checked on the result, as
     lower-casing and NFC can make an address longer or shorter."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (from JSON's \ud800 escapes) is no character and cannot be stored.
+        raise ValueError(gettext("Remove the characters that are not letters, digits or punctuation.")) from None
     address = unicodedata.normalize("NFC", value).strip()
     local, at, domain = address.rpartition("@")
     domain = domain.rstrip(".")

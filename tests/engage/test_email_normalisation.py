@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from engage.fields import NormalisedEmailField
 from engage.models import Supporter, Suppression
 from engage.normalise import EMAIL_MAX_LENGTH, email_normalise, email_valid_normalised, normalise_email
 from engage.services.erasure import supporter_erase
@@ -25,8 +26,11 @@ NFD = unicodedata.normalize("NFD", NFC)
 PUNYCODE = "zoe.angstrom@" + idna.encode("bücher-exämple.org").decode()
 SPELLINGS = (NFC, NFD, PUNYCODE, "  Zoe.Angstrom@BÜCHER-EXÄMPLE.ORG.  ")
 
-# Any text: surrogates and combining marks included (st.text() draws from every code point).
-ANY_TEXT = st.text(st.characters(codec=None, categories=None), max_size=300)
+# Any code point: lone surrogates, combining marks, controls and unassigned ones included.
+ANY_CHAR = st.characters(exclude_categories=())
+ANY_TEXT = st.text(ANY_CHAR, max_size=300) | st.builds(
+    "{}@{}".format, st.text(ANY_CHAR, max_size=80), st.text(ANY_CHAR, max_size=200)
+)
 DOMAIN_LABEL = st.text(st.characters(categories=["Ll", "Lu", "Lo", "Mn", "Nd"]), min_size=1, max_size=20)
 
 
@@ -80,6 +84,18 @@ def test_arbitrary_text_is_normalised_or_refused_with_the_documented_error(value
     if normalised is not None:
         assert len(normalised) <= EMAIL_MAX_LENGTH
         assert email_normalise(normalised) == normalised
+
+
+@given(ANY_TEXT | st.emails())
+def test_a_form_refuses_with_a_message_or_accepts_what_fits_the_column(value):
+    try:
+        address = NormalisedEmailField().clean(value)
+    except ValidationError as error:
+        assert all(error.messages)
+        return
+    assert len(address) <= EMAIL_MAX_LENGTH
+    assert email_normalise(address) == address
+    address.encode("utf-8")  # storable
 
 
 @given(st.emails())
