@@ -63,7 +63,8 @@ def _lower_nfc(text: str) -> str:
 
 
 def _domain_canonical(domain: str) -> str:
-    """The domain lower-cased, with every label in its Unicode form (U-label).
+    """The domain lower-cased, with every label in its Unicode form (U-label), unless IDNA 2003
+    (which Django's mail sending uses) would encode that form to another domain.
 
     Unicode rather than ASCII punycode: it is what people typed and read (the "check your
     email" page, exports to partners), most stored rows already have it, and every sender
@@ -77,9 +78,18 @@ def _domain_canonical(domain: str) -> str:
             raise ValueError(gettext("The part after the @ is not a domain name that email can be sent to."))
         return lowered
     try:
-        return idna.decode(idna.encode(domain, uts46=True, transitional=False))
+        ascii_domain = idna.encode(domain, uts46=True, transitional=False).decode("ascii")
+        unicode_domain = idna.decode(ascii_domain)
     except (idna.IDNAError, UnicodeError, ValueError):
         raise ValueError(gettext("The part after the @ is not a domain name that email can be sent to.")) from None
+    try:
+        sent_to = unicode_domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        sent_to = None
+    # Django encodes a Unicode domain with IDNA 2003 when sending, which turns "ß", "ς" and the
+    # zero-width joiners into other letters ("straße.de" would go to strasse.de): such a domain
+    # is kept in its ASCII form, which reaches the domain the person meant.
+    return unicode_domain if sent_to == ascii_domain else ascii_domain
 
 
 def normalise_email(value: str) -> str:

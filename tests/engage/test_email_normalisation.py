@@ -49,6 +49,12 @@ def test_the_spellings_of_one_address_normalise_to_one():
     assert len({email_hash(spelling) for spelling in SPELLINGS}) == 1
 
 
+def test_a_domain_that_idna_2003_would_send_elsewhere_is_kept_in_ascii():
+    # IDNA 2003 maps ß to ss: "straße.de" would be sent to strasse.de, another domain.
+    ascii_form = "ada@" + idna.encode("straße.de").decode()
+    assert email_normalise("Ada@Straße.de") == email_normalise(ascii_form) == ascii_form
+
+
 @pytest.mark.parametrize(
     "value, message",
     [
