@@ -1,7 +1,10 @@
 import copy
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django_countries import countries
+
+from engage.normalise import EMAIL_MAX_LENGTH, email_normalise
 
 
 class CountryField(forms.TypedChoiceField):
@@ -25,3 +28,21 @@ class CountryField(forms.TypedChoiceField):
         result.error_messages = self.error_messages.copy()
         result.validators = self.validators[:]
         return result
+
+
+class NormalisedEmailField(forms.EmailField):
+    """An address in its one stored spelling (engage.normalise.email_normalise), so that the
+    address check and the length limit apply to what will be stored, not to what was typed."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", EMAIL_MAX_LENGTH)
+        super().__init__(**kwargs)
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value in self.empty_values:
+            return value
+        try:
+            return email_normalise(value)
+        except ValueError as error:
+            raise ValidationError(str(error), code="invalid_address") from None

@@ -2,9 +2,9 @@ import re
 
 from django import forms
 
-from engage.fields import CountryField
+from engage.fields import CountryField, NormalisedEmailField
 from engage.models import Affiliate, MailingList, Signup
-from engage.normalise import normalise_email, normalise_postcode, validate_no_control_characters, validate_person_name
+from engage.normalise import normalise_postcode, validate_no_control_characters, validate_person_name
 
 _SOURCE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 PERSON_FIELDS = ("email", "first_name", "last_name", "country", "postcode")
@@ -31,7 +31,7 @@ class PersonForm(forms.Form):
     first_name = forms.CharField(max_length=100, validators=[validate_person_name], label="First name")
     last_name = forms.CharField(max_length=100, validators=[validate_person_name], label="Last name")
     # A quoted local part ("a\x07b"@example.org) passes the address check with control characters in it.
-    email = forms.EmailField(max_length=254, validators=[validate_no_control_characters], label="Email address")
+    email = NormalisedEmailField(validators=[validate_no_control_characters], label="Email address")
     country = CountryField(initial="GB", label="Country")
     postcode = forms.CharField(max_length=16, required=False, validators=[validate_no_control_characters], label="Postcode")
     # A field people never see; bots fill it in. Its name looks worth filling.
@@ -66,9 +66,6 @@ class PersonForm(forms.Form):
 
     def clean_last_name(self):
         return self.cleaned_data["last_name"].strip()
-
-    def clean_email(self):
-        return normalise_email(self.cleaned_data["email"])
 
     def clean_source(self):
         return clean_source(self.cleaned_data.get("source"))
@@ -162,13 +159,10 @@ class JoinForm(PersonForm):
 
 
 class EmailOnlyForm(forms.Form):
-    email = forms.EmailField(
-        max_length=254, validators=[validate_no_control_characters], label="Email address",
+    email = NormalisedEmailField(
+        validators=[validate_no_control_characters], label="Email address",
         error_messages={"required": "Enter your email address.", "invalid": "Enter an email address like name@example.com."},
     )
-
-    def clean_email(self):
-        return normalise_email(self.cleaned_data["email"])
 
 
 class DetailsForm(PersonForm):

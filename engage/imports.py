@@ -14,11 +14,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django_countries import countries
 
 from engage.csvfiles import csv_lines, has_undecodable
-from engage.normalise import normalise_email, normalise_postcode, validate_person_name
+from engage.normalise import email_valid_normalised, normalise_postcode, validate_person_name
 
 BATCH_SIZE = 5000
 FIELDS = ["email", "first_name", "last_name", "postcode", "country"]
@@ -115,14 +114,12 @@ def _name(value: str) -> str | None:
     return value
 
 
-def _email_valid(email: str) -> bool:
+def _email_valid(email: str) -> str | None:
+    """The address as stored (normalised, then checked), or None if it is not one."""
     try:
-        if _CONTROL.search(email) or len(email) > 254:
-            raise ValidationError("invalid")
-        validate_email(email)
+        return email_valid_normalised(email)
     except ValidationError:
-        return False
-    return True
+        return None
 
 
 def _cell_reader(header: list[str] | None, column_map: dict[str, str]) -> Callable[[list[str], str], str]:
@@ -157,10 +154,10 @@ def rows_read(data: bytes, *, encoding: str, column_map: dict[str, str], report:
         if has_undecodable(cells):
             report.problem(line, f"not valid {encoding} text (bad encoding): skipped")
             continue
-        email = normalise_email(cell(cells, "email"))
-        if not email:
+        email = _email_valid(cell(cells, "email"))
+        if not cell(cells, "email").strip():
             report.problem(line, "no email address: skipped")
-        elif not _email_valid(email):
+        elif email is None:
             report.problem(line, "not a valid email address: skipped")
         elif email in seen:
             report.problem(line, f"the same address as line {seen[email]}: skipped")

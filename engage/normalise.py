@@ -3,7 +3,10 @@
 import re
 import unicodedata
 
+import idna
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.utils.translation import gettext
 
 # The UK's postcode shapes (outward code, then a digit and two letters); BFPO and GIR 0AA too.
 _GB_POSTCODE = re.compile(
@@ -15,9 +18,128 @@ _URL_LIKE = re.compile(r"(https?:|www\.|://|\b[\w-]+\.(com|net|org|uk|io|ru|info
 _FORMULA_START = ("=", "+", "-", "@")
 
 
+# Supporter.email and OutboundEmail.to_email, and RFC 5321's limit for a path.
+EMAIL_MAX_LENGTH = 254
+
+
+def email_normalise(value: str) -> str:
+    """The one spelling of an address that Muster stores, compares, hashes for suppression and
+    matches to webhook events (docs/design.md, "One supporter per address"): NFC, trimmed,
+    lower-cased (the local part too, as Muster always has), the domain's trailing dots
+    removed and its labels in their Unicode form, so "ADA@Exa\u0301mple.org." and
+    "ada@xn--exmple-qta.org" are the same person.
+
+    Raises ValueError, with a message for the person, if the domain cannot be IDNA-encoded or
+    the normalised address is longer than the column: the length is checked on the result, as
+    lower-casing and NFC can make an address longer or shorter."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (from JSON's \ud800 escapes) is no character and cannot be stored.
+        raise ValueError(gettext("Remove the characters that are not letters, digits or punctuation.")) from None
+    address = unicodedata.normalize("NFC", value).strip()
+    local, at, domain = address.rpartition("@")
+    domain = domain.rstrip(".")
+    if not at or not local or not domain:
+        raise ValueError(gettext("Enter an email address like name@example.com."))
+    address = f"{_lower_nfc(local)}@{_domain_canonical(domain)}"
+    if len(address) > EMAIL_MAX_LENGTH:
+        raise ValueError(
+            gettext("This address is too long: an email address can have at most %(limit)d characters.")
+            % {"limit": EMAIL_MAX_LENGTH}
+        )
+    return address
+
+
+def _lower_nfc(text: str) -> str:
+    # Lower-casing can leave text that NFC composes anew, and composing can make a character
+    # that lower-cases again: repeat until stable, so normalising twice changes nothing.
+    for _ in range(4):
+        lowered = unicodedata.normalize("NFC", text.lower())
+        if lowered == text:
+            break
+        text = lowered
+    return text
+
+
+def _domain_canonical(domain: str) -> str:
+    """The domain lower-cased, with every label in its Unicode form (U-label), unless IDNA 2003
+    (which Django's mail sending uses) would encode that form to another domain.
+
+    Unicode rather than ASCII punycode: it is what people typed and read (the "check your
+    email" page, exports to partners), most stored rows already have it, and every sender
+    encodes it when sending. Encoding through IDNA 2008 with UTS 46's mapping and decoding
+    again gives one form for NFC, NFD, upper-case, full-width and punycode spellings."""
+    lowered = _lower_nfc(domain)
+    if lowered.isascii() and "xn--" not in lowered:
+        # The rest of a plain domain's shape is the address validator's business; DNS's limits
+        # are checked here, as IDNA checks them for the others.
+        if len(lowered) > 253 or any(len(label) > 63 for label in lowered.split(".")):
+            raise ValueError(gettext("The part after the @ is not a domain name that email can be sent to."))
+        return lowered
+    try:
+        ascii_domain = idna.encode(domain, uts46=True, transitional=False).decode("ascii")
+        unicode_domain = idna.decode(ascii_domain)
+    except (idna.IDNAError, UnicodeError, ValueError):
+        raise ValueError(gettext("The part after the @ is not a domain name that email can be sent to.")) from None
+    try:
+        sent_to = unicode_domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        sent_to = None
+    # Django encodes a Unicode domain with IDNA 2003 when sending, which turns "ß", "ς" and the
+    # zero-width joiners into other letters ("straße.de" would go to strasse.de): such a domain
+    # is kept in its ASCII form, which reaches the domain the person meant.
+    return unicode_domain if sent_to == ascii_domain else ascii_domain
+
+
 def normalise_email(value: str) -> str:
-    """Trimmed and lower-cased: addresses are compared case-insensitively."""
-    return value.strip().lower()
+    """email_normalise's spelling, for looking up and hashing an address that did not come
+    through a form (a webhook's recipient, an erasure): never raises. An address it refuses
+    cannot be stored, so whatever this returns for one matches nothing."""
+    try:
+        return email_normalise(value)
+    except ValueError:
+        return _lower_nfc(unicodedata.normalize("NFC", value).strip())
+
+
+_GMAIL_DOMAINS = ("gmail.com", "googlemail.com")
+
+
+def email_fold_aliases(address: str) -> str:
+    """The mailbox behind a normalised address's aliases: any "+tag" dropped, and for Gmail the
+    dots too ("a.da+petition@googlemail.com" -> "ada@gmail.com"). Not a merge of people (other
+    providers give dots and plus signs meaning): a signal for reviewing held signatures."""
+    local, at, domain = address.rpartition("@")
+    if not at:
+        return address
+    local = local.split("+", 1)[0]
+    if domain in _GMAIL_DOMAINS:
+        local, domain = local.replace(".", ""), _GMAIL_DOMAINS[0]
+    return f"{local}@{domain}"
+
+
+def email_fold_aliases_pattern(folded: str) -> str:
+    """A regular expression (the same in PostgreSQL and Python, so SQLite's too) matching every
+    normalised address that email_fold_aliases folds to `folded`."""
+    local, _, domain = folded.rpartition("@")
+    if domain == _GMAIL_DOMAINS[0]:
+        local_pattern = r"\.*".join(re.escape(char) for char in local)
+        domain_pattern = "(" + "|".join(re.escape(name) for name in _GMAIL_DOMAINS) + ")"
+    else:
+        local_pattern, domain_pattern = re.escape(local), re.escape(domain)
+    return f"^{local_pattern}(\\+[^@]*)?@{domain_pattern}$"
+
+
+def email_valid_normalised(value: str) -> str:
+    """The normalised address if it is one a form may accept, else ValidationError with the
+    reason: the normaliser's refusal, or Django's address check on the normalised value."""
+    try:
+        address = email_normalise(value)
+    except ValueError as error:
+        raise ValidationError(str(error), code="invalid") from None
+    validate_no_control_characters(address)
+    validate_email(address)
+    return address
 
 
 def normalise_postcode(value: str, country: str) -> str:

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.db.models import Count, Q
 from django.http import HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
@@ -7,15 +8,15 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import escape, format_html, format_html_join
+from django.utils.translation import gettext, gettext_lazy, ngettext
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from petitions.embed import embed_snippet
 from petitions.exports import signatures_handin_csv
 from petitions.kiosk import kiosk_stall_clean, kiosk_url
 from petitions.models import Cosponsorship, Petition, Signature
-from petitions.selectors import signature_count_live
+from petitions.selectors import signature_count_live, signatures_alias_neighbours
 from petitions.services.lifecycle import petition_save, petition_set_status
 from petitions.services.mobilisation import NoSender, mobilisation_create
 from petitions.services.signing import signatures_invalidate, signatures_release
@@ -163,9 +164,20 @@ def held_signatures_url(petition: Petition) -> str:
     return f"{changelist}?status__exact={Signature.Status.HELD}&petition__id__exact={petition.pk}"
 
 
+class SignatureChangeList(ChangeList):
+    """The page's signatures, each with its address's aliases folded and how many others of its
+    petition share that mailbox: read for the whole page in one query."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        neighbours = signatures_alias_neighbours(list(self.result_list))
+        for signature in self.result_list:
+            signature.alias_neighbours = neighbours.get(signature.pk)
+
+
 @admin.register(Signature)
 class SignatureAdmin(admin.ModelAdmin):
-    list_display = ["supporter", "petition", "status", "hold_reason", "source", "created_at", "confirmed_at"]
+    list_display = ["supporter", "petition", "status", "hold_reason", "same_mailbox", "source", "created_at", "confirmed_at"]
     list_filter = ["status", "hold_reason", "petition", "source"]
     search_fields = ["supporter__email", "supporter__postcode", "ip_hash", "source"]
     list_select_related = ["supporter", "petition"]
@@ -178,7 +190,23 @@ class SignatureAdmin(admin.ModelAdmin):
         return False
 
     def get_readonly_fields(self, request, obj=None):
-        return [name for name in self.readonly_fields if name != "confirm_nonce"]
+        return [*(name for name in self.readonly_fields if name != "confirm_nonce"), "same_mailbox"]
+
+    def get_changelist(self, request, **kwargs):
+        return SignatureChangeList
+
+    @admin.display(description=gettext_lazy("Same mailbox (Gmail dots and +tags folded)"))
+    def same_mailbox(self, signature):
+        # A signal for fraud review, not a merge: a.da@ and ada+2@gmail.com may be one person.
+        if not hasattr(signature, "alias_neighbours"):
+            signature.alias_neighbours = signatures_alias_neighbours([signature]).get(signature.pk)
+        if signature.alias_neighbours is None:
+            return "—"
+        folded, others = signature.alias_neighbours
+        if not others:
+            return format_html("{} ({})", folded, gettext("no other signature"))
+        label = ngettext("%(count)d other signature", "%(count)d other signatures", others) % {"count": others}
+        return format_html("{} (<strong>{}</strong>)", folded, label)
 
     @admin.action(description="Release held signatures (send their confirmation email)")
     def release(self, request, queryset):

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from engage.models import Organisation, Supporter
+from engage.normalise import email_fold_aliases, email_fold_aliases_pattern
 from engage.selectors import consent_latest
 from petitions.models import Cosponsorship, Petition, Signature
 
@@ -251,3 +252,25 @@ def petitions_past_retention(*, now: datetime):
         .alias(ended_at=Coalesce("closed_at", "handed_in_at"))
         .filter(ended_at__lte=cutoff)
     )
+
+
+def signatures_alias_neighbours(signatures: list[Signature]) -> dict[int, tuple[str, int]]:
+    """{signature id: (its address with aliases folded, how many other signatures of its petition
+    fold to the same)}, for reviewing held signatures: one person signing as a.da@, ada+1@ and
+    ada+2@ shows. One query for all of them, through the (petition, status) index's petition."""
+    folded = {s.pk: email_fold_aliases(s.supporter.email) for s in signatures if s.supporter_id is not None}
+    if not folded:
+        return {}
+    wanted = Q()
+    for signature in signatures:
+        if signature.pk in folded:
+            wanted |= Q(petition_id=signature.petition_id, supporter__email__regex=email_fold_aliases_pattern(folded[signature.pk]))
+    matches = Signature.objects.filter(wanted).values_list("pk", "petition_id", "supporter__email")
+    shared: dict[tuple[int, str], set[int]] = {}
+    for pk, petition_id, email in matches:
+        shared.setdefault((petition_id, email_fold_aliases(email)), set()).add(pk)
+    return {
+        s.pk: (folded[s.pk], len(shared.get((s.petition_id, folded[s.pk]), set()) - {s.pk}))
+        for s in signatures
+        if s.pk in folded
+    }

@@ -11,6 +11,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from engage.admin.base import ReadOnlyAdmin, ReadOnlyInline
+from engage.fields import NormalisedEmailField
 from engage.models import Consent, Subscription, Supporter, Suppression
 from engage.selectors import supporter_export_json
 from engage.services.data_exports import data_export_request
@@ -110,7 +111,7 @@ class SupporterAdmin(admin.ModelAdmin):
 
 
 class SuppressionAddForm(forms.ModelForm):
-    email = forms.EmailField(help_text="Stored only as a keyed hash; the address itself is not kept.")
+    email = NormalisedEmailField(help_text="Stored only as a keyed hash; the address itself is not kept.")
 
     class Meta:
         model = Suppression

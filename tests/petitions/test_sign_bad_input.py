@@ -121,7 +121,7 @@ class OverlongFieldTests(SignTestCase):
         self.assertEqual(len(email), 300)
         response = self.post(self.url, sign_data(email=email, opt_in="on"))
         self.assertFieldError(
-            response, "email", "Ensure this value has at most 254 characters (it has 300).", value=email
+            response, "email", "This address is too long: an email address can have at most 254 characters.", value=email
         )
 
     def test_it_refuses_an_overlong_postcode(self):
