@@ -14,7 +14,7 @@ from unittest import mock
 from django.test import override_settings
 from django.utils import timezone
 
-from engage.models import PartnerNotice, PartnerWebhookAttempt, Supporter
+from engage.models import PartnerNotice, PartnerWebhook, PartnerWebhookAttempt, Supporter
 from engage.selectors import supporters_by_email
 from engage.services.consent import consent_record
 from engage.services.erasure import supporter_erase
@@ -342,3 +342,43 @@ class WebhookUrlTests(WebhookTestCase):
             self.assertFalse(webhook_url_allowed("http://crm.example/hook"))
         with self.assertRaises(ValueError):
             partner_webhook_register(organisation=self.b, url="http://crm.example/hook")
+
+
+class WebhookAdminTests(PartnerChangesTestCase):
+    def setUp(self):
+        super().setUp()
+        self.client.force_login(self.organiser)
+
+    def test_an_organiser_registers_a_webhook_and_sees_its_secret_once(self):
+        refused = self.client.post("/admin/engage/partnerwebhook/add/", {"organisation": self.a.pk, "url": "http://crm.example/hook"})
+        self.assertEqual(refused.status_code, 200)
+        self.assertContains(refused, "Use an https address")
+        self.assertFalse(PartnerWebhook.objects.exists())
+
+        added = self.client.post("/admin/engage/partnerwebhook/add/", {"organisation": self.a.pk, "url": HOOK})
+        webhook = PartnerWebhook.objects.get()
+        self.assertEqual((webhook.organisation, webhook.url, webhook.active), (self.a, HOOK, True))
+        self.assertContains(added, webhook.secret)
+        self.assertContains(added, "shown only this once")
+        page = self.client.get(f"/admin/engage/partnerwebhook/{webhook.pk}/change/")
+        self.assertEqual(page.status_code, 200)
+        self.assertNotContains(page, webhook.secret)
+
+        old = webhook.secret
+        replaced = self.client.post("/admin/engage/partnerwebhook/", {"action": "secret_replace", "_selected_action": [webhook.pk]})
+        webhook.refresh_from_db()
+        self.assertNotEqual(webhook.secret, old)
+        self.assertContains(replaced, webhook.secret)
+
+    def test_the_notices_are_listed_without_their_addresses(self):
+        partner_webhook_register(organisation=self.a, url=HOOK)
+        with mock.patch(POST, return_value=mock.Mock(status_code=500)):
+            self.withdraw("ada@example.org", self.a)
+        notice = PartnerNotice.objects.get()
+        listing = self.client.get("/admin/engage/partnernotice/")
+        self.assertContains(listing, str(notice.event_id))
+        detail = self.client.get(f"/admin/engage/partnernotice/{notice.pk}/change/")
+        self.assertEqual(detail.status_code, 200)
+        self.assertContains(detail, "500")
+        for page in (listing, detail):
+            self.assertNotContains(page, "ada@example.org")
