@@ -194,8 +194,8 @@ class PartnerWebhook(models.Model):
     # The admin shows it once, when it is made, and never again.
     secret = models.CharField(max_length=100, editable=False)
     active = models.BooleanField(_("active"), default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    secret_created_at = models.DateTimeField(null=True, editable=False)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    secret_created_at = models.DateTimeField(_("secret made at"), null=True, editable=False)
 
     class Meta:
         verbose_name = _("partner webhook")
@@ -223,21 +223,25 @@ class PartnerNotice(models.Model):
         FAILED = "failed", _("Failed after every attempt")
         FETCHED = "fetched", _("Not needed: fetched from the feed")
 
-    event_id = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
-    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="partner_notices")
-    kind = models.CharField(max_length=20, choices=Kind.choices)
-    occurred_at = models.DateTimeField(default=timezone.now)
+    event_id = models.UUIDField(_("event id"), unique=True, default=uuid.uuid4, editable=False)
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="partner_notices", verbose_name=_("organisation")
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    occurred_at = models.DateTimeField(_("occurred at"), default=timezone.now)
     # Empty once the partner has it, or after PARTNER_NOTICE_ADDRESS_DAYS; no link to the
     # supporter, so erasing the person leaves this row as the one place the address survives.
-    email = models.EmailField(max_length=254, blank=True)
-    email_cleared_at = models.DateTimeField(null=True, blank=True)
-    fetched_at = models.DateTimeField(null=True, blank=True)
-    webhook_status = models.CharField(max_length=20, choices=Webhook.choices, default=Webhook.NONE, blank=True)
-    webhook_attempts = models.PositiveSmallIntegerField(default=0)
-    webhook_next_at = models.DateTimeField(null=True, blank=True)
+    email = models.EmailField(_("email"), max_length=254, blank=True)
+    email_cleared_at = models.DateTimeField(_("address forgotten at"), null=True, blank=True)
+    fetched_at = models.DateTimeField(_("fetched at"), null=True, blank=True)
+    webhook_status = models.CharField(
+        _("webhook"), max_length=20, choices=Webhook.choices, default=Webhook.NONE, blank=True
+    )
+    webhook_attempts = models.PositiveSmallIntegerField(_("webhook attempts"), default=0)
+    webhook_next_at = models.DateTimeField(_("next attempt at"), null=True, blank=True)
     # Set while a worker is calling the partner; one older than the claim timeout belongs to a dead worker.
     webhook_claimed_at = models.DateTimeField(null=True, blank=True)
-    delivered_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("partner notice")
@@ -258,15 +262,17 @@ class PartnerNotice(models.Model):
 class PartnerWebhookAttempt(models.Model):
     """One call to a partner's webhook, recorded before the call is made and completed after."""
 
-    notice = models.ForeignKey(PartnerNotice, on_delete=models.CASCADE, related_name="attempts")
-    number = models.PositiveSmallIntegerField()
-    started_at = models.DateTimeField()
-    finished_at = models.DateTimeField(null=True, blank=True)
+    notice = models.ForeignKey(PartnerNotice, on_delete=models.CASCADE, related_name="attempts", verbose_name=_("notice"))
+    number = models.PositiveSmallIntegerField(_("attempt"))
+    started_at = models.DateTimeField(_("started at"))
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     # The partner's HTTP status, or None when no answer came (then `error` says why).
-    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    error = models.CharField(max_length=200, blank=True)
+    status_code = models.PositiveSmallIntegerField(_("HTTP status"), null=True, blank=True)
+    error = models.CharField(_("error"), max_length=200, blank=True)
 
     class Meta:
+        verbose_name = _("webhook attempt")
+        verbose_name_plural = _("webhook attempts")
         constraints = [models.UniqueConstraint(fields=["notice", "number"], name="partner_webhook_attempt_once")]
 
     def __str__(self):

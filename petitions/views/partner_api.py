@@ -220,7 +220,8 @@ def _notice_cursor_decode(value: str) -> tuple[datetime, int]:
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
         stamp, _sep, pk = raw.partition("|")
         moment = datetime.fromisoformat(stamp)
-        if timezone.is_naive(moment) or not pk.isascii() or not pk.isdigit():
+        # An id longer than a bigint's would reach the database as an error, not a 400.
+        if timezone.is_naive(moment) or not pk.isascii() or not pk.isdigit() or len(pk) > 18:
             raise ValueError
         return moment, int(pk)
     except (ValueError, UnicodeDecodeError, binascii.Error):

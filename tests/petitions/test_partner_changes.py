@@ -3,16 +3,21 @@ it received who withdrew or were erased, and no one else; its signed webhook is 
 the partner takes it, with the same event id; and the address is kept only until the partner
 has it, or 30 days (docs/design.md, "Partners hear about withdrawals and erasures")."""
 
+import base64
 import csv
 import hashlib
 import hmac
 import io
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 from unittest import mock
 
+import pytest
 from django.test import override_settings
 from django.utils import timezone
+from hypothesis import given
+from hypothesis import strategies as st
 
 from engage.models import PartnerNotice, PartnerWebhook, PartnerWebhookAttempt, Supporter
 from engage.selectors import supporters_by_email
@@ -26,7 +31,7 @@ from engage.services.partner_notices import (
     webhook_url_allowed,
 )
 from tests.support.base import CosponsoredTestCase
-from tests.support.factories import make_signature
+from tests.support.factories import make_partner, make_signature
 
 FEED = "/api/partner/changes"
 CSV = "/api/partner/changes.csv"
@@ -382,3 +387,41 @@ class WebhookAdminTests(PartnerChangesTestCase):
         self.assertContains(detail, "500")
         for page in (listing, detail):
             self.assertNotContains(page, "ada@example.org")
+
+
+_OFFSETS = st.timedeltas(min_value=timedelta(hours=-23, minutes=-59), max_value=timedelta(hours=23, minutes=59))
+_MOMENTS = st.builds(
+    lambda moment, offset: moment.replace(tzinfo=dt_timezone(offset)).isoformat(),
+    # The ends of the calendar too, where an offset takes the moment out of range.
+    st.one_of(st.datetimes(), st.sampled_from([datetime(1, 1, 1), datetime(9999, 12, 31, 23, 59)])),
+    _OFFSETS.map(lambda d: timedelta(minutes=int(d.total_seconds() // 60))),
+)
+_SINCE_VALUES = st.one_of(
+    _MOMENTS,
+    st.dates().map(str),
+    st.from_regex(r"\A[0-9T:+\- .Z²٣]{0,40}\Z"),
+    st.text(max_size=60),
+)
+
+
+@pytest.fixture
+def partner_key(db):
+    """A partner and its key; read-only requests, so hypothesis's examples can share them."""
+    return partner_api_key_create(organisation=make_partner(), name="CRM")[1]
+
+
+@given(since=_SINCE_VALUES)
+def test_any_since_is_a_page_or_a_400_never_a_500(client, partner_key, since):
+    for url in (FEED, CSV):
+        response = client.get(url, {"since": since}, HTTP_AUTHORIZATION=f"Bearer {partner_key}")
+        assert response.status_code in (200, 400), (url, since)
+        if response.status_code == 400:
+            assert set(response.json()["fields"]) == {"since"}
+        elif url == CSV:
+            b"".join(response.streaming_content)
+
+
+@given(cursor=st.one_of(st.text(max_size=80), st.binary(max_size=60).map(lambda b: base64.urlsafe_b64encode(b).decode())))
+def test_any_cursor_is_a_page_or_a_400_never_a_500(client, partner_key, cursor):
+    response = client.get(FEED, {"cursor": cursor}, HTTP_AUTHORIZATION=f"Bearer {partner_key}")
+    assert response.status_code in (200, 400), cursor
