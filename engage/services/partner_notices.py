@@ -287,7 +287,8 @@ def partner_notices_sweep() -> int:
 
 
 def _queue(task, notice_id: int, countdown: float | None = None) -> None:
-    # As engage.queueing.queue, with a countdown: a broker outage is covered by the sweep.
+    # As engage.queueing.queue, with a countdown: a broker outage is covered by the sweep. Redis
+    # may deliver a long countdown twice (its visibility timeout); the claim makes that harmless.
     try:
         task.apply_async(args=(notice_id,), countdown=countdown, retry=True,
                          retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5})

@@ -184,8 +184,8 @@ CHANGES_FETCH_BATCH = 500
 # ISO 8601 as Python reads it, in ASCII digits only (isdigit() and int() accept other scripts'
 # digits, the regex module's \d too): a date, or a date-time with an optional offset.
 _ISO_MOMENT = re.compile(
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
-    r"(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:?[0-9]{2})?)?$"
+    r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:?[0-9]{2})?)?\Z"
 )
 
 

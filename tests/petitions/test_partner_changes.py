@@ -155,7 +155,7 @@ class FeedTests(PartnerChangesTestCase):
 
     def test_a_bad_since_or_cursor_is_a_400_with_a_message(self):
         for since in ["nope", "2026-13-01", "2026-01-31T09:00:00+24:00", "2026-01-31T09:00:00 01:00",
-                      "0001-01-01T00:00:00+01:00", "２０２６-01-31", "2026-01-31T0²:00", "1" * 500]:
+                      "0001-01-01T00:00:00+01:00", "２０２６-01-31", "2026-01-31T0²:00", "2026-01-31\n", "1" * 500]:
             with self.subTest(since=since):
                 response = self.get(self.plain_a, since=since)
                 self.assertEqual(response.status_code, 400)
