@@ -30,6 +30,7 @@ from engage.services.partner_notices import (
     partner_webhook_register,
     webhook_url_allowed,
 )
+from engage.services.preferences import preferences_update
 from tests.support.base import CosponsoredTestCase
 from tests.support.factories import make_partner, make_signature
 
@@ -78,6 +79,13 @@ class FeedTests(PartnerChangesTestCase):
     def test_it_shows_a_withdrawal_to_the_partner_that_had_the_person_only(self):
         self.withdraw("ada@example.org", self.a)
         self.assertEqual(self.seen(self.plain_a), [("withdrawn", "ada@example.org")])
+        self.assertEqual(self.seen(self.plain_b), [])
+
+    def test_it_hears_of_a_withdrawal_made_on_the_preference_page(self):
+        cat = self.person("cat@example.org")
+        with self.captureOnCommitCallbacks(execute=True):
+            preferences_update(supporter=cat, list_ids_on=set(), organisation_ids_on={self.host.pk, self.b.pk})
+        self.assertEqual(self.seen(self.plain_a), [("withdrawn", "cat@example.org")])
         self.assertEqual(self.seen(self.plain_b), [])
 
     def test_it_notes_no_withdrawal_of_a_consent_never_given(self):
