@@ -273,6 +273,17 @@ SIGNATURE_RETENTION_MONTHS = env_int("SIGNATURE_RETENTION_MONTHS", 6, minimum=0)
 # The largest CSV of subscribers the admin accepts (the command has no limit).
 SUBSCRIBER_IMPORT_MAX_BYTES = env_int("SUBSCRIBER_IMPORT_MAX_BYTES", 50_000_000, minimum=1)
 
+# Partners' notices of withdrawals and erasures (engage.services.partner_notices): webhook
+# deliveries whose task was lost are queued again, and addresses older than 30 days forgotten.
+CELERY_BEAT_SCHEDULE["partner-notices-sweep"] = {
+    "task": "engage.tasks.partner_notices_sweep",
+    "schedule": timedelta(minutes=5),
+}
+CELERY_BEAT_SCHEDULE["partner-notices-purge"] = {
+    "task": "engage.tasks.partner_notices_purge",
+    "schedule": crontab(minute=53),
+}
+
 # --- Mailings --------------------------------------------------------------------------------
 # Bulk mail (mailings) and transactional mail (confirmations, reminders) are separate streams:
 # their own sender addresses and, if set, their own anymail backends (e.g. two Postmark

@@ -1,6 +1,10 @@
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from django_countries.fields import CountryField
 
 from engage.tokens import new_nonce
@@ -173,6 +177,106 @@ class PartnerApiKey(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.prefix}…)"
+
+
+class PartnerWebhook(models.Model):
+    """Where a partner wants to be told, as it happens, of withdrawals and erasures affecting it
+    (docs/design.md, "Partners hear about withdrawals and erasures")."""
+
+    organisation = models.OneToOneField(
+        Organisation, on_delete=models.CASCADE, related_name="webhook", verbose_name=_("organisation")
+    )
+    url = models.URLField(
+        _("URL"), max_length=500,
+        help_text=_("The partner's endpoint, https only. Each event is POSTed to it as signed JSON."),
+    )
+    # Kept in plain text, unlike an API key: Muster signs with it, so it must be able to read it.
+    # The admin shows it once, when it is made, and never again.
+    secret = models.CharField(max_length=100, editable=False)
+    active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    secret_created_at = models.DateTimeField(_("secret made at"), null=True, editable=False)
+
+    class Meta:
+        verbose_name = _("partner webhook")
+        verbose_name_plural = _("partner webhooks")
+
+    def __str__(self):
+        return f"{self.organisation} → {self.url}"
+
+
+class PartnerNotice(models.Model):
+    """One withdrawal or erasure a partner must hear about, as its feed and its webhook send it.
+
+    The address is held only until the partner has it (fetched from the feed, or the webhook
+    delivered) or PARTNER_NOTICE_ADDRESS_DAYS have passed; then only the event is kept.
+    """
+
+    class Kind(models.TextChoices):
+        WITHDRAWN = "withdrawn", _("Consent withdrawn")
+        ERASED = "erased", _("Erased")
+
+    class Webhook(models.TextChoices):
+        NONE = "", _("No webhook")
+        PENDING = "pending", _("Pending")
+        DELIVERED = "delivered", _("Delivered")
+        FAILED = "failed", _("Failed after every attempt")
+        FETCHED = "fetched", _("Not needed: fetched from the feed")
+
+    event_id = models.UUIDField(_("event id"), unique=True, default=uuid.uuid4, editable=False)
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="partner_notices", verbose_name=_("organisation")
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    occurred_at = models.DateTimeField(_("occurred at"), default=timezone.now)
+    # Empty once the partner has it, or after PARTNER_NOTICE_ADDRESS_DAYS; no link to the
+    # supporter, so erasing the person leaves this row as the one place the address survives.
+    email = models.EmailField(_("email"), max_length=254, blank=True)
+    email_cleared_at = models.DateTimeField(_("address forgotten at"), null=True, blank=True)
+    fetched_at = models.DateTimeField(_("fetched at"), null=True, blank=True)
+    webhook_status = models.CharField(
+        _("webhook"), max_length=20, choices=Webhook.choices, default=Webhook.NONE, blank=True
+    )
+    webhook_attempts = models.PositiveSmallIntegerField(_("webhook attempts"), default=0)
+    webhook_next_at = models.DateTimeField(_("next attempt at"), null=True, blank=True)
+    # Set while a worker is calling the partner; one older than the claim timeout belongs to a dead worker.
+    webhook_claimed_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("partner notice")
+        verbose_name_plural = _("partner notices")
+        indexes = [
+            # The feed: one organisation's notices in (occurred_at, id) order.
+            models.Index(fields=["organisation", "occurred_at", "id"], name="partner_notice_feed"),
+            # The beat sweep: webhook deliveries still owed.
+            models.Index(fields=["webhook_next_at"], condition=models.Q(webhook_status="pending"), name="partner_notice_owed"),
+            # The purge: notices still holding an address.
+            models.Index(fields=["occurred_at"], condition=~models.Q(email=""), name="partner_notice_address_held"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} ({self.organisation_id}, {self.event_id})"
+
+
+class PartnerWebhookAttempt(models.Model):
+    """One call to a partner's webhook, recorded before the call is made and completed after."""
+
+    notice = models.ForeignKey(PartnerNotice, on_delete=models.CASCADE, related_name="attempts", verbose_name=_("notice"))
+    number = models.PositiveSmallIntegerField(_("attempt"))
+    started_at = models.DateTimeField(_("started at"))
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    # The partner's HTTP status, or None when no answer came (then `error` says why).
+    status_code = models.PositiveSmallIntegerField(_("HTTP status"), null=True, blank=True)
+    error = models.CharField(_("error"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("webhook attempt")
+        verbose_name_plural = _("webhook attempts")
+        constraints = [models.UniqueConstraint(fields=["notice", "number"], name="partner_webhook_attempt_once")]
+
+    def __str__(self):
+        return f"{self.notice_id} #{self.number}: {self.status_code or self.error or '…'}"
 
 
 class MailingList(models.Model):

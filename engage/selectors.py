@@ -18,6 +18,7 @@ from engage.models import (
     MailingList,
     Membership,
     Organisation,
+    PartnerNotice,
     Signup,
     Subscription,
     Supporter,
@@ -311,6 +312,15 @@ def partner_opt_ins_current(*, organisation: Organisation, since: datetime | Non
     )
     if since is not None:
         rows = rows.filter(created_at__gte=since)
+    return rows
+
+
+def partner_notices_feed(*, organisation: Organisation, since: datetime | None = None) -> QuerySet[PartnerNotice]:
+    """This organisation's notices of withdrawals and erasures, oldest first by (occurred_at,
+    id) for keyset pagination (index partner_notice_feed); `since` keeps those at or after it."""
+    rows = PartnerNotice.objects.filter(organisation=organisation).order_by("occurred_at", "id")
+    if since is not None:
+        rows = rows.filter(occurred_at__gte=since)
     return rows
 
 

@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from engage.emails import email_retry
-from engage.services import data_exports, imports, preferences, signups
+from engage.services import data_exports, imports, partner_notices, preferences, signups
 
 
 @shared_task(**email_retry())
@@ -49,3 +49,23 @@ def subscriber_import_run(import_id: int) -> bool:
 @shared_task
 def subscriber_imports_sweep() -> int:
     return imports.subscriber_imports_sweep()
+
+
+@shared_task
+def partner_notice_deliver(notice_id: int) -> str:
+    """One webhook attempt; after a failure, the next is queued after its back-off (and the
+    sweep queues it again if that task is lost)."""
+    outcome = partner_notices.partner_notice_deliver(notice_id=notice_id)
+    if outcome.status == "retry":
+        partner_notices.partner_notice_retry_queue(notice_id=notice_id, retry_in=outcome.retry_in)
+    return outcome.status
+
+
+@shared_task
+def partner_notices_sweep() -> int:
+    return partner_notices.partner_notices_sweep()
+
+
+@shared_task
+def partner_notices_purge() -> int:
+    return partner_notices.partner_notices_purge()

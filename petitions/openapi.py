@@ -50,6 +50,14 @@ _SINCE = {
     "or ISO 8601 date-time (site time if it has no offset).",
     "schema": {"type": "string", "examples": ["2026-01-31", "2026-01-31T09:00:00Z"]},
 }
+_SINCE_CHANGE = {
+    "name": "since",
+    "in": "query",
+    "required": False,
+    "description": "Only events at or after this ISO 8601 date (midnight, site time) or date-time (site time if "
+    "it has no offset; write + as %2B).",
+    "schema": {"type": "string", "examples": ["2026-01-31", "2026-01-31T09:00:00Z", "2026-01-31T09:00:00+01:00"]},
+}
 
 _TEXT = {"type": "string"}
 _SCHEMAS = {
@@ -147,6 +155,31 @@ _SCHEMAS = {
             "source": {"type": "string", "description": "Where: petition, source code, partner, channel."},
         },
     },
+    "PartnerChange": {
+        "type": "object",
+        "required": ["id", "kind", "occurred_at", "email"],
+        "additionalProperties": False,
+        "properties": {
+            "id": {"type": "string", "format": "uuid", "description": "The event's id: the same in the feed and "
+                   "in every webhook attempt, to deduplicate on."},
+            "kind": {"type": "string", "enum": ["withdrawn", "erased"], "description": "withdrawn: the person "
+                     "withdrew their consent to this organisation; erased: they asked Muster to erase them, and "
+                     "the organisation must erase its copy too."},
+            "occurred_at": {"type": "string", "format": "date-time"},
+            "email": {"type": ["string", "null"], "format": "email", "description": "Given once: null after it "
+                      "has been read from this feed or delivered by webhook, or 30 days after the event."},
+        },
+    },
+    "PartnerChangePage": {
+        "type": "object",
+        "required": ["organisation", "results", "next"],
+        "additionalProperties": False,
+        "properties": {
+            "organisation": {"type": "string", "description": "The slug of the key's organisation."},
+            "results": {"type": "array", "items": _ref("PartnerChange")},
+            "next": {"type": ["string", "null"], "format": "uri", "description": "The next page, or null on the last."},
+        },
+    },
     "PartnerSupporterPage": {
         "type": "object",
         "required": ["organisation", "results", "next"],
@@ -156,6 +189,14 @@ _SCHEMAS = {
             "results": {"type": "array", "items": _ref("PartnerSupporter")},
             "next": {"type": ["string", "null"], "format": "uri", "description": "The next page, or null on the last."},
         },
+    },
+}
+_SCHEMAS["PartnerChangeEvent"] = {
+    **_SCHEMAS["PartnerChange"],
+    "required": [*_SCHEMAS["PartnerChange"]["required"], "organisation"],
+    "properties": {
+        **_SCHEMAS["PartnerChange"]["properties"],
+        "organisation": {"type": "string", "description": "The slug of the receiving organisation."},
     },
 }
 
@@ -273,6 +314,49 @@ _PATHS = {
             },
         }
     },
+    "/api/partner/changes": {
+        "get": {
+            "operationId": "partnerChanges",
+            "summary": "Withdrawals and erasures of people the key's organisation received",
+            "description": "Oldest first; follow `next` for the following page. Each event's address is served "
+            "once and then forgotten (so is it once the webhook delivered it, and 30 days after the event in any "
+            "case): store what you read before acting on it.",
+            "security": [{"partnerKey": []}],
+            "parameters": [
+                _SINCE_CHANGE,
+                {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"}},
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "integer", "minimum": 1, "maximum": PAGE_SIZE_MAX, "default": PAGE_SIZE},
+                },
+            ],
+            "responses": {
+                "200": _json(_ref("PartnerChangePage"), "One page."),
+                "400": _json(_ref("Error"), "A bad since, cursor or limit."),
+                "401": _UNAUTHORIZED,
+                "503": _UNAVAILABLE,
+            },
+        }
+    },
+    "/api/partner/changes.csv": {
+        "get": {
+            "operationId": "partnerChangesCsv",
+            "summary": "The same events as CSV, all at once",
+            "security": [{"partnerKey": []}],
+            "parameters": [_SINCE_CHANGE],
+            "responses": {
+                "200": {
+                    "description": "Columns: id, kind, occurred_at, email (empty once given).",
+                    "content": {"text/csv": {}},
+                },
+                "400": _json(_ref("Error"), "A bad since."),
+                "401": _UNAUTHORIZED,
+                "503": _UNAVAILABLE,
+            },
+        }
+    },
     "/api/schema": {
         "get": {
             "operationId": "openapiDocument",
@@ -303,10 +387,25 @@ def openapi_document(*, base_url: str) -> dict:
             "title": "Muster API",
             "version": "1",
             "description": "Petition summaries and live counts, signing from partners' pages, and each partner's "
-            "own opted-in supporters.",
+            "own opted-in supporters and the withdrawals and erasures among them.",
         },
         "servers": [{"url": base_url.rstrip("/")}],
         "paths": _PATHS,
+        "webhooks": {
+            "partnerChange": {
+                "post": {
+                    "operationId": "partnerChangeWebhook",
+                    "summary": "One withdrawal or erasure, POSTed to the URL the partner registered",
+                    "description": "Headers: Muster-Event-Id (the event's id) and Muster-Signature: "
+                    "t=<unix time>,v1=<hex HMAC-SHA256 under the partner's webhook secret of \"<t>.\" followed by "
+                    "the raw body>. Refuse a bad signature or an old t. Answer 2xx once stored; anything else, or "
+                    "no answer in 10 s, is retried with a growing wait (1, 2, 4 … minutes) up to 10 times, with the "
+                    "same event id, so deduplicate on it.",
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("PartnerChangeEvent")}}},
+                    "responses": {"200": {"description": "Stored; not sent again."}},
+                }
+            }
+        },
         "components": {
             "schemas": _SCHEMAS,
             "securitySchemes": {

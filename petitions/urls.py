@@ -25,5 +25,7 @@ urlpatterns = [
     path("partners/org/<slug:slug>/", dashboard.partner_dashboard_view, name="partner-dashboard"),
     path("api/partner/supporters", partner_api.partner_supporters_api, name="api-partner-supporters"),
     path("api/partner/supporters.csv", partner_api.partner_supporters_csv, name="api-partner-supporters-csv"),
+    path("api/partner/changes", partner_api.partner_changes_api, name="api-partner-changes"),
+    path("api/partner/changes.csv", partner_api.partner_changes_csv, name="api-partner-changes-csv"),
     path("api/schema", api.openapi_schema, name="api-schema"),
 ]

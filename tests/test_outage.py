@@ -297,6 +297,8 @@ def test_every_documented_503_is_what_the_api_answers(outage_client, coalition):
             ("/api/petitions/{slug}/signatures", "options"): outage_client.options(signatures, **preflight),
             ("/api/partner/supporters", "get"): outage_client.get("/api/partner/supporters", **auth),
             ("/api/partner/supporters.csv", "get"): outage_client.get("/api/partner/supporters.csv", **auth),
+            ("/api/partner/changes", "get"): outage_client.get("/api/partner/changes", **auth),
+            ("/api/partner/changes.csv", "get"): outage_client.get("/api/partner/changes.csv", **auth),
         }
     for response in answers.values():
         assert response.status_code == 503

@@ -1,3 +1,3 @@
 """engage's admin, one module per group of models; importing this package registers them all."""
 
-from engage.admin import imports, lists, organisations, supporters  # noqa: F401
+from engage.admin import imports, lists, organisations, partner_webhooks, supporters  # noqa: F401

@@ -2,13 +2,21 @@
 the forms show, which the ledgers record word for word."""
 
 from engage.models import Consent, MailingList, Organisation, Supporter
+from engage.selectors import consent_current
+from engage.services.partner_notices import partner_notice_withdrawal
 
 
 def consent_record(*, supporter: Supporter, organisation: Organisation, given: bool, wording: str, source: str) -> Consent:
-    """Append one opt-in or opt-out to the ledger."""
-    return Consent.objects.create(
+    """Append one opt-in or opt-out to the ledger. An opt-out that withdraws a current opt-in
+    is also noted for the organisation, which may hold the person (docs/design.md, "Partners
+    hear about withdrawals and erasures")."""
+    withdrawing = not given and consent_current(supporter=supporter, organisation=organisation)
+    row = Consent.objects.create(
         supporter=supporter, organisation=organisation, given=given, wording=wording, source=source[:200]
     )
+    if withdrawing:
+        partner_notice_withdrawal(supporter=supporter, organisation=organisation)
+    return row
 
 
 def organisation_opt_in_wording(organisation: Organisation) -> str:

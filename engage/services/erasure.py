@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 from engage.models import Affiliate, Supporter, Suppression
 from engage.personal_data import sources
 from engage.selectors import supporters_unattached
+from engage.services.partner_notices import partner_notices_erasure
 from engage.services.suppression import suppression_add
 
 
@@ -53,9 +54,12 @@ def supporters_delete(*, supporters: QuerySet) -> int:
 
 def supporter_erase(*, supporter: Supporter) -> None:
     """Erase a person at their request or an organiser's: their address stays only as a keyed
-    hash in the suppression list, so it is never imported, subscribed or mailed again."""
+    hash in the suppression list, so it is never imported, subscribed or mailed again. The
+    partners they opted in to are told, and for them alone the address is kept until they have
+    it (docs/design.md, "Partners hear about withdrawals and erasures")."""
     with transaction.atomic(durable=True):
         suppression_add(email=supporter.email, reason=Suppression.Reason.ERASED)
+        partner_notices_erasure(supporter=supporter)
         supporters_delete(supporters=Supporter.objects.filter(pk=supporter.pk))
 
 

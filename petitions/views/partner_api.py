@@ -1,4 +1,5 @@
-"""A partner's own opted-in supporters, read with the partner's API key.
+"""A partner's own opted-in supporters, and the withdrawals and erasures among them, read with
+the partner's API key.
 
 A key reads only its own organisation's supporters, and of those only the people whose latest
 consent row for that organisation is an opt-in (engage.selectors.partner_opt_ins_current). Keys
@@ -7,18 +8,21 @@ belong on a partner's server, not in a browser, so these endpoints send no CORS 
 
 import base64
 import binascii
-from datetime import datetime, time
+import re
+from datetime import UTC, datetime, time
 from functools import wraps
 
 from django.http import JsonResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from engage.csvfiles import csv_stream
-from engage.models import Consent
-from engage.selectors import partner_opt_ins_current
+from engage.models import Consent, PartnerNotice
+from engage.selectors import partner_notices_feed, partner_opt_ins_current
 from engage.services.partner_keys import partner_api_key_authenticate
+from engage.services.partner_notices import notice_payload, partner_notices_fetched
 
 PAGE_SIZE = 100
 PAGE_SIZE_MAX = 500
@@ -166,5 +170,108 @@ def partner_supporters_csv(request, organisation):
     response["Content-Disposition"] = (
         f'attachment; filename="supporters-{organisation.slug}-{timezone.now():%Y%m%d}.csv"'
     )
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+# --- The change feed: withdrawals and erasures of people the partner received -------------------
+# (docs/design.md, "Partners hear about withdrawals and erasures"). Reading a notice is what lets
+# Muster forget its address, so these GETs write: each notice served is marked fetched and loses
+# its address. A partner stores what it read before acting on it.
+
+CHANGES_CSV_HEADER = ["id", "kind", "occurred_at", "email"]
+CHANGES_FETCH_BATCH = 500
+# ISO 8601 as Python reads it, in ASCII digits only (isdigit() and int() accept other scripts'
+# digits, the regex module's \d too): a date, or a date-time with an optional offset.
+_ISO_MOMENT = re.compile(
+    r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:?[0-9]{2})?)?\Z"
+)
+
+
+def _since_strict(value: str) -> datetime | None:
+    """`since` as an aware UTC moment, None when empty; _BadQuery for anything that is not an
+    ISO 8601 date or date-time that exists in UTC (an offset on 0001-01-01 does not)."""
+    if not value:
+        return None
+    try:
+        if len(value) > 40 or not _ISO_MOMENT.match(value):
+            raise ValueError
+        moment = datetime.fromisoformat(value)
+        if timezone.is_naive(moment):
+            moment = timezone.make_aware(moment)
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise _BadQuery(
+            "since",
+            _(
+                "Give an ISO 8601 date (2026-01-31) or date-time (2026-01-31T09:00:00Z, or with an offset "
+                "such as +01:00, its + written %2B in a query string)."
+            ),
+        ) from None
+
+
+def _notice_cursor_encode(notice: PartnerNotice) -> str:
+    return base64.urlsafe_b64encode(f"{notice.occurred_at.isoformat()}|{notice.pk}".encode()).decode().rstrip("=")
+
+
+def _notice_cursor_decode(value: str) -> tuple[datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+        stamp, _sep, pk = raw.partition("|")
+        moment = datetime.fromisoformat(stamp)
+        # An id longer than a bigint's would reach the database as an error, not a 400.
+        if timezone.is_naive(moment) or not pk.isascii() or not pk.isdigit() or len(pk) > 18:
+            raise ValueError
+        return moment, int(pk)
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise _BadQuery("cursor", _("Use the cursor from the previous page's `next` link.")) from None
+
+
+@require_GET
+@_partner_key_required
+def partner_changes_api(request, organisation):
+    """One page of the withdrawals and erasures of people this organisation received, oldest
+    first. Each notice's address is given once: it is forgotten as it is served."""
+    since, limit = _since_strict(request.GET.get("since", "")), _limit(request)
+    rows = partner_notices_feed(organisation=organisation, since=since)
+    cursor = request.GET.get("cursor", "")
+    if cursor:
+        after, after_pk = _notice_cursor_decode(cursor)
+        rows = rows.filter(occurred_at__gte=after).exclude(occurred_at=after, pk__lte=after_pk)
+    page = list(rows[: limit + 1])
+    next_url = None
+    if len(page) > limit:
+        page = page[:limit]
+        query = request.GET.copy()
+        query["cursor"] = _notice_cursor_encode(page[-1])
+        next_url = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
+    body = {"organisation": organisation.slug, "results": [notice_payload(n) for n in page], "next": next_url}
+    partner_notices_fetched(notice_ids=[n.pk for n in page])
+    return _json(body)
+
+
+def _changes_csv_rows(rows):
+    served: list[int] = []
+    for notice in rows.iterator(chunk_size=CHANGES_FETCH_BATCH):
+        payload = notice_payload(notice)
+        yield [payload[name] for name in CHANGES_CSV_HEADER]
+        served.append(notice.pk)
+        if len(served) >= CHANGES_FETCH_BATCH:
+            partner_notices_fetched(notice_ids=served)
+            served = []
+    if served:
+        partner_notices_fetched(notice_ids=served)
+
+
+@require_GET
+@_partner_key_required
+def partner_changes_csv(request, organisation):
+    """Every notice (or those since a moment) as CSV, streamed; `since` is checked before the
+    first byte, so a bad one is a 400, never a 200 cut short."""
+    rows = partner_notices_feed(organisation=organisation, since=_since_strict(request.GET.get("since", "")))
+    lines = csv_stream(CHANGES_CSV_HEADER, _changes_csv_rows(rows))
+    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="changes-{organisation.slug}-{timezone.now():%Y%m%d}.csv"'
     response["Cache-Control"] = "private, no-store"
     return response

@@ -9,6 +9,7 @@ from openapi_core.contrib.django import DjangoOpenAPIRequest, DjangoOpenAPIRespo
 from openapi_core.exceptions import OpenAPIError
 from openapi_spec_validator import validate
 
+from engage.services.consent import consent_record
 from engage.services.partner_keys import partner_api_key_create
 from petitions.models import Petition, Signature
 from tests.support.base import MusterTestCase
@@ -97,6 +98,15 @@ class OpenApiTests(MusterTestCase):
         self.check(self.client.get("/api/partner/supporters.csv", **auth), 200)
         self.check(self.client.get("/api/partner/supporters.csv", {"since": "nope"}, **auth), 400)
         self.check(self.client.get("/api/partner/supporters.csv", HTTP_AUTHORIZATION="Bearer mpk_wrong"), 401)
+        supporter = Signature.objects.get(supporter__email="ada@example.org").supporter
+        consent_record(supporter=supporter, organisation=self.partner, given=False, wording="Unticked", source="test")
+        changes = self.check(self.client.get("/api/partner/changes", {"limit": 1, "since": "2026-01-31T09:00:00+01:00"}, **auth), 200)
+        self.assertEqual(changes.json()["results"][0]["kind"], "withdrawn")
+        self.check(self.client.get("/api/partner/changes", {"since": "nope"}, **auth), 400)
+        self.check(self.client.get("/api/partner/changes"), 401)
+        self.check(self.client.get("/api/partner/changes.csv", **auth), 200)
+        self.check(self.client.get("/api/partner/changes.csv", {"since": "nope"}, **auth), 400)
+        self.check(self.client.get("/api/partner/changes.csv"), 401)
 
         self.check(self.client.get("/api/schema"), 200)
         self.check(self.client.get(f"/embed/{slug}.js"), 200)
