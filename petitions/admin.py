@@ -3,7 +3,9 @@ from django.http import HttpResponseRedirect, StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape, format_html, format_html_join
+from django.utils.translation import ngettext
 
+from engage.admin.base import PlainHelpTextAdmin
 from petitions.embed import embed_snippet
 from petitions.exports import signatures_handin_csv
 from petitions.models import Cosponsorship, Petition, Signature
@@ -28,7 +30,7 @@ class CosponsorshipInline(admin.TabularInline):
 
 
 @admin.register(Petition)
-class PetitionAdmin(admin.ModelAdmin):
+class PetitionAdmin(PlainHelpTextAdmin):
     list_display = ["title", "status", "live_count", "goal", "closes_at", "organisation"]
     list_filter = ["status", "organisation"]
     search_fields = ["title", "slug", "target"]
@@ -69,7 +71,8 @@ class PetitionAdmin(admin.ModelAdmin):
                 petition_set_status(petition=petition, status=status)
                 changed += 1
         skipped = queryset.count() - changed
-        self.message_user(request, f"{changed} petition(s) now {Petition.Status(status).label.lower()}.")
+        self.message_user(request, ngettext("%(count)d petition now %(status)s.", "%(count)d petitions now %(status)s.", changed)
+            % {"count": changed, "status": Petition.Status(status).label.lower()})
         if skipped:
             self.message_user(request, f"{skipped} skipped: not in a state that allows it.", level=messages.WARNING)
 
@@ -127,12 +130,12 @@ class SignatureAdmin(admin.ModelAdmin):
     @admin.action(description="Release held signatures (send their confirmation email)")
     def release(self, request, queryset):
         released = signatures_release(signature_ids=list(queryset.values_list("pk", flat=True)))
-        self.message_user(request, f"{released} held signature(s) released.")
+        self.message_user(request, ngettext("%d held signature released.", "%d held signatures released.", released) % released)
 
     @admin.action(description="Invalidate (never counted)")
     def invalidate(self, request, queryset):
         invalidated = signatures_invalidate(signature_ids=list(queryset.values_list("pk", flat=True)))
-        self.message_user(request, f"{invalidated} signature(s) invalidated.")
+        self.message_user(request, ngettext("%d signature invalidated.", "%d signatures invalidated.", invalidated) % invalidated)
 
 
 @admin.register(Cosponsorship)
