@@ -51,7 +51,7 @@ def test_the_migration_gives_ended_petitions_the_best_closing_day_known():
     handed_in = make_petition(slug="handed-in")
     deadline_passed = make_petition(slug="deadline-passed")
     closed_early = make_petition(slug="closed-early")
-    still_open = make_petition(slug="still-open")
+    make_petition(slug="still-open")
     Petition.objects.filter(pk=handed_in.pk).update(status="handed_in", handed_in_at=now - timedelta(days=3), closed_at=None)
     Petition.objects.filter(pk=deadline_passed.pk).update(status="closed", closes_at=now - timedelta(days=9), closed_at=None)
     Petition.objects.filter(pk=closed_early.pk).update(status="closed", closed_at=None)
