@@ -62,3 +62,11 @@ def test_a_start_that_does_not_come_can_be_taken_back_to_a_draft(client, mailing
         mailing_start(mailing_id=mailing.pk)  # and sent later as any draft
     mailing.refresh_from_db()
     assert mailing.recipient_count == 2
+
+
+def test_the_page_counts_one_recipient_in_the_singular(client, organiser):
+    client.force_login(organiser)
+    news = make_list(slug="news")
+    make_supporter("only@example.org", subscribed_to=news)
+    page = _page(client, make_mailing(mailing_list=news))
+    assert "1 recipient now (1 match the segment" in page and "1 recipients" not in page
