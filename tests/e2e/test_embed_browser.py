@@ -164,7 +164,7 @@ def test_the_embed_stays_a_plain_link_on_a_site_the_partner_did_not_register(liv
     assert browser.find_element("css selector", "a[data-muster-embed]").is_displayed()
 
 
-def test_the_embeds_live_count_says_signature_for_one(live_server, partner_site, browser, settings):
+def test_the_embeds_errors_take_focus_and_its_live_count_says_signature_for_one(live_server, partner_site, browser, settings):
     from petitions.services.signing import signature_confirm
     from tests.support.factories import make_signature
 
@@ -181,8 +181,13 @@ def test_the_embeds_live_count_says_signature_for_one(live_server, partner_site,
     words = browser.find_element("css selector", "[data-count-words]")
     assert words.text == "signatures of a goal of 100"
 
+    # A failed submit in the frame puts focus on the error summary there, as on the petition page.
+    browser.find_element("css selector", "form button[type=submit]").click()
+    _wait(browser, lambda d: d.find_elements("css selector", ".error-summary"), "no error summary in the frame")
+    assert browser.execute_script("return document.activeElement.id") == "error-summary"
+
     signature_confirm(signature=make_signature(petition=petition))
     # The frame refreshes its count when it is shown again (and every 30 seconds).
     browser.execute_script("document.dispatchEvent(new Event('visibilitychange'))")
     _wait(browser, lambda d: d.find_element("css selector", "[data-count]").text == "1", "the count did not rise")
-    assert words.text == "signature of a goal of 100"
+    assert browser.find_element("css selector", "[data-count-words]").text == "signature of a goal of 100"
