@@ -1,6 +1,7 @@
 import re
 
 from django import forms
+from django.utils.translation import gettext_lazy
 
 from engage.fields import CountryField, NormalisedEmailField
 from engage.models import Affiliate, MailingList, Signup
@@ -112,6 +113,7 @@ class SubscribeForm(PersonForm):
 class JoinForm(PersonForm):
     AS_INDIVIDUAL = "individual"
     AS_ORGANISATION = "organisation"
+    NEEDED_FOR_ORGANISATION = ("organisation_name", "organisation_kind")
 
     joining_as = forms.ChoiceField(
         choices=[(AS_INDIVIDUAL, "Myself, as an individual"), (AS_ORGANISATION, "An organisation I represent")],
@@ -136,6 +138,9 @@ class JoinForm(PersonForm):
         self.fields["lists"].queryset = lists
         self.fields["opt_in"].label = opt_in_label
         self.fields["email"].help_text = "If you're registering an organisation, its contact person's address."
+        # Required only when registering an organisation (clean() below): labelled so, not "(optional)".
+        for name in self.NEEDED_FOR_ORGANISATION:
+            self.fields[name].condition_hint = gettext_lazy("(needed for an organisation)")
 
     def clean(self):
         cleaned = super().clean()

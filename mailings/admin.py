@@ -224,7 +224,7 @@ class MailingAdmin(OwnViewsAdmin):
 
     # action -> (the service that does it, what the organiser is told once it is done)
     _ACTIONS = {
-        "send": (compose.mailing_send_now, "Sending started."),
+        "send": (compose.mailing_send_now, "Sending is starting: this page follows it."),
         "schedule": (compose.mailing_schedule, "Scheduled."),
         "unschedule": (compose.mailing_unschedule, "Back to draft."),
         "pause": (compose.mailing_pause, "Paused."),

@@ -12,6 +12,7 @@ from django.utils.translation import gettext, gettext_lazy, ngettext
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from engage.admin.base import PlainHelpTextAdmin
 from petitions.embed import embed_snippet
 from petitions.exports import signatures_handin_csv
 from petitions.kiosk import kiosk_stall_clean, kiosk_url
@@ -37,7 +38,7 @@ class CosponsorshipInline(admin.TabularInline):
 
 
 @admin.register(Petition)
-class PetitionAdmin(admin.ModelAdmin):
+class PetitionAdmin(PlainHelpTextAdmin):
     list_display = ["title", "status", "live_count", "held_signatures", "goal", "closes_at", "organisation"]
     list_filter = ["status", "organisation"]
     change_form_template = "admin/petitions/petition/change_form.html"
@@ -121,7 +122,8 @@ class PetitionAdmin(admin.ModelAdmin):
                 petition_set_status(petition=petition, status=status)
                 changed += 1
         skipped = queryset.count() - changed
-        self.message_user(request, f"{changed} petition(s) now {Petition.Status(status).label.lower()}.")
+        self.message_user(request, ngettext("%(count)d petition now %(status)s.", "%(count)d petitions now %(status)s.", changed)
+            % {"count": changed, "status": Petition.Status(status).label.lower()})
         if skipped:
             self.message_user(request, f"{skipped} skipped: not in a state that allows it.", level=messages.WARNING)
 
@@ -211,12 +213,12 @@ class SignatureAdmin(admin.ModelAdmin):
     @admin.action(description="Release held signatures (send their confirmation email)")
     def release(self, request, queryset):
         released = signatures_release(signature_ids=list(queryset.values_list("pk", flat=True)))
-        self.message_user(request, f"{released} held signature(s) released.")
+        self.message_user(request, ngettext("%d held signature released.", "%d held signatures released.", released) % released)
 
     @admin.action(description="Invalidate (never counted)")
     def invalidate(self, request, queryset):
         invalidated = signatures_invalidate(signature_ids=list(queryset.values_list("pk", flat=True)))
-        self.message_user(request, f"{invalidated} signature(s) invalidated.")
+        self.message_user(request, ngettext("%d signature invalidated.", "%d signatures invalidated.", invalidated) % invalidated)
 
 
 @admin.register(Cosponsorship)

@@ -146,6 +146,7 @@ def organisations_of_user(user):
 @dataclass
 class PartnerPetitionFigures:
     petition: Petition
+    hosted: bool = False  # the organisation runs this petition itself
     signatures: int = 0  # through the partner, confirmed or awaiting confirmation (not held or invalid)
     confirmed: int = 0
     new_supporters: int = 0  # confirmed signatures through the partner by people new to the coalition
@@ -155,19 +156,27 @@ class PartnerPetitionFigures:
 
 
 def partner_dashboard(*, organisation: Organisation, days: int = 30) -> list[PartnerPetitionFigures]:
-    """Per petition the organisation co-sponsors or brought signatures to: its figures, in four
-    grouped queries however many petitions there are. Only this organisation's figures: every
-    query filters on it."""
+    """Per petition the organisation hosts, co-sponsors or brought signatures to: its figures, in
+    four grouped queries however many petitions there are. Only this organisation's figures:
+    every query filters on it. On a petition it hosts, the signatures through it are those
+    through no partner (its own page and its own embed, see petition_sign)."""
     counted = [Signature.Status.PENDING, Signature.Status.CONFIRMED]
     confirmed = Q(status=Signature.Status.CONFIRMED)
     petitions = list(
         Petition.objects.filter(
-            Q(pk__in=Cosponsorship.objects.filter(organisation=organisation).values("petition_id"))
+            Q(organisation=organisation)
+            | Q(pk__in=Cosponsorship.objects.filter(organisation=organisation).values("petition_id"))
             | Q(pk__in=Signature.objects.filter(partner=organisation).values("petition_id"))
-        ).order_by("-created_at")
+        )
+        .exclude(status=Petition.Status.DRAFT, organisation=organisation)
+        .order_by("-created_at")
     )
-    figures = {p.pk: PartnerPetitionFigures(petition=p) for p in petitions}
-    through = Signature.objects.filter(partner=organisation, petition__in=petitions, status__in=counted)
+    figures = {p.pk: PartnerPetitionFigures(petition=p, hosted=p.organisation_id == organisation.pk) for p in petitions}
+    through = Signature.objects.filter(
+        Q(partner=organisation) | Q(petition__organisation=organisation, partner__isnull=True),
+        petition__in=petitions,
+        status__in=counted,
+    )
     for row in (
         through.values("petition_id", "source")
         .annotate(

@@ -115,7 +115,8 @@ class FormPageTests(TestCase):
         embed = thermometer.search(self.client.get(f"/embed/{self.petition.slug}/").content.decode()).group(0)
         self.assertEqual(page, embed)
         self.assertIn('role="group" aria-label="Signatures so far"', page)
-        self.assertIn('<span class="count" data-count>0</span> signatures of a goal of 100', page)
+        self.assertIn('<span class="count" data-count>0</span> <span data-count-words', page)
+        self.assertIn('>signatures of a goal of 100</span>', page)
         self.assertIn('role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow="0" aria-label="0% of the goal"', page)
 
 

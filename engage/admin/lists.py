@@ -4,8 +4,9 @@ from django.contrib import admin
 from django.db.models import Count, Q
 from django.http import StreamingHttpResponse
 from django.utils import timezone
+from django.utils.translation import ngettext
 
-from engage.admin.base import ReadOnlyAdmin
+from engage.admin.base import PlainHelpTextAdmin, ReadOnlyAdmin
 from engage.csvfiles import csv_stream
 from engage.models import MailingList, Signup, Subscription
 from engage.selectors import subscribers_rows
@@ -16,7 +17,7 @@ SUBSCRIBERS_HEADER = ["list", "email", "first_name", "last_name", "country", "po
 
 
 @admin.register(MailingList)
-class MailingListAdmin(admin.ModelAdmin):
+class MailingListAdmin(PlainHelpTextAdmin):
     list_display = ["name", "organisation", "public", "subscribers"]
     list_filter = ["organisation", "public"]
     search_fields = ["name", "slug"]
@@ -60,7 +61,7 @@ class SubscriptionAdmin(ReadOnlyAdmin):
                 supporter=subscription.supporter, mailing_list=subscription.mailing_list,
                 wording=f"Unsubscribed by an organiser ({request.user.get_username()}).", source="admin",
             )
-        self.message_user(request, f"{changed} subscription(s) unsubscribed.")
+        self.message_user(request, ngettext("%d subscription unsubscribed.", "%d subscriptions unsubscribed.", changed) % changed)
 
 
 @admin.register(Signup)
@@ -75,4 +76,4 @@ class SignupAdmin(ReadOnlyAdmin):
     @admin.action(description="Release held sign-ups (send their confirmation email)")
     def release(self, request, queryset):
         released = signups_release(signup_ids=list(queryset.values_list("pk", flat=True)))
-        self.message_user(request, f"{released} held sign-up(s) released.")
+        self.message_user(request, ngettext("%d held sign-up released.", "%d held sign-ups released.", released) % released)

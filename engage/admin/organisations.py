@@ -9,6 +9,7 @@ from django.db.models import Count
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import ngettext
 
 from engage.admin.base import ReadOnlyAdmin, ReadOnlyInline
 from engage.models import Affiliate, Membership, Organisation, PartnerApiKey
@@ -74,7 +75,7 @@ class PartnerApiKeyAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke the selected keys (at once, for good)")
     def revoke(self, request, queryset):
         revoked = sum(partner_api_key_revoke(key=key) for key in queryset)
-        self.message_user(request, f"{revoked} key(s) revoked.", level=messages.SUCCESS if revoked else messages.INFO)
+        self.message_user(request, ngettext("%d key revoked.", "%d keys revoked.", revoked) % revoked, level=messages.SUCCESS if revoked else messages.INFO)
 
 
 class PartnerApiKeyInline(ReadOnlyInline):

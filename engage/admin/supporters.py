@@ -9,6 +9,7 @@ from django.contrib.admin import helpers
 from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from engage.admin.base import ReadOnlyAdmin, ReadOnlyInline
 from engage.fields import NormalisedEmailField
@@ -90,7 +91,7 @@ class SupporterAdmin(admin.ModelAdmin):
     def email_data_export(self, request, queryset):
         for supporter in queryset:
             data_export_request(supporter=supporter, requested_by=request.user.get_username())
-        self.message_user(request, f"{queryset.count()} data export(s) queued; each person is emailed a link.")
+        self.message_user(request, ngettext("%d data export queued; the person is emailed a link.", "%d data exports queued; each person is emailed a link.", queryset.count()) % queryset.count())
 
     @admin.action(description="Erase (delete everything about them; keep only a suppression hash)")
     def erase(self, request, queryset):
@@ -98,7 +99,7 @@ class SupporterAdmin(admin.ModelAdmin):
             supporters = list(queryset)
             for supporter in supporters:
                 supporter_erase(supporter=supporter)
-            self.message_user(request, f"{len(supporters)} supporter(s) erased. Their addresses are suppressed.")
+            self.message_user(request, ngettext("%d supporter erased. Their address is suppressed.", "%d supporters erased. Their addresses are suppressed.", len(supporters)) % len(supporters))
             return None
         context = {
             **self.admin_site.each_context(request),

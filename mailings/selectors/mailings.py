@@ -6,6 +6,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 
 from engage.models import MailingList, Organisation, Supporter
@@ -49,9 +50,11 @@ def mailing_progress(*, mailing: Mailing) -> dict:
     total = sum(by_status.values())
     sent = by_status.get(Delivery.Status.SENT, 0)
     in_flight = by_status.get(Delivery.Status.CLAIMED, 0) + by_status.get(Delivery.Status.SENDING, 0)
+    starting = mailing_starting(mailing)
     return {
         "status": mailing.status,
-        "status_label": mailing.get_status_display(),
+        "starting": starting,
+        "status_label": gettext("Starting…") if starting else mailing.get_status_display(),
         "total": total,
         "sent": sent,
         "queued": by_status.get(Delivery.Status.QUEUED, 0),
@@ -65,6 +68,13 @@ def mailing_progress(*, mailing: Mailing) -> dict:
         "unknown_reason": unknown_reason(by_status.get(Delivery.Status.UNKNOWN, 0)),
         **outcomes,
     }
+
+
+def mailing_starting(mailing: Mailing) -> bool:
+    """Sent now (or due): its start is queued and no delivery is snapshotted yet."""
+    return mailing.status == Mailing.Status.SCHEDULED and mailing.scheduled_at is not None and (
+        mailing.scheduled_at <= timezone.now()
+    )
 
 
 def unknown_reason(unknown: int) -> str:

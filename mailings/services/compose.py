@@ -125,13 +125,22 @@ def mailing_unschedule(*, mailing: Mailing) -> Mailing:
     return mailing
 
 
-def mailing_send_now(*, mailing: Mailing) -> None:
-    """Queue the start (the snapshot of a large segment takes seconds: not in a web request)."""
+def mailing_send_now(*, mailing: Mailing) -> Mailing:
+    """Queue the start (the snapshot of a large segment takes seconds: not in a web request).
+
+    The mailing is first scheduled for now, so its page shows it starting (and keeps
+    watching it) rather than a draft that can be sent again, and beat starts it should the
+    queued task be lost. Unscheduling still takes it back to a draft."""
     from mailings import tasks
 
-    if mailing.status not in (Mailing.Status.DRAFT, Mailing.Status.SCHEDULED):
+    updated = Mailing.objects.filter(
+        pk=mailing.pk, status__in=[Mailing.Status.DRAFT, Mailing.Status.SCHEDULED]
+    ).update(status=Mailing.Status.SCHEDULED, scheduled_at=timezone.now())
+    if not updated:
         raise MailingStateError("Only a draft or scheduled mailing can be sent.")
-    tasks.mailing_start.delay(mailing.pk)
+    mailing.refresh_from_db(fields=["status", "scheduled_at"])
+    transaction.on_commit(lambda: tasks.mailing_start.delay(mailing.pk))
+    return mailing
 
 
 def mailing_pause(*, mailing: Mailing) -> Mailing:

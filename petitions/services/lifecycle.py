@@ -2,6 +2,7 @@
 handing in. Each drops the cached summary the count API serves."""
 
 import logging
+from datetime import datetime
 
 from django.core.cache import cache
 from django.utils import timezone
@@ -28,9 +29,11 @@ def _summary_forget(petition: Petition) -> None:
         logger.warning("summary cache unavailable", exc_info=True)
 
 
-def petition_set_status(*, petition: Petition, status: str) -> Petition:
-    """Publish, close or mark handed in, recording when."""
-    now = timezone.now()
+def petition_set_status(*, petition: Petition, status: str, at: datetime | None = None) -> Petition:
+    """Publish, close or mark handed in, recording when (`at`, or now). Handing in an open
+    petition closes it too, so its page can say the day it stopped collecting signatures."""
+    now = at or timezone.now()
+    was_open = petition.status == Petition.Status.OPEN
     petition.status = status
     fields = ["status", "updated_at"]
     stamp = {
@@ -41,14 +44,18 @@ def petition_set_status(*, petition: Petition, status: str) -> Petition:
     if stamp:
         setattr(petition, stamp, now)
         fields.append(stamp)
+    if status == Petition.Status.HANDED_IN and (was_open or petition.closed_at is None):
+        petition.closed_at = now
+        fields.append("closed_at")
     petition.save(update_fields=fields)
     _summary_forget(petition)
     return petition
 
 
 def petitions_close_due() -> int:
-    """Close open petitions whose deadline has passed."""
+    """Close open petitions whose deadline has passed, as of their deadline (the beat runs a
+    little after it)."""
     due = list(Petition.objects.filter(status=Petition.Status.OPEN, closes_at__lte=timezone.now()))
     for petition in due:
-        petition_set_status(petition=petition, status=Petition.Status.CLOSED)
+        petition_set_status(petition=petition, status=Petition.Status.CLOSED, at=petition.closes_at)
     return len(due)

@@ -8,9 +8,11 @@ organisation's dashboard answers 404, as if it did not exist.
 
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import AuthenticationForm
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
 
 from engage.selectors import partner_opt_ins_current
@@ -19,10 +21,24 @@ from petitions.selectors import organisations_of_user, partner_dashboard
 LOGIN_URL = reverse_lazy("petitions:partner-login")
 
 
+class PartnerLoginForm(AuthenticationForm):
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": gettext_lazy("Your username and password didn't match. Please try again."),
+    }
+
+
 class PartnerLoginView(auth_views.LoginView):
     template_name = "petitions/partners/login.html"
+    authentication_form = PartnerLoginForm
     redirect_authenticated_user = True
     next_page = reverse_lazy("petitions:partner-index")
+
+    def get_form(self, form_class=None):
+        form = super().get_form(form_class)
+        if form.is_bound:  # after a failed login, focus goes to the error summary, not the username
+            form.fields["username"].widget.attrs.pop("autofocus", None)
+        return form
 
 
 class PartnerLogoutView(auth_views.LogoutView):

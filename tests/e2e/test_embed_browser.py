@@ -18,7 +18,6 @@ from django.core import mail
 from engage.models import Consent
 from petitions.embed import embed_snippet
 from petitions.models import Signature
-from tests.conftest import CHROMEDRIVER, CHROMIUM
 from tests.support.factories import make_cosponsorship, make_partner, make_petition
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -58,30 +57,6 @@ def partner_site(tmp_path):
     server.server_close()
 
 
-@pytest.fixture
-def browser():
-    import subprocess
-
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage", "--window-size=1100,1400",
-    ):  # fmt: skip
-        options.add_argument(argument)
-    # Block third-party cookies, as Safari and Firefox do by default and Chrome lets people choose.
-    options.add_experimental_option(
-        "prefs", {"profile.block_third_party_cookies": True, "profile.cookie_controls_mode": 1}
-    )
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER, log_output=subprocess.DEVNULL))
-    driver.set_page_load_timeout(WAIT_SECONDS)
-    yield driver
-    driver.quit()
-
-
 def _wait(driver, condition, message):
     from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
@@ -108,7 +83,7 @@ def _loaded_with_its_frame(driver) -> bool:
 
 
 def test_a_supporter_signs_in_the_embed_on_a_partners_site_and_the_count_rises(
-    live_server, partner_site, browser, settings
+    live_server, partner_site, browser, settings, axe_if_installed
 ):
     settings.SITE_URL = live_server.url  # links in emails, and the snippet, point at the live server
     site_dir, partner_origin = partner_site
@@ -138,6 +113,7 @@ def test_a_supporter_signs_in_the_embed_on_a_partners_site_and_the_count_rises(
     boxes = browser.find_elements("css selector", "input[type=checkbox]")
     assert [box.is_selected() for box in boxes] == [False, False]
     assert "Keep me updated by We Own It." in browser.page_source
+    axe_if_installed(browser, "the embed in a partner's page")
 
     browser.find_element("name", "first_name").send_keys("Ada")
     browser.find_element("name", "last_name").send_keys("Lovelace")
@@ -146,6 +122,7 @@ def test_a_supporter_signs_in_the_embed_on_a_partners_site_and_the_count_rises(
     browser.find_element("css selector", "input[name=partner_opt_in][value=we-own-it]").click()
     browser.find_element("css selector", "button[type=submit]").click()
     _wait(browser, lambda d: d.find_element("css selector", "h1").text == "Check your email", "no thank-you page")
+    axe_if_installed(browser, "the embed's thank-you page in a partner's page")
     browser.switch_to.default_content()
     _wait(browser, lambda d: _frame_height(d) < form_height, "the frame did not shrink to the shorter page")
     _frame(browser).screenshot(str(ARTIFACTS / "embed-widget-signed.png"))
@@ -185,3 +162,32 @@ def test_the_embed_stays_a_plain_link_on_a_site_the_partner_did_not_register(liv
     _wait(browser, _loaded_with_its_frame, "the page and its frame never finished loading")
     assert _frame_height(browser) == 0
     assert browser.find_element("css selector", "a[data-muster-embed]").is_displayed()
+
+
+def test_the_embeds_errors_take_focus_and_its_live_count_says_signature_for_one(live_server, partner_site, browser, settings):
+    from petitions.services.signing import signature_confirm
+    from tests.support.factories import make_signature
+
+    settings.SITE_URL = live_server.url
+    settings.COUNT_MEMO_SECONDS = 0
+    site_dir, partner_origin = partner_site
+    petition = make_petition(goal=100)
+    partner = make_partner(origins=partner_origin)
+    make_cosponsorship(petition=petition, organisation=partner)
+    (site_dir / "index.html").write_text(PARTNER_PAGE.format(snippet=embed_snippet(petition=petition, partner=partner)))
+    browser.get(f"{partner_origin}/index.html")
+    _wait(browser, lambda d: _frame_height(d) > 300, "the embed never sized itself to its content")
+    browser.switch_to.frame(_frame(browser))
+    words = browser.find_element("css selector", "[data-count-words]")
+    assert words.text == "signatures of a goal of 100"
+
+    # A failed submit in the frame puts focus on the error summary there, as on the petition page.
+    browser.find_element("css selector", "form button[type=submit]").click()
+    _wait(browser, lambda d: d.find_elements("css selector", ".error-summary"), "no error summary in the frame")
+    assert browser.execute_script("return document.activeElement.id") == "error-summary"
+
+    signature_confirm(signature=make_signature(petition=petition))
+    # The frame refreshes its count when it is shown again (and every 30 seconds).
+    browser.execute_script("document.dispatchEvent(new Event('visibilitychange'))")
+    _wait(browser, lambda d: d.find_element("css selector", "[data-count]").text == "1", "the count did not rise")
+    assert browser.find_element("css selector", "[data-count-words]").text == "signature of a goal of 100"

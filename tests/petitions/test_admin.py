@@ -75,7 +75,7 @@ class StatusActionTests(AdminTestCase):
         self.assertEqual(self.client.get(f"/api/petitions/{draft.slug}").status_code, 404)
         with self.clock:
             response = self.act(PETITIONS, "publish", [draft], follow=True)
-        self.assertContains(response, "1 petition(s) now open.")
+        self.assertContains(response, "1 petition now open.")
         draft.refresh_from_db()
         self.assertEqual(draft.status, Petition.Status.OPEN)
         self.assertEqual(draft.opened_at, self.now)
@@ -110,7 +110,7 @@ class StatusActionTests(AdminTestCase):
         open_petition = make_petition()
         with self.clock:
             response = self.act(PETITIONS, "close", [draft, open_petition], follow=True)
-        self.assertContains(response, "1 petition(s) now closed.")
+        self.assertContains(response, "1 petition now closed.")
         self.assertContains(response, "1 skipped: not in a state that allows it.")
         draft.refresh_from_db()
         open_petition.refresh_from_db()

@@ -140,7 +140,7 @@ class AccessTests(DashboardTestCase):
 
     def test_a_wrong_password_is_refused(self):
         response = self.client.post("/partners/login/", {"username": "alice", "password": "wrong"})
-        self.assertContains(response, "didn't match")
+        self.assertContains(response, "didn&#x27;t match")
         self.assertEqual(self.client.get("/partners/org/we-own-it/").status_code, 302)
 
     def test_logging_out(self):

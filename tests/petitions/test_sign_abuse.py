@@ -220,7 +220,7 @@ class AdminReviewTests(AbuseTestCase):
     def test_the_release_action_releases_the_selected_held_signatures(self):
         response = self.act("release", ["held-one@example.org", "confirmed@example.org"])
         self.assertEqual(response.status_code, 200)
-        self.assertContains(response, "1 held signature(s) released.")
+        self.assertContains(response, "1 held signature released.")
         self.assertEqual(self.signature("held-one@example.org").status, Signature.Status.PENDING)
         self.assertEqual(self.signature("held-two@example.org").status, Signature.Status.HELD)
         self.assertEqual(self.signature("confirmed@example.org").status, Signature.Status.CONFIRMED)
@@ -229,7 +229,7 @@ class AdminReviewTests(AbuseTestCase):
     def test_the_invalidate_action_invalidates_the_selected_signatures(self):
         response = self.act("invalidate", ["held-two@example.org", "confirmed@example.org"])
         self.assertEqual(response.status_code, 200)
-        self.assertContains(response, "2 signature(s) invalidated.")
+        self.assertContains(response, "2 signatures invalidated.")
         self.assertEqual(self.signature("held-one@example.org").status, Signature.Status.HELD)
         self.assertEqual(self.signature("held-two@example.org").status, Signature.Status.INVALID)
         self.assertEqual(self.signature("confirmed@example.org").status, Signature.Status.INVALID)

@@ -23,6 +23,8 @@
   report();
 
   var counts = document.querySelectorAll("[data-count]");
+  var words = document.querySelectorAll("[data-count-words]");
+  var plural = window.Intl && Intl.PluralRules ? new Intl.PluralRules(document.documentElement.lang || "en") : null;
   var url = body.getAttribute("data-count-url");
   function refresh() {
     if (!counts.length || !url || document.hidden) return;
@@ -31,6 +33,11 @@
       .then(function (data) {
         if (!data) return;
         for (var i = 0; i < counts.length; i++) counts[i].textContent = data.signature_count;
+        // "1 signature", "2 signatures": the words follow the new count, not the one rendered.
+        var form = plural ? plural.select(data.signature_count) : (data.signature_count === 1 ? "one" : "other");
+        for (var j = 0; j < words.length; j++) {
+          words[j].textContent = words[j].getAttribute("data-" + form) || words[j].getAttribute("data-other");
+        }
       })
       .catch(function () {});
   }
