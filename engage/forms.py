@@ -1,6 +1,7 @@
 import re
 
 from django import forms
+from django.utils.translation import gettext as _
 
 from engage.fields import CountryField
 from engage.models import Affiliate, MailingList, Signup
@@ -82,7 +83,19 @@ class PersonForm(forms.Form):
                 cleaned["postcode"] = normalise_postcode(postcode, country)
             except forms.ValidationError as error:
                 self.add_error("postcode", error)
+        self._check_lengths_normalised(cleaned)
         return cleaned
+
+    def _check_lengths_normalised(self, cleaned: dict) -> None:
+        # Fields check their length as typed, but normalising can lengthen a value ("ß" upper-cases
+        # to "SS", "İ" lower-cases to two characters): the column must hold what is stored.
+        for name, field in self.fields.items():
+            value = cleaned.get(name)
+            limit = getattr(field, "max_length", None)
+            if isinstance(value, str) and limit and len(value) > limit:
+                self.add_error(name, forms.ValidationError(
+                    _("Shorten this to %(limit)d characters or fewer."), code="max_length", params={"limit": limit}
+                ))
 
     @property
     def caught_by_honeypot(self) -> bool:

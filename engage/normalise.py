@@ -34,8 +34,11 @@ def normalise_postcode(value: str, country: str) -> str:
     return re.sub(r"\s+", " ", value.strip().upper())
 
 
-def postcode_area(postcode: str) -> str:
-    """The letters before the first digit: "S70 2AB" -> "S"."""
+def postcode_area(postcode: str, country: str) -> str:
+    """A UK postcode's area, the letters before the first digit: "S70 2AB" -> "S". Other
+    countries' postcodes have no such area ("PARIS" is a whole postcode), so they keep none."""
+    if country != "GB":
+        return ""
     match = re.match(r"^[A-Z]+", postcode.strip().upper())
     return match.group(0) if match else ""
 
