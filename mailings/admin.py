@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from engage.models import MailingList, Organisation
+from engage.query_params import parse_whole_number
 from engage.selectors import supporters_by_email
 from mailings.models import Delivery, Mailing, Message, OutboundEmail, Segment, Sender
 from mailings.rendering import MergeFieldError, merge_fields_check
@@ -117,7 +118,7 @@ class MessageAdmin(OwnViewsAdmin):
         if not self.has_view_permission(request, message):
             raise PermissionDenied
         supporter, problem = self._recipient(request)
-        mailing_list = MailingList.objects.filter(pk=request.GET.get("list") or 0).first()
+        mailing_list = MailingList.objects.filter(pk=parse_whole_number(request.GET.get("list", ""), minimum=1) or 0).first()
         try:
             rendered = message_preview(message=message, supporter=supporter, mailing_list=mailing_list)
         except MergeFieldError as error:

@@ -7,16 +7,17 @@ belong on a partner's server, not in a browser, so these endpoints send no CORS 
 
 import base64
 import binascii
-from datetime import datetime, time
+from datetime import datetime
 from functools import wraps
 
 from django.http import JsonResponse, StreamingHttpResponse
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from engage.csvfiles import csv_stream
 from engage.models import Consent
+from engage.query_params import parse_moment, parse_whole_number
 from engage.selectors import partner_opt_ins_current
 from engage.services.partner_keys import partner_api_key_authenticate
 
@@ -75,20 +76,16 @@ def _partner_key_required(view):
 
 
 def _since(request) -> datetime | None:
-    """`since` as a date (midnight, local time) or an ISO 8601 date-time (local time if no offset)."""
+    """`since` as a date (midnight, local time) or an ISO 8601 date-time (local time if no offset).
+    Parsed strictly and in full before any response starts: the CSV is streamed, and a value the
+    database refuses would otherwise break it off mid-stream behind a 200."""
     value = request.GET.get("since", "").strip()
     if not value:
         return None
-    try:
-        moment = parse_datetime(value)
-        if moment is None:
-            day = parse_date(value)
-            moment = datetime.combine(day, time.min) if day else None
-    except ValueError:
-        moment = None
+    moment = parse_moment(value)
     if moment is None:
-        raise _BadQuery("since", "Give a date (2026-01-31) or an ISO 8601 date-time (2026-01-31T09:00:00Z).")
-    return timezone.make_aware(moment) if timezone.is_naive(moment) else moment
+        raise _BadQuery("since", _("Give a date (2026-01-31) or an ISO 8601 date-time (2026-01-31T09:00:00Z)."))
+    return moment
 
 
 def _cursor_encode(row: Consent) -> str:
@@ -98,22 +95,23 @@ def _cursor_encode(row: Consent) -> str:
 def _cursor_decode(value: str) -> tuple[datetime, int]:
     try:
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
-        stamp, _, pk = raw.partition("|")
-        moment = parse_datetime(stamp)
-        if moment is None or timezone.is_naive(moment):
-            raise ValueError
-        return moment, int(pk)
     except (ValueError, UnicodeDecodeError, binascii.Error):
-        raise _BadQuery("cursor", "Use the cursor from the previous page's `next` link.") from None
+        raw = ""
+    stamp, _separator, pk = raw.partition("|")
+    moment, after_pk = parse_moment(stamp), parse_whole_number(pk)
+    if moment is None or after_pk is None:
+        raise _BadQuery("cursor", _("Use the cursor from the previous page's `next` link."))
+    return moment, after_pk
 
 
 def _limit(request) -> int:
     value = request.GET.get("limit", "")
     if not value:
         return PAGE_SIZE
-    if not value.isdigit() or not 1 <= int(value) <= PAGE_SIZE_MAX:
-        raise _BadQuery("limit", f"A whole number from 1 to {PAGE_SIZE_MAX}.")
-    return int(value)
+    limit = parse_whole_number(value, minimum=1, maximum=PAGE_SIZE_MAX)
+    if limit is None:
+        raise _BadQuery("limit", _("A whole number from 1 to %(maximum)d.") % {"maximum": PAGE_SIZE_MAX})
+    return limit
 
 
 def _supporter_fields(row: Consent) -> dict:

@@ -1,10 +1,18 @@
 """Input that once answered 500 is a 4xx with a message or a stored row: each test is one class
 of input the boundary checks (docs/design.md, "No 500, whatever arrives")."""
 
+import base64
+
+from engage.links import preferences_url
 from engage.models import Supporter
 from engage.normalise import postcode_area
+from engage.services.partner_keys import partner_api_key_create
 from petitions.models import Signature
 from tests.support.base import MusterTestCase
+from tests.support.factories import make_cosponsorship, make_signature
+
+LIST = "/api/partner/supporters"
+CSV = "/api/partner/supporters.csv"
 
 
 class PostcodeTests(MusterTestCase):
@@ -27,3 +35,53 @@ class PostcodeTests(MusterTestCase):
         self.assertContains(response, "Shorten this to 16 characters or fewer.", status_code=400)
         self.assertEqual(Supporter.objects.count(), 0)
         self.assertEqual(Signature.objects.count(), 0)
+
+
+class QueryParameterTests(MusterTestCase):
+    """Numbers and moments from query strings and choices: ASCII digits within bounds, any valid
+    ISO 8601 offset, refused with a 400 before a response (or a stream) starts."""
+
+    def setUp(self):
+        super().setUp()
+        self.cosponsor = make_cosponsorship(petition=self.petition, organisation=self.partner)
+        _, self.key = partner_api_key_create(organisation=self.partner, name="CRM")
+        make_signature(petition=self.petition, email="ada@example.org", opt_in=True, boxes=["we-own-it"], confirm=True)
+
+    def get(self, url, **params):
+        return self.client.get(url, params, HTTP_AUTHORIZATION=f"Bearer {self.key}")
+
+    def test_it_refuses_limits_that_are_not_ascii_digits(self):
+        for limit in ("²", "١٠", "10.0", "-1", "0", "501", "9" * 40):
+            response = self.get(LIST, limit=limit)
+            self.assertEqual(response.status_code, 400, limit)
+            self.assertIn("limit", response.json()["fields"])
+        self.assertEqual(self.get(LIST, limit="10").status_code, 200)
+
+    def test_it_reads_since_with_any_valid_offset_as_the_same_moment(self):
+        for since in ("2020-01-01T00:00:00+23:59", "2020-01-01T00:00:00-15:30", "2020-01-01", "2020-01-01T00:00Z"):
+            response = self.get(LIST, since=since)
+            self.assertEqual(response.status_code, 200, since)
+            self.assertEqual([row["email"] for row in response.json()["results"]], ["ada@example.org"])
+            csv_response = self.get(CSV, since=since)
+            self.assertEqual(csv_response.status_code, 200, since)
+            self.assertIn(b"ada@example.org", b"".join(csv_response.streaming_content))
+
+    def test_it_refuses_a_bad_since_before_the_csv_starts(self):
+        for since in ("2020-01-01T00:00:00+24:00", "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-05:00",
+                      "2020-02-30", "２０２０-01-01", "2020-01-01T00:00:00+00:00:30"):
+            for url in (LIST, CSV):
+                response = self.get(url, since=since)
+                self.assertEqual(response.status_code, 400, (url, since))
+                self.assertFalse(response.streaming)
+                self.assertIn("since", response.json()["fields"])
+
+    def test_it_refuses_a_forged_cursor(self):
+        for pk in ("²", "9" * 30):
+            cursor = base64.urlsafe_b64encode(f"2020-01-01T00:00:00+00:00|{pk}".encode()).decode()
+            self.assertEqual(self.get(LIST, cursor=cursor).status_code, 400, pk)
+
+    def test_the_preference_choices_ignore_digits_int_refuses(self):
+        supporter = Supporter.objects.get()
+        path = preferences_url(supporter).removeprefix("https://muster.test") + "choices"
+        response = self.client.post(path, {"lists": ["²", "١", "9" * 40, str(self.news.pk)], "organisations": ["³"]})
+        self.assertEqual(response.status_code, 303)
