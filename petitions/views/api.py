@@ -11,6 +11,7 @@ from django.http import HttpResponse, HttpResponseNotModified, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
+from engage.json_body import JsonBodyError, json_body_parse
 from petitions.cors import cors_allow, origin_allowed
 from petitions.models import Petition
 from petitions.openapi import openapi_document
@@ -104,9 +105,9 @@ def _submitted_data(request) -> tuple[dict | None, JsonResponse | None]:
                 400, "unsupported_media_type", "Send the fields as JSON (application/json) or as a form."
             )
         try:
-            data = json.loads(request.body or b"null")
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            return None, _error(400, "invalid_json", "The body is not valid JSON.")
+            data = json_body_parse(request.body, max_bytes=settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+        except JsonBodyError as error:
+            return None, _error(error.status, error.code, error.message)
     except (RequestDataTooBig, TooManyFieldsSent):
         return None, _error(400, "too_large", "The body is too large.")
     if not isinstance(data, dict):

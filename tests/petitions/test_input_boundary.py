@@ -2,6 +2,7 @@
 of input the boundary checks (docs/design.md, "No 500, whatever arrives")."""
 
 import base64
+import json
 
 from engage.links import preferences_url
 from engage.models import Supporter
@@ -9,7 +10,7 @@ from engage.normalise import postcode_area
 from engage.services.partner_keys import partner_api_key_create
 from petitions.models import Signature
 from tests.support.base import MusterTestCase
-from tests.support.factories import make_cosponsorship, make_signature
+from tests.support.factories import make_cosponsorship, make_signature, sign_data
 
 LIST = "/api/partner/supporters"
 CSV = "/api/partner/supporters.csv"
@@ -85,3 +86,39 @@ class QueryParameterTests(MusterTestCase):
         path = preferences_url(supporter).removeprefix("https://muster.test") + "choices"
         response = self.client.post(path, {"lists": ["²", "١", "9" * 40, str(self.news.pk)], "organisations": ["³"]})
         self.assertEqual(response.status_code, 303)
+
+
+class JsonBodyTests(MusterTestCase):
+    """The signing API's body is read within limits before anything else: a 400 with a message,
+    from any origin or none, and nothing stored."""
+
+    def setUp(self):
+        super().setUp()
+        self.url = f"/api/petitions/{self.petition.slug}/signatures"
+
+    def send(self, raw: str, origin=None):
+        headers = {"HTTP_ORIGIN": origin} if origin else {}
+        return self.client.post(self.url, raw, content_type="application/json", **headers)
+
+    def test_it_refuses_deep_huge_and_non_json_numbers_with_a_400(self):
+        bodies = [
+            "[" * 20_000 + "]" * 20_000,
+            '{"first_name": ' + "[" * 30 + "]" * 30 + "}",
+            '{"opt_in": ' + "9" * 5000 + "}",
+            '{"opt_in": 1' + "0" * 400 + ".5}",
+            '{"opt_in": NaN}',
+            '{"opt_in": -Infinity}',
+        ]
+        for body in bodies:
+            for origin in (None, "https://weownit.org.uk", "https://elsewhere.example"):
+                response = self.send(body, origin)
+                self.assertEqual(response.status_code, 400, (body[:40], origin))
+                self.assertEqual(response.json()["error"], "invalid_json")
+                self.assertTrue(response.json()["message"])
+        self.assertEqual(Supporter.objects.count(), 0)
+
+    def test_brackets_inside_strings_are_not_nesting(self):
+        payload = json.dumps({**sign_data(first_name="[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[Ada"), "opt_in": False})
+        response = self.send(payload, "https://weownit.org.uk")
+        self.assertEqual(response.status_code, 403)  # past the parser: the host has no such origin
+        self.assertEqual(response.json()["error"], "origin_not_allowed")
