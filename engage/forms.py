@@ -5,7 +5,15 @@ from django.utils.translation import gettext as _
 
 from engage.fields import CountryField
 from engage.models import Affiliate, MailingList, Signup
-from engage.normalise import normalise_email, normalise_postcode, validate_no_control_characters, validate_person_name
+from engage.normalise import (
+    TEXT_VALIDATORS,
+    normalise_email,
+    normalise_postcode,
+    validate_multiline_text,
+    validate_no_control_characters,
+    validate_person_name,
+    validate_text,
+)
 
 _SOURCE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 PERSON_FIELDS = ("email", "first_name", "last_name", "country", "postcode")
@@ -26,7 +34,19 @@ class ListChoiceField(forms.ModelMultipleChoiceField):
         return obj.opt_in_wording
 
 
-class PersonForm(forms.Form):
+class PublicForm(forms.Form):
+    """A form anyone may submit (or the API fills): every text field refuses what is not text
+    (engage.normalise.validate_text), whatever else it checks."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            if isinstance(field, forms.CharField) and not any(v in TEXT_VALIDATORS for v in field.validators):
+                multiline = isinstance(field.widget, forms.Textarea)
+                field.validators.append(validate_multiline_text if multiline else validate_text)
+
+
+class PersonForm(PublicForm):
     """Name, address and place, checked as on the sign form."""
 
     first_name = forms.CharField(max_length=100, validators=[validate_person_name], label="First name")
@@ -174,7 +194,7 @@ class JoinForm(PersonForm):
         return {"name": data["organisation_name"].strip(), "kind": data["organisation_kind"], "website": data["organisation_website"]}
 
 
-class EmailOnlyForm(forms.Form):
+class EmailOnlyForm(PublicForm):
     email = forms.EmailField(
         max_length=254, validators=[validate_no_control_characters], label="Email address",
         error_messages={"required": "Enter your email address.", "invalid": "Enter an email address like name@example.com."},
@@ -192,7 +212,7 @@ class DetailsForm(PersonForm):
     source = None
 
 
-class EraseForm(forms.Form):
+class EraseForm(PublicForm):
     understood = forms.BooleanField(
         label="I understand that this deletes everything held about me and cannot be undone.",
         error_messages={"required": "Tick the box to confirm."},

@@ -4,6 +4,7 @@ import re
 import unicodedata
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
 # The UK's postcode shapes (outward code, then a digit and two letters); BFPO and GIR 0AA too.
 _GB_POSTCODE = re.compile(
@@ -47,13 +48,41 @@ def postcode_area(postcode: str, country: str) -> str:
 _ALLOWED_FORMAT = {"\u200c", "\u200d"}
 
 
-def validate_no_control_characters(value: str) -> None:
-    """Refuse control characters and the other invisible format characters (bidi overrides
-    that disguise text, NUL), which no name, address or postcode needs."""
+# Characters a multi-line field (a textarea) may hold among the controls: browsers send CR LF.
+_MULTILINE_CONTROLS = {"\t", "\n", "\r"}
+
+
+def _is_noncharacter(char: str) -> bool:
+    point = ord(char)
+    return 0xFDD0 <= point <= 0xFDEF or (point & 0xFFFE) == 0xFFFE
+
+
+def validate_text(value: str, *, multiline: bool = False) -> None:
+    """Refuse what no text field can store or show: lone surrogates (JSON's "\\ud800" decodes
+    to one, and the database cannot encode it), Unicode non-characters (U+FFFE, U+FFFF…), NUL
+    and the other control characters, less tab and newlines in a multi-line field."""
     for char in value:
         category = unicodedata.category(char)
-        if category == "Cc" or (category == "Cf" and char not in _ALLOWED_FORMAT):
-            raise ValidationError("Remove the invisible control characters.", code="control_characters")
+        if category == "Cs" or _is_noncharacter(char):
+            raise ValidationError(
+                _("Remove the characters that are not text (a lone surrogate or a non-character)."),
+                code="not_text",
+            )
+        if category == "Cc" and not (multiline and char in _MULTILINE_CONTROLS):
+            raise ValidationError(_("Remove the invisible control characters."), code="control_characters")
+
+
+def validate_multiline_text(value: str) -> None:
+    validate_text(value, multiline=True)
+
+
+def validate_no_control_characters(value: str) -> None:
+    """validate_text, and refuse the invisible format characters too (bidi overrides that
+    disguise text), which no name, address or postcode needs."""
+    validate_text(value)
+    for char in value:
+        if unicodedata.category(char) == "Cf" and char not in _ALLOWED_FORMAT:
+            raise ValidationError(_("Remove the invisible control characters."), code="control_characters")
 
 
 def validate_person_name(value: str) -> None:
@@ -62,3 +91,7 @@ def validate_person_name(value: str) -> None:
         raise ValidationError("A name can't contain a web address.", code="url_in_name")
     if value.startswith(_FORMULA_START):
         raise ValidationError("A name can't start with = + - or @.", code="formula_start")
+
+
+# The validators that already include validate_text (PublicForm adds it to every other text field).
+TEXT_VALIDATORS = (validate_text, validate_multiline_text, validate_no_control_characters, validate_person_name)

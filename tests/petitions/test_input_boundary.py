@@ -4,12 +4,14 @@ of input the boundary checks (docs/design.md, "No 500, whatever arrives")."""
 import base64
 import json
 
+from django.core.exceptions import ValidationError
+
 from engage.links import preferences_url
 from engage.models import Supporter
 from engage.normalise import postcode_area
 from engage.services.partner_keys import partner_api_key_create
 from petitions.models import Signature
-from tests.support.base import MusterTestCase
+from tests.support.base import CosponsoredTestCase, MusterTestCase
 from tests.support.factories import make_cosponsorship, make_signature, sign_data
 
 LIST = "/api/partner/supporters"
@@ -122,3 +124,52 @@ class JsonBodyTests(MusterTestCase):
         response = self.send(payload, "https://weownit.org.uk")
         self.assertEqual(response.status_code, 403)  # past the parser: the host has no such origin
         self.assertEqual(response.json()["error"], "origin_not_allowed")
+
+
+class TextTests(CosponsoredTestCase):
+    """Every text field of a public form and of the API refuses what is not text, with a message."""
+
+    def setUp(self):
+        super().setUp()
+        self.url = f"/api/petitions/{self.petition.slug}/signatures"
+
+    def api_sign(self, **fields):
+        body = json.dumps({**sign_data(), "partner": "we-own-it", "opt_in": False, **fields})
+        return self.client.post(self.url, body, content_type="application/json", HTTP_ORIGIN="https://weownit.org.uk")
+
+    def test_the_api_refuses_lone_surrogates_in_any_text_field(self):
+        for name in ("first_name", "last_name", "email", "postcode", "source", "partner", "website", "country"):
+            response = self.api_sign(**{name: "Ada\ud800"})
+            self.assertEqual(response.status_code, 400, name)
+            self.assertIn("not text", response.json()["fields"][name][0])
+        response = self.api_sign(partner_opt_in=["\udfff"])
+        self.assertEqual(response.status_code, 400)
+        self.assertIn("partner_opt_in", response.json()["fields"])
+        self.assertEqual(Supporter.objects.count(), 0)
+
+    def test_the_forms_refuse_non_characters(self):
+        for char in ("\ufffe", "\uffff", "\ufdd0", "\U0010ffff"):
+            response = self.sign(first_name=f"Ada{char}")
+            self.assertContains(response, "not text", status_code=400)
+            response = self.client.post("/subscribe/", {**sign_data(last_name=f"L{char}"), "lists": [self.news.pk]})
+            self.assertContains(response, "not text", status_code=400)
+            response = self.client.post("/join/", {
+                **sign_data(), "joining_as": "organisation", "organisation_name": f"Unison{char}",
+                "organisation_kind": "trade_union_branch",
+            })
+            self.assertContains(response, "not text", status_code=400)
+        self.assertEqual(Supporter.objects.count(), 0)
+
+    def test_names_with_combining_marks_and_joiners_are_text(self):
+        response = self.api_sign(first_name="Zoë\u0301", last_name="فرهاد\u200cی")
+        self.assertEqual(response.status_code, 201, response.content)
+
+    def test_multiline_fields_keep_newlines_and_refuse_other_controls(self):
+        from engage.normalise import validate_multiline_text, validate_text
+
+        validate_multiline_text("one\r\ntwo\tthree")
+        for bad in ("one\x0btwo", "nul\x00", "\x7f"):
+            with self.assertRaises(ValidationError):
+                validate_multiline_text(bad)
+        with self.assertRaises(ValidationError):
+            validate_text("one\ntwo")
