@@ -76,6 +76,20 @@ def validate_multiline_text(value: str) -> None:
     validate_text(value, multiline=True)
 
 
+# What Python's email package and mail clients treat as the end of a line.
+_LINE_BREAKS = {"\r", "\n", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"}
+
+
+def validate_header_text(value: str) -> None:
+    """For what goes in an email header (a sender's name, a subject, a list's name): a line break
+    there makes every send fail (Django refuses the header), so it is refused when saved."""
+    if any(char in _LINE_BREAKS for char in value):
+        raise ValidationError(
+            _("Put this on one line: an email header can't contain a line break."), code="line_break"
+        )
+    validate_text(value)
+
+
 def validate_no_control_characters(value: str) -> None:
     """validate_text, and refuse the invisible format characters too (bidi overrides that
     disguise text), which no name, address or postcode needs."""
