@@ -25,6 +25,19 @@ def clean_source(value: str | None) -> str:
     return value if _SOURCE.match(value) else ""
 
 
+class AttributionField(forms.Field):
+    """A hidden ?source= or partner code: one that is not plain is dropped, never refused, since
+    the person can neither see nor correct an error on it."""
+
+    widget = forms.HiddenInput
+
+    def __init__(self, **kwargs):
+        super().__init__(required=False, **kwargs)
+
+    def to_python(self, value) -> str:
+        return clean_source(value if isinstance(value, str) else "")
+
+
 class ListChoiceField(forms.ModelMultipleChoiceField):
     """One unticked box per list, labelled with the exact wording the ledger will record."""
 
@@ -56,8 +69,10 @@ class PersonForm(PublicForm):
     country = CountryField(initial="GB", label="Country")
     postcode = forms.CharField(max_length=16, required=False, validators=[validate_no_control_characters], label="Postcode")
     # A field people never see; bots fill it in. Its name looks worth filling.
-    website = forms.CharField(required=False, max_length=500, label="Leave this empty")
-    source = forms.CharField(required=False, widget=forms.HiddenInput, max_length=200)
+    # Never refused, whatever is in it (its errors would be as hidden as the field): anything at
+    # all holds the submission for review (caught_by_honeypot), and the value is never stored.
+    website = forms.Field(required=False, widget=forms.TextInput, label="Leave this empty")
+    source = AttributionField()
 
     postcode_required = True
     field_messages = {
