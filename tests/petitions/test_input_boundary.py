@@ -173,3 +173,15 @@ class TextTests(CosponsoredTestCase):
                 validate_multiline_text(bad)
         with self.assertRaises(ValidationError):
             validate_text("one\ntwo")
+
+
+class NormalisedLengthTests(MusterTestCase):
+    def test_an_address_that_grows_when_lower_cased_is_refused_not_stored_cut(self):
+        # 250 characters as typed; lower-casing turns each İ into two (i and a combining dot).
+        domain = ".".join(["İ" * 20] * 10) + ".org"
+        email = "a" * (250 - len(domain) - 1) + "@" + domain
+        self.assertLessEqual(len(email), 254)
+        response = self.sign(email=email)
+        self.assertEqual(response.status_code, 400)
+        self.assertContains(response, "Shorten this to 254 characters or fewer.", status_code=400)
+        self.assertEqual(Supporter.objects.count(), 0)
