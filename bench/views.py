@@ -139,7 +139,7 @@ def raw_sign(request, slug):
             "hold_reason": "",
             "source": source,
             "country": country,
-            "postcode_area": postcode_area(postcode),
+            "postcode_area": postcode_area(postcode, country),
             "confirm_nonce": secrets.token_urlsafe(16),
             "ip_hash": _ip_hash(request.META.get("REMOTE_ADDR", "")),
             "new_supporter": supporter_created,

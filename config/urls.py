@@ -15,7 +15,8 @@ urlpatterns = [
     path("", petition_pages.home, name="home"),
     path("admin/", admin.site.urls),
     # ESP tracking webhooks (basic auth with WEBHOOK_SECRET): mailings.webhooks applies them.
-    path("anymail/", include("anymail.urls")),
+    # Only the configured ESPs' answer; every other is a 404 (mailings.webhook_urls).
+    path("anymail/", include("mailings.webhook_urls")),
     path("", include("petitions.urls")),
     path("", include("engage.urls")),
 ]

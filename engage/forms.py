@@ -1,11 +1,19 @@
 import re
 
 from django import forms
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from engage.fields import CountryField, NormalisedEmailField
 from engage.models import Affiliate, MailingList, Signup
-from engage.normalise import normalise_postcode, validate_no_control_characters, validate_person_name
+from engage.normalise import (
+    TEXT_VALIDATORS,
+    normalise_postcode,
+    validate_multiline_text,
+    validate_no_control_characters,
+    validate_person_name,
+    validate_text,
+)
 
 _SOURCE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 PERSON_FIELDS = ("email", "first_name", "last_name", "country", "postcode")
@@ -17,6 +25,19 @@ def clean_source(value: str | None) -> str:
     return value if _SOURCE.match(value) else ""
 
 
+class AttributionField(forms.Field):
+    """A hidden ?source= or partner code: one that is not plain is dropped, never refused, since
+    the person can neither see nor correct an error on it."""
+
+    widget = forms.HiddenInput
+
+    def __init__(self, **kwargs):
+        super().__init__(required=False, **kwargs)
+
+    def to_python(self, value) -> str:
+        return clean_source(value if isinstance(value, str) else "")
+
+
 class ListChoiceField(forms.ModelMultipleChoiceField):
     """One unticked box per list, labelled with the exact wording the ledger will record."""
 
@@ -26,7 +47,19 @@ class ListChoiceField(forms.ModelMultipleChoiceField):
         return obj.opt_in_wording
 
 
-class PersonForm(forms.Form):
+class PublicForm(forms.Form):
+    """A form anyone may submit (or the API fills): every text field refuses what is not text
+    (engage.normalise.validate_text), whatever else it checks."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            if isinstance(field, forms.CharField) and not any(v in TEXT_VALIDATORS for v in field.validators):
+                multiline = isinstance(field.widget, forms.Textarea)
+                field.validators.append(validate_multiline_text if multiline else validate_text)
+
+
+class PersonForm(PublicForm):
     """Name, address and place, checked as on the sign form."""
 
     first_name = forms.CharField(max_length=100, validators=[validate_person_name], label="First name")
@@ -36,8 +69,10 @@ class PersonForm(forms.Form):
     country = CountryField(initial="GB", label="Country")
     postcode = forms.CharField(max_length=16, required=False, validators=[validate_no_control_characters], label="Postcode")
     # A field people never see; bots fill it in. Its name looks worth filling.
-    website = forms.CharField(required=False, max_length=500, label="Leave this empty")
-    source = forms.CharField(required=False, widget=forms.HiddenInput, max_length=200)
+    # Never refused, whatever is in it (its errors would be as hidden as the field): anything at
+    # all holds the submission for review (caught_by_honeypot), and the value is never stored.
+    website = forms.Field(required=False, widget=forms.TextInput, label="Leave this empty")
+    source = AttributionField()
 
     postcode_required = True
     field_messages = {
@@ -80,7 +115,19 @@ class PersonForm(forms.Form):
                 cleaned["postcode"] = normalise_postcode(postcode, country)
             except forms.ValidationError as error:
                 self.add_error("postcode", error)
+        self._check_lengths_normalised(cleaned)
         return cleaned
+
+    def _check_lengths_normalised(self, cleaned: dict) -> None:
+        # Fields check their length as typed, but normalising can lengthen a value ("ß" upper-cases
+        # to "SS", "İ" lower-cases to two characters): the column must hold what is stored.
+        for name, field in self.fields.items():
+            value = cleaned.get(name)
+            limit = getattr(field, "max_length", None)
+            if isinstance(value, str) and limit and len(value) > limit:
+                self.add_error(name, forms.ValidationError(
+                    _("Shorten this to %(limit)d characters or fewer."), code="max_length", params={"limit": limit}
+                ))
 
     @property
     def caught_by_honeypot(self) -> bool:
@@ -163,7 +210,7 @@ class JoinForm(PersonForm):
         return {"name": data["organisation_name"].strip(), "kind": data["organisation_kind"], "website": data["organisation_website"]}
 
 
-class EmailOnlyForm(forms.Form):
+class EmailOnlyForm(PublicForm):
     email = NormalisedEmailField(
         validators=[validate_no_control_characters], label="Email address",
         error_messages={"required": "Enter your email address.", "invalid": "Enter an email address like name@example.com."},
@@ -178,7 +225,7 @@ class DetailsForm(PersonForm):
     source = None
 
 
-class EraseForm(forms.Form):
+class EraseForm(PublicForm):
     understood = forms.BooleanField(
         label="I understand that this deletes everything held about me and cannot be undone.",
         error_messages={"required": "Tick the box to confirm."},

@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_countries.fields import CountryField
 
+from engage.normalise import validate_header_text
 from engage.tokens import new_nonce
 
 
@@ -17,7 +18,8 @@ class Organisation(models.Model):
         HOST = "host", "Host coalition"
         PARTNER = "partner", "Coalition partner"
 
-    name = models.CharField(max_length=200)
+    # In the List-Id header of mailings sent as the organisation: validate_header_text refuses line breaks.
+    name = models.CharField(max_length=200, validators=[validate_header_text])
     slug = models.SlugField(max_length=80, unique=True)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.PARTNER)
     website = models.URLField(blank=True)
@@ -281,7 +283,8 @@ class PartnerWebhookAttempt(models.Model):
 
 class MailingList(models.Model):
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="mailing_lists")
-    name = models.CharField(max_length=200)
+    # In the List-Id header of its mailings: validate_header_text refuses line breaks.
+    name = models.CharField(max_length=200, validators=[validate_header_text])
     slug = models.SlugField(max_length=80, unique=True)
     description = models.TextField(blank=True)
     public = models.BooleanField(default=True, help_text="Shown on the subscribe form and preference page.")

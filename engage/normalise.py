@@ -7,6 +7,7 @@ import idna
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils.translation import gettext
+from django.utils.translation import gettext as _
 
 # The UK's postcode shapes (outward code, then a digit and two letters); BFPO and GIR 0AA too.
 _GB_POSTCODE = re.compile(
@@ -54,7 +55,7 @@ def email_normalise(value: str) -> str:
 def _lower_nfc(text: str) -> str:
     # Lower-casing can leave text that NFC composes anew, and composing can make a character
     # that lower-cases again: repeat until stable, so normalising twice changes nothing.
-    for _ in range(4):
+    for _attempt in range(4):
         lowered = unicodedata.normalize("NFC", text.lower())
         if lowered == text:
             break
@@ -156,8 +157,11 @@ def normalise_postcode(value: str, country: str) -> str:
     return re.sub(r"\s+", " ", value.strip().upper())
 
 
-def postcode_area(postcode: str) -> str:
-    """The letters before the first digit: "S70 2AB" -> "S"."""
+def postcode_area(postcode: str, country: str) -> str:
+    """A UK postcode's area, the letters before the first digit: "S70 2AB" -> "S". Other
+    countries' postcodes have no such area ("PARIS" is a whole postcode), so they keep none."""
+    if country != "GB":
+        return ""
     match = re.match(r"^[A-Z]+", postcode.strip().upper())
     return match.group(0) if match else ""
 
@@ -166,13 +170,55 @@ def postcode_area(postcode: str) -> str:
 _ALLOWED_FORMAT = {"\u200c", "\u200d"}
 
 
-def validate_no_control_characters(value: str) -> None:
-    """Refuse control characters and the other invisible format characters (bidi overrides
-    that disguise text, NUL), which no name, address or postcode needs."""
+# Characters a multi-line field (a textarea) may hold among the controls: browsers send CR LF.
+_MULTILINE_CONTROLS = {"\t", "\n", "\r"}
+
+
+def _is_noncharacter(char: str) -> bool:
+    point = ord(char)
+    return 0xFDD0 <= point <= 0xFDEF or (point & 0xFFFE) == 0xFFFE
+
+
+def validate_text(value: str, *, multiline: bool = False) -> None:
+    """Refuse what no text field can store or show: lone surrogates (JSON's "\\ud800" decodes
+    to one, and the database cannot encode it), Unicode non-characters (U+FFFE, U+FFFF…), NUL
+    and the other control characters, less tab and newlines in a multi-line field."""
     for char in value:
         category = unicodedata.category(char)
-        if category == "Cc" or (category == "Cf" and char not in _ALLOWED_FORMAT):
-            raise ValidationError("Remove the invisible control characters.", code="control_characters")
+        if category == "Cs" or _is_noncharacter(char):
+            raise ValidationError(
+                _("Remove the characters that are not text (a lone surrogate or a non-character)."),
+                code="not_text",
+            )
+        if category == "Cc" and not (multiline and char in _MULTILINE_CONTROLS):
+            raise ValidationError(_("Remove the invisible control characters."), code="control_characters")
+
+
+def validate_multiline_text(value: str) -> None:
+    validate_text(value, multiline=True)
+
+
+# What Python's email package and mail clients treat as the end of a line.
+_LINE_BREAKS = {"\r", "\n", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"}
+
+
+def validate_header_text(value: str) -> None:
+    """For what goes in an email header (a sender's name, a subject, a list's name): a line break
+    there makes every send fail (Django refuses the header), so it is refused when saved."""
+    if any(char in _LINE_BREAKS for char in value):
+        raise ValidationError(
+            _("Put this on one line: an email header can't contain a line break."), code="line_break"
+        )
+    validate_text(value)
+
+
+def validate_no_control_characters(value: str) -> None:
+    """validate_text, and refuse the invisible format characters too (bidi overrides that
+    disguise text), which no name, address or postcode needs."""
+    validate_text(value)
+    for char in value:
+        if unicodedata.category(char) == "Cf" and char not in _ALLOWED_FORMAT:
+            raise ValidationError(_("Remove the invisible control characters."), code="control_characters")
 
 
 def validate_person_name(value: str) -> None:
@@ -181,3 +227,7 @@ def validate_person_name(value: str) -> None:
         raise ValidationError("A name can't contain a web address.", code="url_in_name")
     if value.startswith(_FORMULA_START):
         raise ValidationError("A name can't start with = + - or @.", code="formula_start")
+
+
+# The validators that already include validate_text (PublicForm adds it to every other text field).
+TEXT_VALIDATORS = (validate_text, validate_multiline_text, validate_no_control_characters, validate_person_name)

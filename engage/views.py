@@ -33,6 +33,7 @@ from engage.links import (
     unsubscribe_url,
 )
 from engage.models import Signup, Subscription, Supporter
+from engage.query_params import parse_ids
 from engage.selectors import (
     consents_current,
     host_organisation,
@@ -254,18 +255,14 @@ def preferences(request, token):
     return _preferences_page(request, token, _preferences_supporter(token))
 
 
-def _ids(values: list[str]) -> set[int]:
-    return {int(value) for value in values if value.isdigit()}
-
-
 @require_POST
 @token_errors("preferences")
 def preferences_choices(request, token):
     _refuse_large_bodies(request)
     preferences_update(
         supporter=_preferences_supporter(token),
-        list_ids_on=_ids(request.POST.getlist("lists")),
-        organisation_ids_on=_ids(request.POST.getlist("organisations")),
+        list_ids_on=parse_ids(request.POST.getlist("lists")),
+        organisation_ids_on=parse_ids(request.POST.getlist("organisations")),
     )
     return _back_to_preferences(token, "choices")
 

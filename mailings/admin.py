@@ -1,10 +1,10 @@
 """The organisers' pages: compose a message (preview as any recipient, test send to oneself),
 build segments with a live count, send or schedule mailings and watch them go out."""
 
-import json
 from contextlib import contextmanager
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseRedirect, JsonResponse
@@ -12,9 +12,12 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from engage.json_body import JsonBodyError, json_body_parse
 from engage.models import MailingList, Organisation
+from engage.query_params import parse_whole_number
 from engage.selectors import supporters_by_email
 from mailings.models import Delivery, Mailing, Message, OutboundEmail, Segment, Sender
 from mailings.rendering import MergeFieldError, merge_fields_check
@@ -22,6 +25,18 @@ from mailings.selectors.mailings import mailing_progress, message_preview, segme
 from mailings.selectors.segments import SegmentError, conditions, segment_q
 from mailings.services import compose
 from mailings.services.sending import MailingStateError
+
+# A segment nests conditions in "all"/"any"/"not" groups; deeper than this is no one's intent.
+SEGMENT_MAX_DEPTH = 40
+
+
+def _id(value) -> int:
+    """A row id from the segment editor's JSON (a number or its digits), or 0 for none."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if 0 < value <= 2**63 - 1 else 0
+    if isinstance(value, str):
+        return parse_whole_number(value, minimum=1) or 0
+    return 0
 
 
 class RecordAdmin(admin.ModelAdmin):
@@ -117,7 +132,7 @@ class MessageAdmin(OwnViewsAdmin):
         if not self.has_view_permission(request, message):
             raise PermissionDenied
         supporter, problem = self._recipient(request)
-        mailing_list = MailingList.objects.filter(pk=request.GET.get("list") or 0).first()
+        mailing_list = MailingList.objects.filter(pk=parse_whole_number(request.GET.get("list", ""), minimum=1) or 0).first()
         try:
             rendered = message_preview(message=message, supporter=supporter, mailing_list=mailing_list)
         except MergeFieldError as error:
@@ -177,13 +192,18 @@ class SegmentAdmin(OwnViewsAdmin):
 
     def count_view(self, request):
         """The live count while editing: {"matching": n, "eligible": m} or {"error": …} (400)."""
+        limits = {"max_bytes": settings.DATA_UPLOAD_MAX_MEMORY_SIZE, "max_depth": SEGMENT_MAX_DEPTH}
         try:
-            payload = json.loads(request.body or b"{}")
-            definition = json.loads(payload["definition"]) if isinstance(payload.get("definition"), str) else payload.get("definition")
-        except (ValueError, KeyError):
-            return JsonResponse({"error": "The definition is not valid JSON."}, status=400)
-        organisation = Organisation.objects.filter(pk=payload.get("organisation") or 0).first()
-        mailing_list = MailingList.objects.filter(pk=payload.get("list") or 0).first()
+            payload = json_body_parse(request.body, **limits) or {}
+            if not isinstance(payload, dict):
+                raise JsonBodyError(400, "invalid_json", "")
+            definition = payload.get("definition")
+            if isinstance(definition, str):
+                definition = json_body_parse(definition.encode("utf-8", "surrogatepass"), **limits)
+        except JsonBodyError:
+            return JsonResponse({"error": _("The definition is not valid JSON.")}, status=400)
+        organisation = Organisation.objects.filter(pk=_id(payload.get("organisation"))).first()
+        mailing_list = MailingList.objects.filter(pk=_id(payload.get("list"))).first()
         try:
             return JsonResponse(segment_count(definition=definition, organisation=organisation, mailing_list=mailing_list))
         except SegmentError as error:

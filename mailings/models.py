@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 
 from engage.models import MailingList, Organisation, Supporter
+from engage.normalise import validate_header_text
 
 
 class OutboundEmail(models.Model):
@@ -54,10 +55,20 @@ class Sender(models.Model):
     of confirmation emails."""
 
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="senders")
-    name = models.CharField(max_length=200, help_text="The name recipients see, e.g. Health Campaigns Together.")
-    bulk_email = models.EmailField(help_text="From address of mailings, e.g. news@mail.example.org.")
-    transactional_email = models.EmailField(help_text="From address of confirmations and reminders.")
-    reply_to = models.EmailField(blank=True, help_text="Where replies go; empty: the from address.")
+    # Every field here goes in a header of every email sent: validate_header_text refuses line breaks.
+    name = models.CharField(
+        max_length=200, validators=[validate_header_text],
+        help_text="The name recipients see, e.g. Health Campaigns Together.",
+    )
+    bulk_email = models.EmailField(
+        validators=[validate_header_text], help_text="From address of mailings, e.g. news@mail.example.org."
+    )
+    transactional_email = models.EmailField(
+        validators=[validate_header_text], help_text="From address of confirmations and reminders."
+    )
+    reply_to = models.EmailField(
+        blank=True, validators=[validate_header_text], help_text="Where replies go; empty: the from address."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -81,11 +92,15 @@ class Message(models.Model):
 
     name = models.CharField(max_length=200, help_text="For organisers only.")
     sender = models.ForeignKey(Sender, on_delete=models.PROTECT, related_name="messages")
-    subject = models.CharField(max_length=200)
+    subject = models.CharField(max_length=200, validators=[validate_header_text])
+    # Not a header, but inboxes show it on the subject's line.
     preheader = models.CharField(
-        max_length=200, blank=True, help_text="The line inboxes show after the subject. Empty: none."
+        max_length=200, blank=True, validators=[validate_header_text],
+        help_text="The line inboxes show after the subject. Empty: none.",
     )
-    reply_to = models.EmailField(blank=True, help_text="Empty: the sender's reply-to address.")
+    reply_to = models.EmailField(
+        blank=True, validators=[validate_header_text], help_text="Empty: the sender's reply-to address."
+    )
     body = models.TextField(help_text="Markdown. Scripts and unsafe HTML are removed.")
     merge_values = models.JSONField(
         default=dict, blank=True,

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.template import Context, engines
 from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 
@@ -99,6 +100,14 @@ class _Slots:
         return _MERGE_TAG.sub(one, text)
 
 
+def plain_text_render(template_name: str, context: dict) -> str:
+    """A subject line or a plain-text part: rendered without HTML autoescaping, whatever the
+    template says, so a petition called "Save A&E" (or even "A&amp;E") arrives as written.
+    Only HTML parts are escaped, once, by their own templates."""
+    template = engines["django"].engine.get_template(template_name)
+    return template.render(Context(context, autoescape=False))
+
+
 def message_compile(*, subject: str, preheader: str, body: str, merge_values: dict, list_name: str = "") -> CompiledMessage:
     """Render a mailing's message once, with placeholders for what differs per recipient."""
     merge_fields_check(text=subject + "\n" + preheader + "\n" + body, merge_values=merge_values)
@@ -121,7 +130,7 @@ def message_compile(*, subject: str, preheader: str, body: str, merge_values: di
     }
     html_part = render_to_string("mailings/email/mailing.html", context)
     # Markdown reads well as plain text; the text part is the organiser's own words.
-    text_part = render_to_string("mailings/email/mailing.txt", {**context, "body_text": body_markdown.strip()})
+    text_part = plain_text_render("mailings/email/mailing.txt", {**context, "body_text": body_markdown.strip()})
     text_part = text_part.strip() + "\n"
     return CompiledMessage(subject=subject_text, text=text_part, html=html_part, slots=slots.slots)
 
@@ -196,11 +205,9 @@ def email_render(*, template: str, context: dict) -> RenderedEmail:
     supporter = context.get("supporter")
     if supporter is not None and "preferences_url" not in context:
         context["preferences_url"] = links.preferences_url(supporter)
-    # subject.txt is autoescaped like every template: its values arrive as HTML entities, and
-    # a subject line is plain text (the HTML part escapes it itself, once).
-    subject = html.unescape(" ".join(render_to_string(f"{template}/subject.txt", context).split()))
-    text = render_to_string(f"{template}/body.txt", context)
+    subject = " ".join(plain_text_render(f"{template}/subject.txt", context).split())
+    text = plain_text_render(f"{template}/body.txt", context)
     if context.get("preferences_url"):
-        text = text.rstrip() + "\n\n" + render_to_string("mailings/email/footer.txt", context).strip() + "\n"
+        text = text.rstrip() + "\n\n" + plain_text_render("mailings/email/footer.txt", context).strip() + "\n"
     html_part = render_to_string(f"{template}/body.html", {**context, "subject": subject})
     return RenderedEmail(subject=subject, text=text, html=html_part)

@@ -2,7 +2,7 @@ from collections.abc import Sequence
 
 from django import forms
 
-from engage.forms import PersonForm, clean_source
+from engage.forms import AttributionField, PersonForm, clean_source
 
 
 class SignatureForm(PersonForm):
@@ -11,7 +11,7 @@ class SignatureForm(PersonForm):
 
     opt_in = forms.BooleanField(required=False, initial=False)
     # The coalition partner whose link or embed brought the signer (an organisation's slug).
-    partner = forms.CharField(required=False, widget=forms.HiddenInput, max_length=200)
+    partner = AttributionField()
 
     def __init__(self, *args, opt_in_label: str = "", cosponsorships: Sequence = (), **kwargs):
         super().__init__(*args, **kwargs)

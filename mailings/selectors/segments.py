@@ -22,6 +22,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from engage.models import MailingList, Organisation, Subscription, Supporter
+from engage.query_params import parse_whole_number
 from mailings.selectors.recipients import opted_in_q
 
 
@@ -143,9 +144,10 @@ def _received_mailing(node: dict) -> Q:
     from mailings.models import Delivery
 
     raw = param_str(node, "mailing")
-    if not raw.isdigit():
+    mailing_id = parse_whole_number(raw, minimum=1)
+    if mailing_id is None:
         raise SegmentError(f"'mailing' must be a mailing's number, not {raw!r}.")
-    return Q(Exists(Delivery.objects.filter(mailing_id=int(raw), supporter=OuterRef("pk"), status=Delivery.Status.SENT)))
+    return Q(Exists(Delivery.objects.filter(mailing_id=mailing_id, supporter=OuterRef("pk"), status=Delivery.Status.SENT)))
 
 
 condition_register(name="subscribed_to_list", label="Subscribed to a list", params={"list": "list slug"}, build=_subscribed_to_list)

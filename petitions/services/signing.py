@@ -103,7 +103,7 @@ def petition_sign(
             hold_reason=hold_reason,
             source=source,
             country=country,
-            postcode_area=postcode_area(postcode),
+            postcode_area=postcode_area(postcode, country),
             confirm_nonce=new_nonce(),
             ip_hash=ip_hash(ip),
             partner=partner,

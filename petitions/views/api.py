@@ -6,11 +6,13 @@ import json
 import time
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, ValidationError
 from django.http import HttpResponse, HttpResponseNotModified, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
+from engage.json_body import JsonBodyError, json_body_parse
+from engage.normalise import validate_text
 from petitions.cors import cors_allow, origin_allowed
 from petitions.models import Petition
 from petitions.openapi import openapi_document
@@ -104,9 +106,9 @@ def _submitted_data(request) -> tuple[dict | None, JsonResponse | None]:
                 400, "unsupported_media_type", "Send the fields as JSON (application/json) or as a form."
             )
         try:
-            data = json.loads(request.body or b"null")
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            return None, _error(400, "invalid_json", "The body is not valid JSON.")
+            data = json_body_parse(request.body, max_bytes=settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+        except JsonBodyError as error:
+            return None, _error(error.status, error.code, error.message)
     except (RequestDataTooBig, TooManyFieldsSent):
         return None, _error(400, "too_large", "The body is too large.")
     if not isinstance(data, dict):
@@ -118,6 +120,15 @@ def _submitted_data(request) -> tuple[dict | None, JsonResponse | None]:
     opt_ins = data.get("partner_opt_in", [])
     if not isinstance(opt_ins, list) or not all(isinstance(slug, str) for slug in opt_ins):
         fields["partner_opt_in"] = ["Must be a list of organisation slugs."]
+    # Before the partner is looked up by its slug: a lone surrogate cannot even be sent to the database.
+    for name in (*_TEXT_FIELDS, "partner_opt_in"):
+        values = data.get(name)
+        for value in values if isinstance(values, list) else [values]:
+            if isinstance(value, str) and name not in fields:
+                try:
+                    validate_text(value)
+                except ValidationError as error:
+                    fields[name] = error.messages
     if fields:
         return None, _error(400, "invalid", "Some fields are not valid.", fields)
     return data, None

@@ -8,18 +8,17 @@ belong on a partner's server, not in a browser, so these endpoints send no CORS 
 
 import base64
 import binascii
-import re
-from datetime import UTC, datetime, time
+from datetime import datetime
 from functools import wraps
 
 from django.http import JsonResponse, StreamingHttpResponse
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from engage.csvfiles import csv_stream
 from engage.models import Consent, PartnerNotice
+from engage.query_params import parse_moment, parse_whole_number
 from engage.selectors import partner_notices_feed, partner_opt_ins_current
 from engage.services.partner_keys import partner_api_key_authenticate
 from engage.services.partner_notices import notice_payload, partner_notices_fetched
@@ -79,20 +78,16 @@ def _partner_key_required(view):
 
 
 def _since(request) -> datetime | None:
-    """`since` as a date (midnight, local time) or an ISO 8601 date-time (local time if no offset)."""
+    """`since` as a date (midnight, local time) or an ISO 8601 date-time (local time if no offset).
+    Parsed strictly and in full before any response starts: the CSV is streamed, and a value the
+    database refuses would otherwise break it off mid-stream behind a 200."""
     value = request.GET.get("since", "").strip()
     if not value:
         return None
-    try:
-        moment = parse_datetime(value)
-        if moment is None:
-            day = parse_date(value)
-            moment = datetime.combine(day, time.min) if day else None
-    except ValueError:
-        moment = None
+    moment = parse_moment(value)
     if moment is None:
-        raise _BadQuery("since", "Give a date (2026-01-31) or an ISO 8601 date-time (2026-01-31T09:00:00Z).")
-    return timezone.make_aware(moment) if timezone.is_naive(moment) else moment
+        raise _BadQuery("since", _("Give a date (2026-01-31) or an ISO 8601 date-time (2026-01-31T09:00:00Z)."))
+    return moment
 
 
 def _cursor_encode(row: Consent) -> str:
@@ -102,22 +97,23 @@ def _cursor_encode(row: Consent) -> str:
 def _cursor_decode(value: str) -> tuple[datetime, int]:
     try:
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
-        stamp, _, pk = raw.partition("|")
-        moment = parse_datetime(stamp)
-        if moment is None or timezone.is_naive(moment):
-            raise ValueError
-        return moment, int(pk)
     except (ValueError, UnicodeDecodeError, binascii.Error):
-        raise _BadQuery("cursor", "Use the cursor from the previous page's `next` link.") from None
+        raw = ""
+    stamp, _separator, pk = raw.partition("|")
+    moment, after_pk = parse_moment(stamp), parse_whole_number(pk)
+    if moment is None or after_pk is None:
+        raise _BadQuery("cursor", _("Use the cursor from the previous page's `next` link."))
+    return moment, after_pk
 
 
 def _limit(request) -> int:
     value = request.GET.get("limit", "")
     if not value:
         return PAGE_SIZE
-    if not value.isdigit() or not 1 <= int(value) <= PAGE_SIZE_MAX:
-        raise _BadQuery("limit", f"A whole number from 1 to {PAGE_SIZE_MAX}.")
-    return int(value)
+    limit = parse_whole_number(value, minimum=1, maximum=PAGE_SIZE_MAX)
+    if limit is None:
+        raise _BadQuery("limit", _("A whole number from 1 to %(maximum)d.") % {"maximum": PAGE_SIZE_MAX})
+    return limit
 
 
 def _supporter_fields(row: Consent) -> dict:
@@ -183,32 +179,6 @@ CHANGES_CSV_HEADER = ["id", "kind", "occurred_at", "email"]
 CHANGES_FETCH_BATCH = 500
 # ISO 8601 as Python reads it, in ASCII digits only (isdigit() and int() accept other scripts'
 # digits, the regex module's \d too): a date, or a date-time with an optional offset.
-_ISO_MOMENT = re.compile(
-    r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}"
-    r"(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:?[0-9]{2})?)?\Z"
-)
-
-
-def _since_strict(value: str) -> datetime | None:
-    """`since` as an aware UTC moment, None when empty; _BadQuery for anything that is not an
-    ISO 8601 date or date-time that exists in UTC (an offset on 0001-01-01 does not)."""
-    if not value:
-        return None
-    try:
-        if len(value) > 40 or not _ISO_MOMENT.match(value):
-            raise ValueError
-        moment = datetime.fromisoformat(value)
-        if timezone.is_naive(moment):
-            moment = timezone.make_aware(moment)
-        return moment.astimezone(UTC)
-    except (ValueError, OverflowError):
-        raise _BadQuery(
-            "since",
-            _(
-                "Give an ISO 8601 date (2026-01-31) or date-time (2026-01-31T09:00:00Z, or with an offset "
-                "such as +01:00, its + written %2B in a query string)."
-            ),
-        ) from None
 
 
 def _notice_cursor_encode(notice: PartnerNotice) -> str:
@@ -233,7 +203,7 @@ def _notice_cursor_decode(value: str) -> tuple[datetime, int]:
 def partner_changes_api(request, organisation):
     """One page of the withdrawals and erasures of people this organisation received, oldest
     first. Each notice's address is given once: it is forgotten as it is served."""
-    since, limit = _since_strict(request.GET.get("since", "")), _limit(request)
+    since, limit = _since(request), _limit(request)
     rows = partner_notices_feed(organisation=organisation, since=since)
     cursor = request.GET.get("cursor", "")
     if cursor:
@@ -269,7 +239,7 @@ def _changes_csv_rows(rows):
 def partner_changes_csv(request, organisation):
     """Every notice (or those since a moment) as CSV, streamed; `since` is checked before the
     first byte, so a bad one is a 400, never a 200 cut short."""
-    rows = partner_notices_feed(organisation=organisation, since=_since_strict(request.GET.get("since", "")))
+    rows = partner_notices_feed(organisation=organisation, since=_since(request))
     lines = csv_stream(CHANGES_CSV_HEADER, _changes_csv_rows(rows))
     response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="changes-{organisation.slug}-{timezone.now():%Y%m%d}.csv"'

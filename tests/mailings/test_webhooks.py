@@ -22,6 +22,8 @@ URL = "/anymail/postmark/tracking/"
 @pytest.fixture(autouse=True)
 def webhook_secret(settings):
     settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": SECRET}
+    # Only a configured ESP's webhook answers (mailings.webhook_urls).
+    settings.MAILINGS_BULK_EMAIL_BACKEND = "anymail.backends.postmark.EmailBackend"
 
 
 def post(client, payload, secret=SECRET):

@@ -27,6 +27,8 @@ URL = "/anymail/mailgun/tracking/"
 @pytest.fixture(autouse=True)
 def webhook_keys(settings):
     settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": SECRET, "MAILGUN_WEBHOOK_SIGNING_KEY": SIGNING_KEY}
+    # Only a configured ESP's webhook answers (mailings.webhook_urls).
+    settings.MAILINGS_BULK_EMAIL_BACKEND = "anymail.backends.mailgun.EmailBackend"
 
 
 def signed(event_data, *, key=SIGNING_KEY, token="a" * 50):
