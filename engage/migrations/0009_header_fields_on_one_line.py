@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('engage', '0006_supporter_email_hash_trigger_drop'),
+        ('engage', '0008_partner_notices'),
     ]
 
     operations = [
