@@ -81,7 +81,7 @@ def _since(request) -> datetime | None:
     """`since` as a date (midnight, local time) or an ISO 8601 date-time (local time if no offset).
     Parsed strictly and in full before any response starts: the CSV is streamed, and a value the
     database refuses would otherwise break it off mid-stream behind a 200."""
-    value = request.GET.get("since", "").strip()
+    value = request.GET.get("since", "").strip(" ")  # a newline or other control character is refused
     if not value:
         return None
     moment = parse_moment(value)
