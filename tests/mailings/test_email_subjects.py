@@ -58,4 +58,10 @@ class PlainTextTests(TestCase):
                                    list_name="News & views")
         self.assertEqual(compiled.subject, "A&E <now>")
         self.assertIn("Save A&E <now>", compiled.text)
-        self.assertIn("(News & views)", compiled.text)
+        from mailings.rendering import compiled_render
+
+        rendered = compiled_render(compiled, {"reason": "You joined News & views", "first_name": "Ann & Bob",
+                                              "preferences_url": "https://x/?a=1&b=2", "unsubscribe_url": "u"})
+        self.assertIn("You joined News & views", rendered.text)  # the footer's reason, per recipient
+        self.assertIn("https://x/?a=1&b=2", rendered.text)
+        self.assertIn("You joined News &amp; views", rendered.html)
