@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from engage.csvfiles import csv_stream
-from engage.models import Consent, PartnerNotice
+from engage.models import Consent
 from engage.query_params import parse_moment, parse_whole_number
 from engage.selectors import partner_notices_feed, partner_opt_ins_current
 from engage.services.partner_keys import partner_api_key_authenticate
@@ -90,8 +90,8 @@ def _since(request) -> datetime | None:
     return moment
 
 
-def _cursor_encode(row: Consent) -> str:
-    return base64.urlsafe_b64encode(f"{row.created_at.isoformat()}|{row.pk}".encode()).decode().rstrip("=")
+def _cursor_encode(moment: datetime, pk: int) -> str:
+    return base64.urlsafe_b64encode(f"{moment.isoformat()}|{pk}".encode()).decode().rstrip("=")
 
 
 def _cursor_decode(value: str) -> tuple[datetime, int]:
@@ -116,6 +116,23 @@ def _limit(request) -> int:
     return limit
 
 
+def _page(request, rows, *, stamp: str) -> tuple[list, str | None]:
+    """One page of `rows` (ordered by `stamp`, then id) after the request's cursor, and the
+    absolute URL of the next page (None on the last): the feeds' one way of paging."""
+    limit = _limit(request)
+    cursor = request.GET.get("cursor", "").strip()
+    if cursor:
+        after, after_pk = _cursor_decode(cursor)
+        rows = rows.filter(**{f"{stamp}__gte": after}).exclude(**{stamp: after, "pk__lte": after_pk})
+    page = list(rows[: limit + 1])
+    if len(page) <= limit:
+        return page, None
+    page = page[:limit]
+    query = request.GET.copy()
+    query["cursor"] = _cursor_encode(getattr(page[-1], stamp), page[-1].pk)
+    return page, request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
+
+
 def _supporter_fields(row: Consent) -> dict:
     supporter = row.supporter
     return {
@@ -134,19 +151,8 @@ def _supporter_fields(row: Consent) -> dict:
 @_partner_key_required
 def partner_supporters_api(request, organisation):
     """One page of the key's organisation's opted-in supporters, oldest opt-in first."""
-    since, limit = _since(request), _limit(request)
-    rows = partner_opt_ins_current(organisation=organisation, since=since)
-    cursor = request.GET.get("cursor", "").strip()
-    if cursor:
-        after, after_pk = _cursor_decode(cursor)
-        rows = rows.filter(created_at__gte=after).exclude(created_at=after, pk__lte=after_pk)
-    page = list(rows[: limit + 1])
-    next_url = None
-    if len(page) > limit:
-        page = page[:limit]
-        query = request.GET.copy()
-        query["cursor"] = _cursor_encode(page[-1])
-        next_url = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
+    rows = partner_opt_ins_current(organisation=organisation, since=_since(request))
+    page, next_url = _page(request, rows, stamp="created_at")
     return _json(
         {"organisation": organisation.slug, "results": [_supporter_fields(row) for row in page], "next": next_url}
     )
@@ -181,41 +187,13 @@ CHANGES_FETCH_BATCH = 500
 # digits, the regex module's \d too): a date, or a date-time with an optional offset.
 
 
-def _notice_cursor_encode(notice: PartnerNotice) -> str:
-    return base64.urlsafe_b64encode(f"{notice.occurred_at.isoformat()}|{notice.pk}".encode()).decode().rstrip("=")
-
-
-def _notice_cursor_decode(value: str) -> tuple[datetime, int]:
-    try:
-        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
-        stamp, _sep, pk = raw.partition("|")
-        moment = datetime.fromisoformat(stamp)
-        # An id longer than a bigint's would reach the database as an error, not a 400.
-        if timezone.is_naive(moment) or not pk.isascii() or not pk.isdigit() or len(pk) > 18:
-            raise ValueError
-        return moment, int(pk)
-    except (ValueError, UnicodeDecodeError, binascii.Error):
-        raise _BadQuery("cursor", _("Use the cursor from the previous page's `next` link.")) from None
-
-
 @require_GET
 @_partner_key_required
 def partner_changes_api(request, organisation):
     """One page of the withdrawals and erasures of people this organisation received, oldest
     first. Each notice's address is given once: it is forgotten as it is served."""
-    since, limit = _since(request), _limit(request)
-    rows = partner_notices_feed(organisation=organisation, since=since)
-    cursor = request.GET.get("cursor", "")
-    if cursor:
-        after, after_pk = _notice_cursor_decode(cursor)
-        rows = rows.filter(occurred_at__gte=after).exclude(occurred_at=after, pk__lte=after_pk)
-    page = list(rows[: limit + 1])
-    next_url = None
-    if len(page) > limit:
-        page = page[:limit]
-        query = request.GET.copy()
-        query["cursor"] = _notice_cursor_encode(page[-1])
-        next_url = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
+    rows = partner_notices_feed(organisation=organisation, since=_since(request))
+    page, next_url = _page(request, rows, stamp="occurred_at")
     body = {"organisation": organisation.slug, "results": [notice_payload(n) for n in page], "next": next_url}
     partner_notices_fetched(notice_ids=[n.pk for n in page])
     return _json(body)
