@@ -42,6 +42,17 @@ _UNAVAILABLE = _json(
         "Access-Control-Allow-Origin": _header("*: any origin may read this answer."),
     },
 )
+# A feed's cursor and page size (petitions.views.partner_api._page).
+_PAGING = [
+    {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"}},
+    {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1, "maximum": PAGE_SIZE_MAX, "default": PAGE_SIZE},
+    },
+]
+
 _SINCE = {
     "name": "since",
     "in": "query",
@@ -280,13 +291,7 @@ _PATHS = {
             "security": [{"partnerKey": []}],
             "parameters": [
                 _SINCE,
-                {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"}},
-                {
-                    "name": "limit",
-                    "in": "query",
-                    "required": False,
-                    "schema": {"type": "integer", "minimum": 1, "maximum": PAGE_SIZE_MAX, "default": PAGE_SIZE},
-                },
+                *_PAGING,
             ],
             "responses": {
                 "200": _json(_ref("PartnerSupporterPage"), "One page."),
@@ -324,13 +329,7 @@ _PATHS = {
             "security": [{"partnerKey": []}],
             "parameters": [
                 _SINCE_CHANGE,
-                {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"}},
-                {
-                    "name": "limit",
-                    "in": "query",
-                    "required": False,
-                    "schema": {"type": "integer", "minimum": 1, "maximum": PAGE_SIZE_MAX, "default": PAGE_SIZE},
-                },
+                *_PAGING,
             ],
             "responses": {
                 "200": _json(_ref("PartnerChangePage"), "One page."),
