@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "engage",
     "mailings",
     "petitions",
+    "organise",
     # The project itself, for its management commands (devserver).
     "config",
 ]

@@ -14,6 +14,7 @@ handler500 = "config.views.server_error"
 urlpatterns = [
     path("", petition_pages.home, name="home"),
     path("admin/", admin.site.urls),
+    path("organise/", include("organise.urls")),
     # ESP tracking webhooks (basic auth with WEBHOOK_SECRET): mailings.webhooks applies them.
     # Only the configured ESPs' answer; every other is a 404 (mailings.webhook_urls).
     path("anymail/", include("mailings.webhook_urls")),

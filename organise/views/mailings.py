@@ -1,0 +1,13 @@
+"""Mailings in the workspace."""
+
+from django.views.decorators.http import require_GET
+
+from organise.access import Need, workspace_view
+from organise.views.common import render_workspace
+
+
+@require_GET
+@workspace_view(Need.MAIL)
+def mailing_list(request, workspace):
+    mailings = workspace.mailings().select_related("segment", "mailing_list").order_by("-created_at")
+    return render_workspace(request, workspace, "organise/mailings/list.html", {"mailings": mailings})

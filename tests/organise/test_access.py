@@ -1,0 +1,76 @@
+"""Who sees which workspace page: one table of expectations, one test.
+
+Each row is a page (its URL built from the test's objects) and the status each kind of user
+gets: the host's people, a partner's people (their own workspace), a partner's people asking
+for another organisation's workspace, a user who belongs to no organisation, and nobody logged
+in (sent to the login page). Every workspace page and export is in this table.
+"""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+
+from tests.support.factories import make_organisation, make_other_partner, make_partner, make_petition
+
+# (name, url builder taking the objects dict and the organisation's slug, host, partner)
+# "host" is the status in the host's workspace for its people; "partner" in a partner's own
+# workspace for its people. Another organisation's workspace is always a 404.
+PAGES = [
+    ("overview", lambda objects, org: reverse("organise:overview", kwargs={"org": org}), 200, 200),
+    ("petitions", lambda objects, org: reverse("organise:petitions", kwargs={"org": org}), 200, 200),
+    ("mailings", lambda objects, org: reverse("organise:mailings", kwargs={"org": org}), 200, 403),
+    ("segments", lambda objects, org: reverse("organise:segments", kwargs={"org": org}), 200, 403),
+    ("supporters", lambda objects, org: reverse("organise:supporters", kwargs={"org": org}), 200, 200),
+]
+
+
+@pytest.fixture
+def world(db):
+    User = get_user_model()
+    host = make_organisation()
+    partner = make_partner()
+    other = make_other_partner()
+    host_user = User.objects.create_user("host-organiser", password="pw")
+    host.members.add(host_user)
+    partner_user = User.objects.create_user("partner-person", password="pw")
+    partner.members.add(partner_user)
+    nobody = User.objects.create_user("no-organisation", password="pw")
+    petition = make_petition()
+    return {"host": host, "partner": partner, "other": other, "host_user": host_user,
+            "partner_user": partner_user, "nobody": nobody, "petition": petition}
+
+
+@pytest.mark.parametrize("name,url,host_status,partner_status", PAGES, ids=[p[0] for p in PAGES])
+def test_who_sees_each_workspace_page(client, world, name, url, host_status, partner_status):
+    host_url = url(world, world["host"].slug)
+    partner_url = url(world, world["partner"].slug)
+    other_url = url(world, world["other"].slug)
+
+    anonymous = client.get(partner_url)
+    assert anonymous.status_code == 302 and reverse("organise:login") in anonymous["Location"], name
+
+    client.force_login(world["host_user"])
+    assert client.get(host_url).status_code == host_status, f"{name}: host in its own workspace"
+    if host_url != other_url:
+        assert client.get(other_url).status_code == 404, f"{name}: host in a workspace not its own"
+
+    client.force_login(world["partner_user"])
+    if partner_url != host_url:
+        assert client.get(partner_url).status_code == partner_status, f"{name}: partner in its own workspace"
+        assert client.get(host_url).status_code == 404, f"{name}: partner in the host's workspace"
+        assert client.get(other_url).status_code == 404, f"{name}: partner in another partner's workspace"
+
+    client.force_login(world["nobody"])
+    assert client.get(host_url).status_code == 404, f"{name}: a user of no organisation"
+
+
+def test_the_index_takes_a_user_to_their_one_workspace_or_offers_a_choice(client, world):
+    client.force_login(world["partner_user"])
+    assert client.get(reverse("organise:index"))["Location"] == reverse("organise:overview", kwargs={"org": "we-own-it"})
+    world["host"].members.add(world["partner_user"])
+    page = client.get(reverse("organise:index"))
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert text.index("Health Campaigns Together") < text.index("We Own It")  # the host first
+    client.force_login(world["nobody"])
+    assert "not one of any organisation" in client.get(reverse("organise:index")).content.decode()
