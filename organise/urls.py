@@ -1,6 +1,6 @@
 from django.urls import path
 
-from organise.views import accounts, mailings, overview, petitions, segments, supporters
+from organise.views import accounts, held, mailings, overview, petitions, segments, supporters
 
 app_name = "organise"
 
@@ -11,10 +11,16 @@ urlpatterns = [
     path("<slug:org>/", overview.overview, name="overview"),
     # petitions (organise.views.petitions)
     path("<slug:org>/petitions/", petitions.petition_list, name="petitions"),
+    path("<slug:org>/petitions/<slug:slug>/", petitions.petition_detail, name="petition"),
+    # held signatures (organise.views.held)
+    path("<slug:org>/held/", held.held_list, name="held"),
     # mailings (organise.views.mailings)
     path("<slug:org>/mailings/", mailings.mailing_list, name="mailings"),
+    path("<slug:org>/mailings/<int:pk>/", mailings.mailing_detail, name="mailing"),
     # segments (organise.views.segments)
     path("<slug:org>/segments/", segments.segment_list, name="segments"),
+    path("<slug:org>/segments/<int:pk>/", segments.segment_detail, name="segment"),
     # supporters (organise.views.supporters)
     path("<slug:org>/supporters/", supporters.supporter_list, name="supporters"),
+    path("<slug:org>/supporters/<int:pk>/", supporters.supporter_detail, name="supporter"),
 ]

@@ -10,7 +10,15 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from tests.support.factories import make_organisation, make_other_partner, make_partner, make_petition
+from tests.support.factories import (
+    make_cosponsorship,
+    make_mailing,
+    make_organisation,
+    make_other_partner,
+    make_partner,
+    make_petition,
+    make_supporter,
+)
 
 # (name, url builder taking the objects dict and the organisation's slug, host, partner)
 # "host" is the status in the host's workspace for its people; "partner" in a partner's own
@@ -21,7 +29,15 @@ PAGES = [
     ("mailings", lambda objects, org: reverse("organise:mailings", kwargs={"org": org}), 200, 403),
     ("segments", lambda objects, org: reverse("organise:segments", kwargs={"org": org}), 200, 403),
     ("supporters", lambda objects, org: reverse("organise:supporters", kwargs={"org": org}), 200, 200),
+    ("petition", lambda o, org: reverse("organise:petition", kwargs={"org": org, "slug": o["petition"].slug}), 200, 200),
+    ("held", lambda o, org: reverse("organise:held", kwargs={"org": org}), 200, 403),
+    ("mailing", lambda o, org: reverse("organise:mailing", kwargs={"org": org, "pk": o["mailing"].pk}), 200, 403),
+    ("segment", lambda o, org: reverse("organise:segment", kwargs={"org": org, "pk": o["mailing"].segment_id}), 200, 403),
+    ("supporter", lambda o, org: reverse("organise:supporter", kwargs={"org": org, "pk": o["supporter"].pk}), 200, 200),
 ]
+
+# Pages about one object that the other partner has nothing to do with.
+OBJECT_PAGES_OF_OTHERS = {"petition", "supporter"}
 
 
 @pytest.fixture
@@ -34,10 +50,16 @@ def world(db):
     host.members.add(host_user)
     partner_user = User.objects.create_user("partner-person", password="pw")
     partner.members.add(partner_user)
+    other_user = User.objects.create_user("other-partner-person", password="pw")
+    other.members.add(other_user)
     nobody = User.objects.create_user("no-organisation", password="pw")
     petition = make_petition()
-    return {"host": host, "partner": partner, "other": other, "host_user": host_user,
-            "partner_user": partner_user, "nobody": nobody, "petition": petition}
+    make_cosponsorship(petition=petition, organisation=partner)
+    # Opted in to the partner: one of the people the partner may see.
+    supporter = make_supporter("grace@example.org", organisation=partner)
+    mailing = make_mailing()
+    return {"supporter": supporter, "mailing": mailing, "host": host, "partner": partner, "other": other, "host_user": host_user,
+            "partner_user": partner_user, "other_user": other_user, "nobody": nobody, "petition": petition}
 
 
 @pytest.mark.parametrize("name,url,host_status,partner_status", PAGES, ids=[p[0] for p in PAGES])
@@ -59,6 +81,12 @@ def test_who_sees_each_workspace_page(client, world, name, url, host_status, par
         assert client.get(partner_url).status_code == partner_status, f"{name}: partner in its own workspace"
         assert client.get(host_url).status_code == 404, f"{name}: partner in the host's workspace"
         assert client.get(other_url).status_code == 404, f"{name}: partner in another partner's workspace"
+
+    # The other partner in its own workspace: pages about this petition, supporter or mailing
+    # (none of them its own) do not exist for it; its own lists answer as for any partner.
+    client.force_login(world["other_user"])
+    expected = 404 if name in OBJECT_PAGES_OF_OTHERS else partner_status
+    assert client.get(other_url).status_code == expected, f"{name}: another partner in its own workspace"
 
     client.force_login(world["nobody"])
     assert client.get(host_url).status_code == 404, f"{name}: a user of no organisation"
