@@ -36,9 +36,9 @@ def preferences_update(
     """Apply the preference page's boxes; only what changed writes ledger rows.
 
     Only lists and organisations the page shows can change. Switching a list on records the
-    consent its box's wording gives; withdrawing consent from an organisation also switches
-    off all its lists, and wins over a list switched on in the same form (the more protective
-    reading). Returns the number of changes.
+    consent its box's wording gives, to that list alone; withdrawing consent from an
+    organisation also switches off all its lists (consent_record), and wins over a list
+    switched on in the same form (the more protective reading). Returns the number of changes.
     """
     changes = 0
     with transaction.atomic(durable=True):
@@ -63,8 +63,6 @@ def preferences_update(
                 supporter=supporter, mailing_list=each, subscribed=wanted,
                 wording=each.opt_in_wording if wanted else list_opt_out_wording(each), source=source,
             )
-            if wanted and not consents_current(supporter=supporter).get(each.organisation_id):
-                consent_record(supporter=supporter, organisation=each.organisation, given=True, wording=each.opt_in_wording, source=source)
     return changes
 
 

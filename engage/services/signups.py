@@ -168,8 +168,8 @@ def signup_confirm(*, signup: Signup) -> bool:
         list_wordings = signup.consent_wordings.get("lists", {})
         for each in signup.mailing_lists.select_related("organisation"):
             wording = list_wordings.get(str(each.pk), each.opt_in_wording)
+            # Consent to this list alone: not to the organisation's other mail (docs/design.md, "One recipient filter").
             subscription_set(supporter=supporter, mailing_list=each, subscribed=True, wording=wording, source=source)
-            consent_record(supporter=supporter, organisation=each.organisation, given=True, wording=wording, source=source)
         organisations = Organisation.objects.in_bulk([int(pk) for pk in signup.consent_wordings.get("organisations", {})])
         for pk, wording in signup.consent_wordings.get("organisations", {}).items():
             if int(pk) in organisations:

@@ -103,13 +103,14 @@ def subscribed_q(*, mailing_list: MailingList, many: bool) -> Q:
 def recipients_eligible(
     supporters: QuerySet[Supporter], *, organisation: Organisation, mailing_list: MailingList | None, many: bool = False
 ) -> QuerySet[Supporter]:
-    """`supporters` less everyone this organisation may not email on this list (None: as the
-    organisation, to those whose latest consent to it is an opt-in). `many`: the supporters are
-    a whole segment, not a chunk (see opted_in_q)."""
-    eligible = supporters.filter(opted_in_q(organisation=organisation, many=many)).exclude(suppressed_q())
+    """`supporters` less everyone this organisation may not email on this list: its subscribers
+    (a subscription is consent to that list, and any withdrawal from the organisation switches
+    its lists off), or, with no list, as the organisation, those whose latest consent to it is
+    an opt-in; never anyone suppressed (docs/design.md, "One recipient filter"). `many`: the
+    supporters are a whole segment, not a chunk (see opted_in_q)."""
     if mailing_list is not None:
-        eligible = eligible.filter(subscribed_q(mailing_list=mailing_list, many=many))
-    return eligible
+        return supporters.filter(subscribed_q(mailing_list=mailing_list, many=many)).exclude(suppressed_q())
+    return supporters.filter(opted_in_q(organisation=organisation, many=many)).exclude(suppressed_q())
 
 
 # --- Why each recipient gets it: the footer's reason ---------------------------------------------

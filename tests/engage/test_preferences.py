@@ -90,9 +90,14 @@ class PreferencePageTests(PreferencesTestCase):
         self.assertTrue(self.latest_consent(self.partner).given)
         self.assertEqual(self.latest_consent(self.partner).wording,
                          "Keep me updated by email by We Own It about its campaigns. I can unsubscribe at any time.")
-        # Switching a host list on gives consent to the host, in the list's words.
-        self.assertEqual(self.latest_consent(self.host).wording, self.paper.opt_in_wording)
-        self.assertTrue(self.latest_consent(self.host).given)
+        # Switching a host list on is consent to that list, in its words, and not to the host's other mail.
+        self.assertEqual(self.latest_consent(self.host).wording, "No")
+        self.assertFalse(self.latest_consent(self.host).given)
+        self.assertEqual(self.statuses()[self.paper.slug], "subscribed")
+        self.assertEqual(
+            SubscriptionEvent.objects.filter(supporter=self.ada, mailing_list=self.paper).latest("created_at", "id").wording,
+            self.paper.opt_in_wording,
+        )
 
     def test_forged_or_unknown_ids_change_nothing(self):
         before = self.statuses()

@@ -84,22 +84,20 @@ class SubscribeTests(SignupTestCase):
         self.assertEqual({s.status for s in subscriptions.all()}, {Subscription.Status.SUBSCRIBED})
         self.assertContains(self.client.get(path), "You're subscribed")
 
-        consents = Consent.objects.order_by("wording")
+        # A subscription is consent to its list alone: its wording goes to the list's ledger,
+        # and nothing is written as consent to the organisation's other mail.
+        self.assertFalse(Consent.objects.exists())
         self.assertEqual(
-            [(c.organisation, c.given, c.wording, c.source) for c in consents],
+            sorted(SubscriptionEvent.objects.values_list("mailing_list__slug", "status", "wording", "source")),
             [
-                (self.host, True, "Email me Coalition news from Health Campaigns Together. I can unsubscribe at any time.", "subscribe-form:leaflet"),
-                (self.host, True, "Post me the quarterly newspaper's email edition.", "subscribe-form:leaflet"),
+                ("coalition-news", "subscribed", "Email me Coalition news from Health Campaigns Together. I can unsubscribe at any time.", "subscribe-form:leaflet"),
+                ("quarterly-paper", "subscribed", "Post me the quarterly newspaper's email edition.", "subscribe-form:leaflet"),
             ],
-        )
-        self.assertEqual(
-            sorted(SubscriptionEvent.objects.values_list("mailing_list__slug", "status")),
-            [("coalition-news", "subscribed"), ("quarterly-paper", "subscribed")],
         )
 
         # Confirming twice writes nothing more.
         self.post(path, {})
-        self.assertEqual(Consent.objects.count(), 2)
+        self.assertEqual(Consent.objects.count(), 0)
         self.assertEqual(SubscriptionEvent.objects.count(), 2)
 
     def test_the_ledger_keeps_the_wording_shown_even_if_the_list_is_edited_before_confirming(self):
@@ -107,7 +105,7 @@ class SubscribeTests(SignupTestCase):
         self.paper.consent_wording = "Something else entirely."
         self.paper.save()
         self.post(link_in_last_email(SIGNUP_CONFIRM_LINK), {})
-        self.assertEqual(Consent.objects.get().wording, "Post me the quarterly newspaper's email edition.")
+        self.assertEqual(SubscriptionEvent.objects.get().wording, "Post me the quarterly newspaper's email edition.")
 
     def test_it_refuses_bad_input_with_messages_and_stores_nothing(self):
         cases = [
@@ -193,10 +191,7 @@ class JoinTests(SignupTestCase):
         self.assertEqual((membership.organisation, membership.supporter.email), (self.host, "ada@example.org"))
         self.assertEqual(
             sorted(Consent.objects.values_list("wording", flat=True)),
-            [
-                "Email me Coalition news from Health Campaigns Together. I can unsubscribe at any time.",
-                "Keep me updated by email by Health Campaigns Together about its campaigns. I can unsubscribe at any time.",
-            ],
+            ["Keep me updated by email by Health Campaigns Together about its campaigns. I can unsubscribe at any time."],
         )
         self.assertEqual(Subscription.objects.get().status, Subscription.Status.SUBSCRIBED)
 

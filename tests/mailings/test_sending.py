@@ -11,6 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from engage import links
+from engage.models import Subscription
+from engage.services.consent import consent_record
 from mailings.models import Delivery, Mailing
 from mailings.services.compose import (
     deliveries_unknown_drop,
@@ -49,7 +51,10 @@ def audience(n=5, news=None):
     make_supporter("bounced@example.org", subscribed_to=news)
     suppress("bounced@example.org")
     make_supporter("left@example.org", unsubscribed_from=news)
-    make_supporter("never@example.org", opted_in=None, subscribed_to=news)
+    # Asked to subscribe and never confirmed: not a subscriber.
+    never = make_supporter("never@example.org", opted_in=None)
+    Subscription.objects.create(supporter=never, mailing_list=news, status=Subscription.Status.PENDING)
+    make_supporter("withdrew@example.org", subscribed_to=news, opted_in=False)  # withdrew from the host
     return news, people
 
 
@@ -247,9 +252,15 @@ def test_it_claims_a_chunk_in_a_constant_number_of_queries(mailgun, settings, dj
         assert chunk_send(mailing_id=mailing.pk).sent == 30
 
 
-def test_it_refuses_organisation_less_consent(mailgun, django_capture_on_commit_callbacks):
+def test_a_subscription_is_consent_to_its_list_and_a_withdrawal_ends_it(mailgun, django_capture_on_commit_callbacks):
     partner = make_organisation(slug="we-own-it", name="We Own It", kind="partner")
     news, people = audience(2)
-    make_supporter("partner-only@example.org", organisation=partner, subscribed_to=news)
+    # Opted in to a partner only, and subscribed to the host's list: the list is what they asked for.
+    make_supporter("list-only@example.org", organisation=partner, subscribed_to=news)
+    # Subscribed, then withdrew from the host: its lists went off with it.
+    later = make_supporter("later@example.org", subscribed_to=news)
+    consent_record(supporter=later, organisation=news.organisation, given=False, wording="Stop", source="test")
+    assert Subscription.objects.get(supporter=later, mailing_list=news).status == Subscription.Status.UNSUBSCRIBED
     start(make_mailing(mailing_list=news), django_capture_on_commit_callbacks)
-    assert "partner-only@example.org" not in copies_by_address(mailgun)
+    sent = copies_by_address(mailgun)
+    assert sent == {p.email: 1 for p in people} | {"list-only@example.org": 1}

@@ -137,12 +137,13 @@ def make_supporter(email, *, first_name="Ada", postcode="S70 2AB", country="GB",
     supporter, _ = supporter_get_or_create(
         email=email, first_name=first_name, last_name="Test", country=country, postcode=postcode
     )
-    if opted_in is not None:
-        consent_record(supporter=supporter, organisation=organisation or make_organisation(), given=opted_in,
-                       wording="Keep me updated", source="test")
     for mailing_list, status in ((subscribed_to, Subscription.Status.SUBSCRIBED), (unsubscribed_from, Subscription.Status.UNSUBSCRIBED)):
         if mailing_list is not None:
             Subscription.objects.update_or_create(supporter=supporter, mailing_list=mailing_list, defaults={"status": status})
+    # After the subscriptions, as in life: a withdrawal switches off the organisation's lists.
+    if opted_in is not None:
+        consent_record(supporter=supporter, organisation=organisation or make_organisation(), given=opted_in,
+                       wording="Keep me updated", source="test")
     return supporter
 
 
