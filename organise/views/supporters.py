@@ -85,7 +85,7 @@ def supporter_list(request, workspace):
     page = paginator.get_page(page_number)
     people = {s.pk: s for s in workspace.supporters().filter(pk__in=list(page.object_list))}
     context.update(
-        query=query, field=field, searched_field=found.field, more=found.more, total=len(found.ids), page=page,
+        query=query, field=field, searched_field=found.field, more=found.more, cut=found.cut, total=len(found.ids), page=page,
         supporters=[people[pk] for pk in page.object_list if pk in people],
         page_query=_page_query(query, field),
     )
