@@ -181,3 +181,19 @@ def test_any_review_post_is_a_redirect_or_a_400(client, world, action, ids, peti
              for k, v in data.items()}
     response = client.post(_url(world, "held_review"), clean)
     assert response.status_code in (302, 400), response.status_code
+
+
+def test_the_folded_addresses_agree_with_the_petitions_selector(world):
+    """The workspace finds alias neighbours from the addresses' side (bounded by the search
+    index); the admin's selector scans the petition. On the same rows they agree."""
+    from organise.views.held import _alias_neighbours
+    from petitions.selectors import signatures_alias_neighbours
+
+    petition = world["petition"]
+    for email in ("ad.a+3@gmail.com", "a.d.a@googlemail.com", "ada@example.org", "ada+x@example.org", "ad@gmail.com",
+                  "adam@gmail.com", "ada_b@gmail.com", "a%da@gmail.com", "ADA+Y@GMAIL.COM", "bot+1@spam.example"):
+        _held(petition, email)
+    _held(world["other_petition"], "a.da+9@gmail.com")
+    held = list(Signature.objects.filter(status=Signature.Status.HELD).select_related("supporter"))
+    assert _alias_neighbours(held) == signatures_alias_neighbours(held)
+    assert _alias_neighbours(held)[world["first"].pk] == ("ada@gmail.com", 4)
