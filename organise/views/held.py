@@ -6,6 +6,8 @@ invalidating go through the same services as the admin's actions (petitions.serv
 so a release here sends the same confirmation email and counts the same way.
 """
 
+from datetime import timedelta
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db import transaction
@@ -46,6 +48,18 @@ def _petition_filter(workspace, slug: str):
     return petition
 
 
+def _gap_text(gap: timedelta) -> str:
+    # Bots sign seconds apart, so seconds matter here, which timesince leaves out.
+    seconds = int(gap.total_seconds())
+    if seconds < 120:
+        return ngettext("%(count)d second", "%(count)d seconds", seconds) % {"count": seconds}
+    if seconds < 2 * 3600:
+        return ngettext("%(count)d minute", "%(count)d minutes", seconds // 60) % {"count": seconds // 60}
+    if seconds < 2 * 86400:
+        return ngettext("%(count)d hour", "%(count)d hours", seconds // 3600) % {"count": seconds // 3600}
+    return ngettext("%(count)d day", "%(count)d days", seconds // 86400) % {"count": seconds // 86400}
+
+
 def _signals(held: list[Signature]) -> dict[int, dict]:
     """Per held signature: how many signatures of its petition share its IP hash, the gap to the
     previous one from that IP hash on the petition, the address's domain, and the folded address
@@ -69,6 +83,7 @@ def _signals(held: list[Signature]) -> dict[int, dict]:
         signals[signature.pk] = {
             "ip_others": max(len(shared) - 1, 0),
             "gap": signature.created_at - earlier[-1] if earlier else None,
+            "gap_text": _gap_text(signature.created_at - earlier[-1]) if earlier else "",
             "domain": email.rpartition("@")[2],
             "folded": folded,
             "folded_others": others,

@@ -87,6 +87,11 @@ def test_held_signatures_are_released_by_ticking_their_boxes(site, browser, axe)
     _log_in(browser, site)
     browser.get(f"{site['url']}/organise/{site['org']}/held/")
     axe(browser, "held signatures")
+    browser.set_window_size(390, 844)  # a phone: the table scrolls in its own box, the page does not
+    assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1"), \
+        "the held page scrolls sideways on a phone"
+    axe(browser, "held signatures at phone width")
+    browser.set_window_size(1100, 1400)
     first, second, third = site["held"]
     mail.outbox.clear()
     for signature in (first, second):

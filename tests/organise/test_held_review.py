@@ -72,6 +72,7 @@ def test_the_held_list_shows_each_signal(client, world):
     assert ip_hash("203.0.113.9")[:10] in text
     assert "ada@gmail.com" in text and "(1 other signature)" in text and "(3 other signatures)" in text
     assert "Caught by the honeypot" in text
+    assert "3 minutes" in text and "6 minutes" in text  # second after first, third after second
     assert "Save our surgery (1 held)" in text and "Scrap the ICP contract (4 held)" in text
     assert "Every petition (5 held)" in text
 
