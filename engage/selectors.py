@@ -2,12 +2,19 @@
 person's data for an export or an erasure, partners' supporters, and a subscriber import's
 batch. Nothing here writes (engage.services does)."""
 
+import contextlib
+import itertools
 import json
+import re
+import unicodedata
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import F, OuterRef, QuerySet, Subquery
-from django.db.models.functions import Lower
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Collate, Lower
 from django.utils import timezone
 
 from engage import personal_data
@@ -24,7 +31,14 @@ from engage.models import (
     Supporter,
     Suppression,
 )
-from engage.normalise import normalise_email
+from engage.normalise import (
+    email_fold_aliases,
+    email_fold_aliases_pattern,
+    email_normalise,
+    normalise_email,
+    normalise_postcode,
+)
+from engage.sql import ids_q
 from engage.suppression import email_hash
 
 
@@ -355,3 +369,185 @@ def consent_withdrawn_ids(*, organisation_id: int, supporter_ids: list[int]) -> 
         .filter(consent=False)
         .values_list("pk", flat=True)
     )
+
+
+# --- Searching supporters (the organisers' workspace) --------------------------------------------
+# Every search is one or more prefix matches, each read in the order of its index
+# (migration 0010, PostgreSQL) and stopped after SEARCH_LIMIT + 1 rows: a search reads a bounded
+# number of index entries however many of a million supporters match. The organiser is told when
+# there were more, and narrows the search.
+
+SEARCH_LIMIT = 1000
+SEARCH_CANDIDATES = 10 * SEARCH_LIMIT  # index entries read per prefix at most, whatever the scope
+SEARCH_FIELDS = ("name", "email", "postcode")
+_POSTCODE_LIKE = re.compile(r"[A-Z]{1,2}[0-9]|BFPO|GIR")
+
+
+@dataclass(frozen=True)
+class SupporterSearch:
+    field: str  # "" for no query (the newest supporters), else one of SEARCH_FIELDS
+    ids: list[int]  # the matches in display order, at most SEARCH_LIMIT
+    more: bool  # whether there were more matches than SEARCH_LIMIT
+    cut: bool = False  # whether SEARCH_CANDIDATES were read before SEARCH_LIMIT were found: there may be more
+
+
+def _search_key(expression):
+    # The indexes are COLLATE "C" on PostgreSQL; SQLite's default collation is already bytewise.
+    return Collate(expression, "C") if connection.vendor == "postgresql" else expression
+
+
+def supporter_search_field(query: str) -> str:
+    """The field a query most likely means: an address has an @, a postcode starts like one
+    (letters then a digit, or BFPO), anything else is a name."""
+    text = query.strip()
+    if "@" in text:
+        return "email"
+    if _POSTCODE_LIKE.match(re.sub(r"\s+", "", text).upper()):
+        return "postcode"
+    return "name"
+
+
+def _email_prefixes(query: str) -> set[str]:
+    """The stored spelling of what was typed (engage.normalise.email_normalise: upper-case, NFD
+    and punycode spellings are one address), and the plainly lower-cased text for a partial
+    address the normaliser refuses ("ada@")."""
+    prefixes = {normalise_email(query)}
+    with contextlib.suppress(ValueError):
+        prefixes.add(email_normalise(query))
+    return {p for p in prefixes if p}
+
+
+def _postcode_prefixes(query: str) -> set[str]:
+    spaced = re.sub(r"\s+", " ", unicodedata.normalize("NFC", query).strip().upper())
+    prefixes = {spaced}
+    with contextlib.suppress(ValidationError):
+        prefixes.add(normalise_postcode(query, "GB"))  # "s702ab" is stored as "S70 2AB"
+    return {p for p in prefixes if p}
+
+
+def _name_conditions(query: str) -> list[tuple[str, Q]]:
+    """One word: a first or a last name starting with it. Several: the first word begins the
+    first name and the rest the last name, or the whole begins either ("Mary Ann", "van Dyke")."""
+    words = unicodedata.normalize("NFC", query).lower().split()
+    if not words:
+        return []
+    whole = " ".join(words)
+    conditions = [("first", Q(first_key__startswith=whole)), ("last", Q(last_key__startswith=whole))]
+    if len(words) > 1:
+        conditions.append(("first", Q(first_key__startswith=words[0], last_key__startswith=" ".join(words[1:]))))
+    return conditions
+
+
+def _search_reads(supporters: QuerySet[Supporter], query: str, field: str) -> tuple[str, QuerySet, list[tuple[Q, str]]]:
+    """(the field searched, the supporters with the index keys annotated, [(a prefix match, the key it walks)])."""
+    field = field if field in SEARCH_FIELDS else supporter_search_field(query)
+    if field == "email":
+        keyed = supporters.annotate(key=_search_key(Lower("email")))
+        return field, keyed, [(Q(key__startswith=p), "key") for p in sorted(_email_prefixes(query))]
+    if field == "postcode":
+        keyed = supporters.annotate(key=_search_key(F("postcode")))
+        return field, keyed, [(Q(key__startswith=p), "key") for p in sorted(_postcode_prefixes(query))]
+    keyed = supporters.annotate(first_key=_search_key(Lower("first_name")), last_key=_search_key(Lower("last_name")))
+    return field, keyed, [(condition, f"{index}_key") for index, condition in _name_conditions(query)]
+
+
+_SEARCH_ORDER = {
+    "email": ("email", "pk"),
+    "postcode": ("postcode", "last_name", "first_name", "pk"),
+    "name": ("last_name", "first_name", "pk"),
+}
+
+
+def _sort_key(row: tuple) -> tuple:
+    return tuple(value.lower() if isinstance(value, str) else value for value in row)
+
+
+def _candidates(rows: QuerySet, scope: QuerySet[Supporter], order: tuple[str, ...]) -> tuple[list[int], bool, bool]:
+    """(up to SEARCH_LIMIT ids of `rows` in `scope`, whether there were more, whether the read
+    stopped at SEARCH_CANDIDATES before finding them all). `rows` is not scoped, so the database
+    walks the index in `order` and stops; the scope (a partner's opt-ins: a semi-join the planner
+    misjudges inside such a walk, and sorts instead) is then checked for each batch of ids alone."""
+    scoped = bool(scope.query.where)  # the host's scope is everyone: nothing to check
+    ordered = rows.order_by(*order).values_list("pk", flat=True)
+    found: list[int] = []
+    offset = 0
+    while offset < SEARCH_CANDIDATES:
+        batch = list(ordered[offset : offset + SEARCH_LIMIT + 1])
+        offset += len(batch)
+        if scoped and batch:
+            in_scope = set(scope.filter(ids_q(Supporter, batch)).values_list("pk", flat=True))
+            found.extend(pk for pk in batch if pk in in_scope)
+        else:
+            found.extend(batch)
+        if len(found) > SEARCH_LIMIT:
+            return found[:SEARCH_LIMIT], True, False
+        if len(batch) <= SEARCH_LIMIT:
+            return found, False, False
+    return found, False, True
+
+
+def supporters_search(*, supporters: QuerySet[Supporter], query: str, field: str = "") -> SupporterSearch:
+    """Those of `supporters` (the workspace's people) matching `query` in `field` (guessed when
+    empty), by prefix: the address as stored (normalised), the postcode, or the names. Without
+    a query: the newest. At most SEARCH_LIMIT, in the order of the field (address, postcode,
+    last name, first name; newest first without a query)."""
+    query = query.strip()
+    everyone = Supporter.objects.all()
+    if not query:
+        ids, more, cut = _candidates(everyone, supporters, ("-pk",))
+        return SupporterSearch(field="", ids=ids, more=more, cut=cut)
+    field, keyed, reads = _search_reads(everyone, query, field)
+    found: set[int] = set()
+    more = cut = False
+    for condition, key in reads:
+        # Ordered by the index's own key (and id), so the database walks the index and stops.
+        ids, read_more, read_cut = _candidates(keyed.filter(condition), supporters, (key, "pk"))
+        found.update(ids)
+        more, cut = more or read_more, cut or read_cut
+    if not found:
+        return SupporterSearch(field=field, ids=[], more=False, cut=cut)
+    rows = sorted(Supporter.objects.filter(pk__in=found).values_list(*_SEARCH_ORDER[field]), key=_sort_key)
+    ids = [row[-1] for row in rows]
+    more = more or len(ids) > SEARCH_LIMIT
+    return SupporterSearch(field=field, ids=ids[:SEARCH_LIMIT], more=more, cut=cut and not more)
+
+
+def supporters_search_all(*, supporters: QuerySet[Supporter], query: str, field: str = "") -> QuerySet[Supporter]:
+    """The same matches as supporters_search without its limit, for a CSV of them (streamed)."""
+    query = query.strip()
+    if not query:
+        return supporters
+    _field, keyed, reads = _search_reads(supporters, query, field)
+    wanted = Q(pk__in=[])
+    for condition, _key in reads:
+        wanted |= condition
+    return keyed.filter(wanted)
+
+
+def supporters_folding_to(mailboxes: set[str]) -> dict[int, str]:
+    """{supporter id: mailbox} for the supporters whose address folds to one of these mailboxes
+    (engage.normalise.email_fold_aliases: "+tags" off, and Gmail's dots). Read through the
+    search index (migration 0010) as a few prefix ranges per mailbox, each then matched exactly:
+    the local part for most domains ("ada" for ada@ and ada+1@), and for Gmail its first five
+    letters with every placing of dots between them ("ada" gives "ada", "a.da", "ad.a",
+    "a.d.a"), so a million supporters are never read one by one. (Gmail addresses with two
+    dots in a row among their first five letters are not found; Gmail refuses to create them.)"""
+    if not mailboxes:
+        return {}
+    wanted = Q(pk__in=[])
+    for mailbox in mailboxes:
+        local, _, domain = mailbox.rpartition("@")
+        if not local:
+            continue
+        if domain == "gmail.com":
+            head = local[:5]
+            prefixes = {head[0] + "".join(("." if dot else "") + char for dot, char in zip(dots, head[1:], strict=True))
+                        for dots in itertools.product((False, True), repeat=len(head) - 1)}
+        else:
+            prefixes = {local}
+        starts = Q(pk__in=[])
+        for prefix in prefixes:
+            starts |= Q(key__startswith=prefix)
+        wanted |= starts & Q(email__regex=email_fold_aliases_pattern(mailbox))
+    rows = Supporter.objects.annotate(key=_search_key(Lower("email"))).filter(wanted).values_list("pk", "email")
+    return {pk: folded for pk, email in rows if (folded := email_fold_aliases(email)) in mailboxes}

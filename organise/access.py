@@ -39,6 +39,7 @@ class Need(StrEnum):
     REVIEW = "review"  # release or invalidate held signatures
     MAIL = "mail"  # segments, messages, test sends, sending mailings
     PUBLISH = "publish"  # petition updates
+    ERASE = "erase"  # erase a person, or download everything held about them (all organisations' data)
 
 
 # What each kind of organisation's people may do in its workspace. Partners see their slice of

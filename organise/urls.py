@@ -14,6 +14,7 @@ urlpatterns = [
     path("<slug:org>/petitions/<slug:slug>/", petitions.petition_detail, name="petition"),
     # held signatures (organise.views.held)
     path("<slug:org>/held/", held.held_list, name="held"),
+    path("<slug:org>/held/review/", held.held_review, name="held_review"),
     # mailings (organise.views.mailings)
     path("<slug:org>/mailings/", mailings.mailing_list, name="mailings"),
     path("<slug:org>/mailings/<int:pk>/", mailings.mailing_detail, name="mailing"),
@@ -22,5 +23,8 @@ urlpatterns = [
     path("<slug:org>/segments/<int:pk>/", segments.segment_detail, name="segment"),
     # supporters (organise.views.supporters)
     path("<slug:org>/supporters/", supporters.supporter_list, name="supporters"),
+    path("<slug:org>/supporters/export.csv", supporters.supporters_csv, name="supporters_csv"),
     path("<slug:org>/supporters/<int:pk>/", supporters.supporter_detail, name="supporter"),
+    path("<slug:org>/supporters/<int:pk>/data.json", supporters.supporter_data_export, name="supporter_export"),
+    path("<slug:org>/supporters/<int:pk>/erase/", supporters.supporter_erase_confirm, name="supporter_erase"),
 ]

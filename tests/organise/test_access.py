@@ -34,6 +34,20 @@ PAGES = [
     ("mailing", lambda o, org: reverse("organise:mailing", kwargs={"org": org, "pk": o["mailing"].pk}), 200, 403),
     ("segment", lambda o, org: reverse("organise:segment", kwargs={"org": org, "pk": o["mailing"].segment_id}), 200, 403),
     ("supporter", lambda o, org: reverse("organise:supporter", kwargs={"org": org, "pk": o["supporter"].pk}), 200, 200),
+    ("supporters search", lambda o, org: reverse("organise:supporters", kwargs={"org": org}) + "?q=grace", 200, 200),
+    ("supporters csv", lambda o, org: reverse("organise:supporters_csv", kwargs={"org": org}), 200, 200),
+    ("supporters csv of a search", lambda o, org: reverse("organise:supporters_csv", kwargs={"org": org}) + "?q=gr", 200, 200),
+    ("supporter export", lambda o, org: reverse("organise:supporter_export", kwargs={"org": org, "pk": o["supporter"].pk}), 200, 403),
+    ("supporter erase", lambda o, org: reverse("organise:supporter_erase", kwargs={"org": org, "pk": o["supporter"].pk}), 200, 403),
+    ("held of a petition", lambda o, org: reverse("organise:held", kwargs={"org": org}) + f"?petition={o['petition'].slug}", 200, 403),
+]
+
+# The POSTs: (name, url builder, data, the host's status in its own workspace, the partner's in its own).
+# The host's answer is for this harmless data (nothing chosen, nothing confirmed: a 400 that changes nothing).
+POSTS = [
+    ("held review", lambda o, org: reverse("organise:held_review", kwargs={"org": org}), {"action": "release"}, 400, 403),
+    ("supporter erase", lambda o, org: reverse("organise:supporter_erase", kwargs={"org": org, "pk": o["supporter"].pk}),
+     {}, 400, 403),
 ]
 
 # Pages about one object that the other partner has nothing to do with.
@@ -90,6 +104,36 @@ def test_who_sees_each_workspace_page(client, world, name, url, host_status, par
 
     client.force_login(world["nobody"])
     assert client.get(host_url).status_code == 404, f"{name}: a user of no organisation"
+
+
+@pytest.mark.parametrize("name,url,data,host_status,partner_status", POSTS, ids=[p[0] for p in POSTS])
+def test_who_may_post_to_each_workspace_action(client, world, name, url, data, host_status, partner_status):
+    host_url, partner_url, other_url = (url(world, world[org].slug) for org in ("host", "partner", "other"))
+    anonymous = client.post(partner_url, data)
+    assert anonymous.status_code == 302 and reverse("organise:login") in anonymous["Location"], name
+    client.force_login(world["host_user"])
+    assert client.post(host_url, data).status_code == host_status, f"{name}: host in its own workspace"
+    assert client.post(other_url, data).status_code == 404, f"{name}: host in a workspace not its own"
+    client.force_login(world["partner_user"])
+    assert client.post(partner_url, data).status_code == partner_status, f"{name}: partner in its own workspace"
+    assert client.post(host_url, data).status_code == 404, f"{name}: partner in the host's workspace"
+    client.force_login(world["nobody"])
+    assert client.post(host_url, data).status_code == 404, f"{name}: a user of no organisation"
+    assert world["supporter"].__class__.objects.filter(pk=world["supporter"].pk).exists(), "nothing was erased"
+
+
+def test_a_partner_cannot_open_a_supporter_who_does_not_opt_in_to_it(client, world):
+    """Opted in to the host only, or withdrawn from the partner: not one of the partner's people (404)."""
+    host_only = make_supporter("hopper@example.org", organisation=world["host"])
+    withdrawn = make_supporter("lamarr@example.org", organisation=world["partner"])
+    make_supporter("lamarr@example.org", organisation=world["partner"], opted_in=False)
+    client.force_login(world["partner_user"])
+    for person in (host_only, withdrawn):
+        url = reverse("organise:supporter", kwargs={"org": world["partner"].slug, "pk": person.pk})
+        assert client.get(url).status_code == 404, person.email
+    client.force_login(world["host_user"])
+    for person in (host_only, withdrawn):
+        assert client.get(reverse("organise:supporter", kwargs={"org": world["host"].slug, "pk": person.pk})).status_code == 200
 
 
 def test_the_index_takes_a_user_to_their_one_workspace_or_offers_a_choice(client, world):
