@@ -489,13 +489,14 @@ def _progress_payload(mailing: Mailing) -> dict:
 def _send_page(request, workspace, mailing, *, status=200, problem="", count=None):
     editable = mailing.status in (Mailing.Status.DRAFT, Mailing.Status.SCHEDULED) and not mailing_starting(mailing)
     count = count if count is not None else (_count(mailing) if editable else None)
-    tables, cut_short = _figure_tables(mailing)
+    started = mailing.started_at is not None
+    tables, cut_short = _figure_tables(mailing) if started else ([], False)
     context = {
         "mailing": mailing, "step": "send" if editable else "progress", "problem": problem,
         "count": count, "people": _people(count["eligible"]) if count and "eligible" in count else "",
         **(_count_texts(count) if count else {}),
         "ready_problem": _ready_problem(mailing), "progress": _progress_payload(mailing),
-        "started": mailing.started_at is not None or mailing.status not in (Mailing.Status.DRAFT, Mailing.Status.SCHEDULED),
+        "started": started,
         "starting": mailing_starting(mailing), "live": mailing.status in LIVE, "finished": mailing.status in FINISHED,
         "tables": tables, "cut_short": cut_short, "schedule_value": request.POST.get("at", ""),
         "now_local": timezone.localtime().strftime("%Y-%m-%dT%H:%M"),

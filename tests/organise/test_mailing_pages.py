@@ -124,7 +124,6 @@ def test_the_preview_renders_the_merge_fields_for_the_chosen_recipient(client, w
     nobody = preview(client, world, subject="News for {{ first_name }}", body="Dear {{ first_name|default:\"friend\" }}").json()
     assert nobody["subject"] == "News for " and "Dear friend" in nobody["html"] and nobody["as"] == ""
     # Someone who is not a recipient (suppressed) is not previewed as: the page says so.
-    bounced = get_user_model()  # noqa: F841 (clarity: the id below is a supporter's)
     outsider = make_supporter("outsider@example.org", first_name="Olive", opted_in=False)
     other = preview(client, world, subject="Hi {{ first_name }}", body="x", **{"as": outsider.pk}).json()
     assert "Olive" not in other["html"] and "not among this mailing's recipients" in other["as_problem"]

@@ -11,7 +11,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mailings.models import Mailing, Message
-from tests.support.factories import make_list, make_mailing, make_message, make_organisation, make_sender, make_supporter
+from tests.support.factories import (
+    make_list,
+    make_mailing,
+    make_message,
+    make_organisation,
+    make_sender,
+    make_supporter,
+)
 from tests.support.strategies import arbitrary_text, form_body, page_examples
 
 pytestmark = pytest.mark.django_db
