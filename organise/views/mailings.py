@@ -106,7 +106,17 @@ def _count(mailing: Mailing, *, segment=None, mailing_list=None, use_given=False
 # --- Forms -----------------------------------------------------------------------------------
 
 
-class BasisField(forms.ModelChoiceField):
+class IdChoiceField(forms.ModelChoiceField):
+    """A choice of row by id: what is not an id that can exist is refused before any query (a
+    60-digit number overflows SQLite's integer)."""
+
+    def to_python(self, value):
+        if value not in self.empty_values and parse_whole_number(str(value), minimum=1) is None:
+            raise forms.ValidationError(self.error_messages["invalid_choice"], code="invalid_choice")
+        return super().to_python(value)
+
+
+class BasisField(IdChoiceField):
     """The consent basis: a list, or (empty) the organisation itself."""
 
     widget = forms.RadioSelect
@@ -117,9 +127,9 @@ class BasisField(forms.ModelChoiceField):
 
 class NewMailingForm(PublicForm):
     name = forms.CharField(label=gettext_lazy("Name (for organisers only)"), max_length=200)
-    sender = forms.ModelChoiceField(label=gettext_lazy("From"), queryset=Sender.objects.none(), empty_label=None)
+    sender = IdChoiceField(label=gettext_lazy("From"), queryset=Sender.objects.none(), empty_label=None)
     subject = forms.CharField(label=gettext_lazy("Subject"), max_length=200, validators=[validate_header_text])
-    segment = forms.ModelChoiceField(label=gettext_lazy("Segment"), queryset=None, empty_label=None)
+    segment = IdChoiceField(label=gettext_lazy("Segment"), queryset=None, empty_label=None)
 
     def __init__(self, *args, workspace, **kwargs):
         super().__init__(*args, **kwargs)
@@ -128,7 +138,7 @@ class NewMailingForm(PublicForm):
 
 
 class MessageForm(PublicForm):
-    sender = forms.ModelChoiceField(label=gettext_lazy("From"), queryset=Sender.objects.none(), empty_label=None)
+    sender = IdChoiceField(label=gettext_lazy("From"), queryset=Sender.objects.none(), empty_label=None)
     subject = forms.CharField(label=gettext_lazy("Subject"), max_length=200, validators=[validate_header_text])
     preheader = forms.CharField(
         label=gettext_lazy("Preheader"), max_length=200, required=False, validators=[validate_header_text],
@@ -157,8 +167,7 @@ class MessageForm(PublicForm):
 
 
 class AudienceForm(PublicForm):
-    segment = forms.ModelChoiceField(label=gettext_lazy("Segment"), queryset=None, empty_label=None,
-                                     widget=forms.Select)
+    segment = IdChoiceField(label=gettext_lazy("Segment"), queryset=None, empty_label=None)
     mailing_list = BasisField(label=gettext_lazy("Who may be sent it"), queryset=None, required=False)
 
     def __init__(self, *args, mailing: Mailing, workspace, **kwargs):

@@ -23,7 +23,7 @@
   }
 
   function grouped(n) {
-    return typeof n === "number" ? n.toLocaleString("en-GB") : n;
+    return typeof n === "number" ? n.toLocaleString(document.documentElement.lang || undefined) : n;
   }
 
   // --- The message: live preview, merge fields, preview as a recipient -------------------------

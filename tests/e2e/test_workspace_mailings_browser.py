@@ -4,6 +4,7 @@ worker through a slowed mock ESP while the page is open, and its progress bar mo
 intermediate values to 100% without the page reloading. axe-core checks every mailing page."""
 
 import time
+from pathlib import Path
 
 import pytest
 from celery.contrib.testing.worker import start_worker
@@ -31,6 +32,7 @@ from tests.support.mock_esp import MockEsp
 
 pytestmark = [pytest.mark.browser, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
+ARTIFACTS = Path(django_settings.BASE_DIR) / "var" / "test-artifacts"  # screenshots, for a look
 RECIPIENTS = 24
 CHUNK = 2
 ESP_LATENCY = 0.35  # seconds per call: 12 calls, about 4 s of sending while the page watches
@@ -137,6 +139,8 @@ def test_the_live_preview_follows_the_typing_as_the_chosen_recipient(workspace, 
     assert browser.find_element("css selector", "[data-frame=phone]").is_displayed()
     assert not browser.find_element("css selector", "[data-frame=desktop]").is_displayed()
     axe(browser, "the message step, edited")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "workspace-mailing-message.png"))
     browser.set_window_size(390, 900)
     axe(browser, "the message step at phone width")
 
@@ -169,6 +173,8 @@ def test_a_mailing_sent_from_the_page_shows_its_progress_to_the_end(workspace, b
         if value >= 100:
             break
         time.sleep(0.1)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "workspace-mailing-progress.png"))
     assert seen and seen[-1] == 100, f"the bar stopped at {seen}"
     assert any(0 < v < 100 for v in seen), f"no intermediate value seen: {seen}"
     assert seen == sorted(seen), f"the bar went backwards: {seen}"
@@ -185,6 +191,9 @@ def test_a_mailing_sent_from_the_page_shows_its_progress_to_the_end(workspace, b
     browser.get(_page(workspace, "organise:mailing"))
     _wait(browser, lambda d: d.find_elements("css selector", "#figure-hourly canvas"), "no hourly chart")
     axe(browser, "the results")
+    browser.save_screenshot(str(ARTIFACTS / "workspace-mailing-results.png"))
+    browser.set_window_size(390, 900)
+    axe(browser, "the results at phone width")
 
 
 @pytest.fixture
