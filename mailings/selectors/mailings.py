@@ -107,7 +107,7 @@ def unknown_reason(unknown: int) -> str:
 def mailing_pace(*, mailing: Mailing, progress: dict) -> dict:
     """The mean rate since the start (settled deliveries a minute) and, while sending, the
     seconds left at that rate; None where there is nothing to go on. No query: a page polling
-    every two seconds must not scan a million deliveries for a rate."""
+    every second must not scan a million deliveries for a rate."""
     done = progress["total"] - progress["queued"] - progress["in_flight"]
     if mailing.started_at is None or done <= 0:
         return {"rate_per_minute": None, "seconds_left": None}
