@@ -281,6 +281,9 @@ class WebhookEvent(models.Model):
         OutboundEmail, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
     )
     occurred_at = models.DateTimeField(null=True, blank=True)
+    # A click's link, for the mailing's links ranked; a per-recipient link (unsubscribe,
+    # preferences) is stored without its token, which would let anyone act as that person.
+    url = models.CharField(max_length=2000, blank=True, default="")
     received_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

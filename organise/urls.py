@@ -17,7 +17,17 @@ urlpatterns = [
     path("<slug:org>/held/review/", held.held_review, name="held_review"),
     # mailings (organise.views.mailings)
     path("<slug:org>/mailings/", mailings.mailing_list, name="mailings"),
+    path("<slug:org>/mailings/new/", mailings.mailing_new, name="mailing_new"),
     path("<slug:org>/mailings/<int:pk>/", mailings.mailing_detail, name="mailing"),
+    path("<slug:org>/mailings/<int:pk>/message/", mailings.mailing_message, name="mailing_message"),
+    path("<slug:org>/mailings/<int:pk>/preview/", mailings.mailing_preview, name="mailing_preview"),
+    path("<slug:org>/mailings/<int:pk>/recipients/", mailings.mailing_recipients, name="mailing_recipients"),
+    path("<slug:org>/mailings/<int:pk>/audience/", mailings.mailing_audience, name="mailing_audience"),
+    path("<slug:org>/mailings/<int:pk>/audience/count/", mailings.mailing_audience_count, name="mailing_audience_count"),
+    path("<slug:org>/mailings/<int:pk>/send/", mailings.mailing_send, name="mailing_send"),
+    path("<slug:org>/mailings/<int:pk>/schedule/", mailings.mailing_schedule, name="mailing_schedule"),
+    path("<slug:org>/mailings/<int:pk>/do/<slug:action>/", mailings.mailing_action, name="mailing_action"),
+    path("<slug:org>/mailings/<int:pk>/progress/", mailings.mailing_progress_json, name="mailing_progress"),
     # segments (organise.views.segments)
     path("<slug:org>/segments/", segments.segment_list, name="segments"),
     path("<slug:org>/segments/<int:pk>/", segments.segment_detail, name="segment"),

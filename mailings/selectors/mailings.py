@@ -2,17 +2,18 @@
 message's preview, a mailing's progress and statistics) and for the send (who is still a
 recipient, what is due, what is left)."""
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Count, Q, QuerySet
+from django.db.models.functions import Lower, TruncHour
 from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 
 from engage.models import MailingList, Organisation, Supporter
 from engage.sql import ids_q
 from mailings import esp, rendering
-from mailings.models import Delivery, Mailing, Message
+from mailings.models import Delivery, Mailing, Message, WebhookEvent
 from mailings.rendering import RenderedEmail
 from mailings.selectors.recipients import list_reason, recipients_eligible, recipients_reasons
 from mailings.selectors.segments import segment_supporters
@@ -101,6 +102,129 @@ def unknown_reason(unknown: int) -> str:
         "people two copies; dropping sends them nothing.",
         unknown,
     ) % {"count": unknown}
+
+
+def mailing_pace(*, mailing: Mailing, progress: dict) -> dict:
+    """The mean rate since the start (settled deliveries a minute) and, while sending, the
+    seconds left at that rate; None where there is nothing to go on. No query: a page polling
+    every second must not scan a million deliveries for a rate."""
+    done = progress["total"] - progress["queued"] - progress["in_flight"]
+    if mailing.started_at is None or done <= 0:
+        return {"rate_per_minute": None, "seconds_left": None}
+    end = mailing.finished_at if mailing.status in (Mailing.Status.SENT, Mailing.Status.CANCELLED) else None
+    elapsed = ((end or timezone.now()) - mailing.started_at).total_seconds()
+    if elapsed <= 0:
+        return {"rate_per_minute": None, "seconds_left": None}
+    per_second = done / elapsed
+    left = progress["queued"] + progress["in_flight"]
+    return {
+        "rate_per_minute": round(per_second * 60, 1),
+        "seconds_left": round(left / per_second) if mailing.status == Mailing.Status.SENDING else None,
+    }
+
+
+def mailing_problems(*, mailing: Mailing, limit: int = 10) -> list[dict]:
+    """The latest deliveries that failed or whose outcome is unknown, newest first, for the page
+    to show as they happen (the claim index on (mailing, status, id) serves it)."""
+    rows = (
+        Delivery.objects.filter(mailing=mailing, status__in=[Delivery.Status.FAILED, Delivery.Status.UNKNOWN])
+        .select_related("supporter")
+        .only("id", "status", "last_error", "supporter__email")
+        .order_by("-id")[:limit]
+    )
+    return [
+        {
+            "id": d.pk,
+            "status": d.status,
+            "status_label": d.get_status_display(),
+            "email": d.supporter.email if d.supporter else gettext("(erased)"),
+            "error": d.last_error,
+        }
+        for d in rows
+    ]
+
+
+# What the results chart counts per hour: (column, the delivery field whose time it is, filter).
+HOURLY_SERIES = [
+    ("sent", "sent_at", Q(status=Delivery.Status.SENT)),
+    ("delivered", "outcome_at", Q(outcome=Delivery.Outcome.DELIVERED)),
+    ("bounced", "outcome_at", Q(outcome=Delivery.Outcome.BOUNCED)),
+    ("opened", "opened_at", Q()),
+    ("clicked", "clicked_at", Q()),
+    ("unsubscribed", "unsubscribed_at", Q()),
+    ("complained", "outcome_at", Q(outcome=Delivery.Outcome.COMPLAINED)),
+]
+
+
+def mailing_hourly(*, mailing: Mailing, hours_max: int = 14 * 24) -> tuple[list[tuple], bool]:
+    """([(hour, sent, delivered, bounced, opened, clicked, unsubscribed, complained)], cut short)
+    for every hour from the start to the last event, at most `hours_max` of them. Each delivery
+    counts once per column, in the hour of its own time (its outcome, first open, first click),
+    so the columns add up to the totals of mailing_progress."""
+    tz = timezone.get_current_timezone()
+    counts: dict[str, dict[datetime, int]] = {}
+    deliveries = Delivery.objects.filter(mailing=mailing)
+    for name, field, condition in HOURLY_SERIES:
+        grouped = (
+            deliveries.filter(condition, **{f"{field}__isnull": False})
+            .annotate(hour=TruncHour(field, tzinfo=tz))
+            .values("hour")
+            .annotate(n=Count("id"))
+            .values_list("hour", "n")
+        )
+        counts[name] = {hour.astimezone(UTC): n for hour, n in grouped}  # one key per instant
+    hours = {hour for series in counts.values() for hour in series}
+    if mailing.started_at is not None:
+        local = mailing.started_at.astimezone(tz).replace(minute=0, second=0, microsecond=0)
+        hours.add(local.astimezone(UTC))
+    if not hours:
+        return [], False
+    first, last = min(hours), max(hours)
+    span = int((last - first).total_seconds() // 3600) + 1
+    rows = []
+    for i in range(min(span, hours_max)):
+        hour = first + timedelta(hours=i)
+        label = hour.astimezone(tz).strftime("%Y-%m-%d %H:00")
+        rows.append((label, *(counts[name].get(hour, 0) for name, _, _ in HOURLY_SERIES)))
+    return rows, span > hours_max
+
+
+def mailing_links_clicked(*, mailing: Mailing, limit: int = 50) -> list[tuple[str, int, int]]:
+    """[(url, recipients who clicked it, clicks)] ranked by recipients: from the click events
+    the ESP sent, each delivery (one recipient) counted once per link however often it clicked."""
+    return list(
+        WebhookEvent.objects.filter(delivery__mailing=mailing, event_type="clicked")
+        .exclude(url="")
+        .values("url")
+        .annotate(recipients=Count("delivery", distinct=True), clicks=Count("id"))
+        .order_by("-recipients", "-clicks", "url")
+        .values_list("url", "recipients", "clicks")[:limit]
+    )
+
+
+def audience_search(
+    *, definition, organisation: Organisation, mailing_list: MailingList | None, query: str, limit: int = 10
+) -> list[Supporter]:
+    """Up to `limit` of the mailing's recipients whose address starts with `query` (the exact
+    address first), for "preview as". Raises SegmentError for a bad definition."""
+    query = "".join(ch for ch in query.strip() if ch.isprintable())[:254].lower()
+    if not query:
+        return []
+    audience = recipients_eligible(segment_supporters(definition), organisation=organisation, mailing_list=mailing_list)
+    matches = list(
+        audience.alias(email_lower=Lower("email")).filter(email_lower__startswith=query)
+        .only("id", "email", "first_name", "last_name").order_by("email")[:limit]
+    )
+    matches.sort(key=lambda s: s.email.lower() != query)
+    return matches
+
+
+def audience_member(
+    *, definition, organisation: Organisation, mailing_list: MailingList | None, supporter_id: int
+) -> Supporter | None:
+    """The supporter if they are among the mailing's recipients now, else None."""
+    audience = recipients_eligible(segment_supporters(definition), organisation=organisation, mailing_list=mailing_list)
+    return audience.filter(pk=supporter_id).first()
 
 
 # --- Compose ---------------------------------------------------------------------------------

@@ -40,6 +40,30 @@ def mailing_draft_create(
         )
 
 
+def mailing_create(
+    *, name: str, sender: Sender, subject: str, segment: Segment, mailing_list: MailingList | None = None,
+    created_by=None,
+) -> Mailing:
+    """A draft mailing from the workspace's "New mailing": its own message (written next, on
+    its page) to a saved segment."""
+    with transaction.atomic():
+        message = Message.objects.create(name=name, sender=sender, subject=subject, body="")
+        return Mailing.objects.create(
+            name=name, message=message, segment=segment, mailing_list=mailing_list, created_by=created_by
+        )
+
+
+def mailing_audience_set(*, mailing: Mailing, segment: Segment, mailing_list: MailingList | None) -> Mailing:
+    """Choose who a draft goes to: a conditional UPDATE, so a mailing that started meanwhile
+    keeps the audience its snapshot was taken from."""
+    if not Mailing.objects.filter(pk=mailing.pk, status=Mailing.Status.DRAFT).update(
+        segment=segment, mailing_list=mailing_list, updated_at=timezone.now()
+    ):
+        raise MailingStateError("Only a draft's audience can be changed.")
+    mailing.refresh_from_db(fields=["segment", "mailing_list", "updated_at"])
+    return mailing
+
+
 def message_save(*, message: Message) -> Message:
     """Store a message as the organiser wrote it (its merge fields already checked). A mailing
     that is sending picks up the edit: its compiled copy is keyed by updated_at."""

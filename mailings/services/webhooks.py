@@ -56,6 +56,23 @@ def _int(value) -> int | None:
         return None
 
 
+# Links that carry a recipient's signed token (engage.links): kept as their path without it.
+_TOKEN_PATHS = ("/unsubscribe/", "/preferences/")
+_URL_MAX = WebhookEvent._meta.get_field("url").max_length
+
+
+def _click_url(event: AnymailTrackingEvent) -> str:
+    """The link a click followed, as the links ranked show it: a per-recipient link of Muster's
+    (unsubscribe, preferences) without the token that would let an organiser act as them."""
+    url = event.click_url if isinstance(event.click_url, str) else ""
+    url = "".join(ch for ch in url.strip() if ch.isprintable())
+    site = settings.SITE_URL.rstrip("/")
+    for path in _TOKEN_PATHS:
+        if url.startswith(site + path) and len(url) > len(site + path):
+            return site + path + "…"
+    return url[:_URL_MAX]
+
+
 def tracking_event_apply(*, esp: str, event: AnymailTrackingEvent) -> bool:
     """Apply one tracking event once. False if it was seen before (a replay)."""
     metadata = event.metadata or {}
@@ -68,7 +85,7 @@ def tracking_event_apply(*, esp: str, event: AnymailTrackingEvent) -> bool:
             WebhookEvent.objects.create(
                 esp=esp[:40], event_id=_event_id(esp, event), event_type=event_type[:40],
                 delivery=delivery, outbound_email_id=outbound_id if outbound_email_exists(outbound_id) else None,
-                occurred_at=when,
+                occurred_at=when, url=_click_url(event) if event_type == "clicked" else "",
             )
             if delivery is not None:
                 _delivery_update(delivery, event_type, when)

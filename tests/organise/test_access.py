@@ -33,6 +33,15 @@ PAGES = [
     ("held", lambda o, org: reverse("organise:held", kwargs={"org": org}), 200, 403),
     ("mailing", lambda o, org: reverse("organise:mailing", kwargs={"org": org, "pk": o["mailing"].pk}), 200, 403),
     ("segment", lambda o, org: reverse("organise:segment", kwargs={"org": org, "pk": o["mailing"].segment_id}), 200, 403),
+    # a mailing, step by step (organise.views.mailings)
+    ("mailing_new", lambda o, org: reverse("organise:mailing_new", kwargs={"org": org}), 200, 403),
+    ("mailing_message", lambda o, org: _mailing_url("mailing_message", o, org), 200, 403),
+    ("mailing_recipients", lambda o, org: _mailing_url("mailing_recipients", o, org) + "?q=grace", 200, 403),
+    ("mailing_audience", lambda o, org: _mailing_url("mailing_audience", o, org), 200, 403),
+    ("mailing_audience_count",
+     lambda o, org: _mailing_url("mailing_audience_count", o, org) + f"?segment={o['mailing'].segment_id}", 200, 403),
+    ("mailing_progress", lambda o, org: _mailing_url("mailing_progress", o, org), 200, 403),
+    ("mailing_csv", lambda o, org: _mailing_url("mailing", o, org) + "?csv=hourly", 200, 403),
     ("supporter", lambda o, org: reverse("organise:supporter", kwargs={"org": org, "pk": o["supporter"].pk}), 200, 200),
     ("supporters search", lambda o, org: reverse("organise:supporters", kwargs={"org": org}) + "?q=grace", 200, 200),
     ("supporters csv", lambda o, org: reverse("organise:supporters_csv", kwargs={"org": org}), 200, 200),
@@ -42,12 +51,30 @@ PAGES = [
     ("held of a petition", lambda o, org: reverse("organise:held", kwargs={"org": org}) + f"?petition={o['petition'].slug}", 200, 403),
 ]
 
-# The POSTs: (name, url builder, data, the host's status in its own workspace, the partner's in its own).
-# The host's answer is for this harmless data (nothing chosen, nothing confirmed: a 400 that changes nothing).
+def _mailing_url(name, objects, org, **extra):
+    return reverse(f"organise:{name}", kwargs={"org": org, "pk": objects["mailing"].pk, **extra})
+
+
+# Every POST a workspace page makes: (name, url builder, data, the host's status in its own
+# workspace, the partner's in its own). The data is harmless (nothing chosen, nothing
+# confirmed): each refuses it with a message, or asks to confirm, and changes nothing.
+# Another organisation's workspace is a 404, as for the pages.
 POSTS = [
     ("held review", lambda o, org: reverse("organise:held_review", kwargs={"org": org}), {"action": "release"}, 400, 403),
     ("supporter erase", lambda o, org: reverse("organise:supporter_erase", kwargs={"org": org, "pk": o["supporter"].pk}),
      {}, 400, 403),
+    ("mailing_new", lambda o, org: reverse("organise:mailing_new", kwargs={"org": org}), {}, 400, 403),
+    ("mailing_message", lambda o, org: _mailing_url("mailing_message", o, org), {}, 400, 403),
+    ("mailing_preview", lambda o, org: _mailing_url("mailing_preview", o, org), {}, 400, 403),
+    ("mailing_audience", lambda o, org: _mailing_url("mailing_audience", o, org), {}, 400, 403),
+    ("mailing_send", lambda o, org: _mailing_url("mailing_send", o, org), {}, 400, 403),
+    ("mailing_schedule", lambda o, org: _mailing_url("mailing_schedule", o, org), {}, 400, 403),
+    ("mailing_pause", lambda o, org: _mailing_url("mailing_action", o, org, action="pause"), {}, 409, 403),
+    ("mailing_resume", lambda o, org: _mailing_url("mailing_action", o, org, action="resume"), {}, 409, 403),
+    ("mailing_cancel", lambda o, org: _mailing_url("mailing_action", o, org, action="cancel"), {}, 200, 403),
+    ("mailing_unschedule", lambda o, org: _mailing_url("mailing_action", o, org, action="unschedule"), {}, 409, 403),
+    ("mailing_resend_unknown", lambda o, org: _mailing_url("mailing_action", o, org, action="resend-unknown"), {}, 303, 403),
+    ("mailing_drop_unknown", lambda o, org: _mailing_url("mailing_action", o, org, action="drop-unknown"), {}, 303, 403),
 ]
 
 # Pages about one object that the other partner has nothing to do with.
@@ -109,17 +136,24 @@ def test_who_sees_each_workspace_page(client, world, name, url, host_status, par
 @pytest.mark.parametrize("name,url,data,host_status,partner_status", POSTS, ids=[p[0] for p in POSTS])
 def test_who_may_post_to_each_workspace_action(client, world, name, url, data, host_status, partner_status):
     host_url, partner_url, other_url = (url(world, world[org].slug) for org in ("host", "partner", "other"))
+
     anonymous = client.post(partner_url, data)
     assert anonymous.status_code == 302 and reverse("organise:login") in anonymous["Location"], name
-    client.force_login(world["host_user"])
-    assert client.post(host_url, data).status_code == host_status, f"{name}: host in its own workspace"
-    assert client.post(other_url, data).status_code == 404, f"{name}: host in a workspace not its own"
+
     client.force_login(world["partner_user"])
     assert client.post(partner_url, data).status_code == partner_status, f"{name}: partner in its own workspace"
     assert client.post(host_url, data).status_code == 404, f"{name}: partner in the host's workspace"
+    assert client.post(other_url, data).status_code == 404, f"{name}: partner in another partner's workspace"
+
     client.force_login(world["nobody"])
     assert client.post(host_url, data).status_code == 404, f"{name}: a user of no organisation"
-    assert world["supporter"].__class__.objects.filter(pk=world["supporter"].pk).exists(), "nothing was erased"
+
+    client.force_login(world["host_user"])
+    assert client.post(other_url, data).status_code == 404, f"{name}: host in a workspace not its own"
+    assert client.post(host_url, data).status_code == host_status, f"{name}: host in its own workspace"
+    world["mailing"].refresh_from_db()
+    assert world["mailing"].status == "draft", f"{name}: a harmless POST changed the mailing"
+    assert world["supporter"].__class__.objects.filter(pk=world["supporter"].pk).exists(), f"{name}: someone was erased"
 
 
 def test_a_partner_cannot_open_a_supporter_who_does_not_opt_in_to_it(client, world):

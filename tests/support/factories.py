@@ -131,13 +131,15 @@ def make_list(*, slug="coalition-news", name="", organisation=None, public=True,
 
 
 def make_supporter(email, *, first_name="Ada", postcode="S70 2AB", country="GB", opted_in=True, organisation=None,
-                   subscribed_to=None, unsubscribed_from=None):
+                   subscribed_to=None, unsubscribed_from=None, pending_on=None):
     """A supporter with, unless `opted_in` is None, a consent row for `organisation` (the host),
-    given or withdrawn; subscribed to one list and unsubscribed from another, if told."""
+    given or withdrawn; subscribed to one list, unsubscribed from another, and asked for a
+    third without confirming (`pending_on`), if told."""
     supporter, _ = supporter_get_or_create(
         email=email, first_name=first_name, last_name="Test", country=country, postcode=postcode
     )
-    for mailing_list, status in ((subscribed_to, Subscription.Status.SUBSCRIBED), (unsubscribed_from, Subscription.Status.UNSUBSCRIBED)):
+    for mailing_list, status in ((subscribed_to, Subscription.Status.SUBSCRIBED), (unsubscribed_from, Subscription.Status.UNSUBSCRIBED),
+                                 (pending_on, Subscription.Status.PENDING)):
         if mailing_list is not None:
             Subscription.objects.update_or_create(supporter=supporter, mailing_list=mailing_list, defaults={"status": status})
     # After the subscriptions, as in life: a withdrawal switches off the organisation's lists.
