@@ -10,6 +10,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
+from petitions.services.updates import petition_update_publish
 from tests.support.factories import (
     make_cosponsorship,
     make_mailing,
@@ -34,6 +35,23 @@ PAGES = [
     ("mailing", lambda o, org: reverse("organise:mailing", kwargs={"org": org, "pk": o["mailing"].pk}), 200, 403),
     ("segment", lambda o, org: reverse("organise:segment", kwargs={"org": org, "pk": o["mailing"].segment_id}), 200, 403),
     ("supporter", lambda o, org: reverse("organise:supporter", kwargs={"org": org, "pk": o["supporter"].pk}), 200, 200),
+    # A petition's updates: publishing is the host's (Need.PUBLISH).
+    ("petition updates", lambda o, org: reverse("organise:petition_updates", kwargs={"org": org, "slug": o["petition"].slug}), 200, 403),
+    ("new petition update", lambda o, org: reverse("organise:petition_update_new", kwargs={"org": org, "slug": o["petition"].slug}), 200, 403),
+    ("petition update", lambda o, org: reverse("organise:petition_update", kwargs={"org": org, "slug": o["petition"].slug, "pk": o["update"].pk}), 200, 403),
+]
+
+# The POSTs, each with a body the host's people may send: (name, url builder, body, host status).
+POSTS = [
+    ("post an update", lambda o, org: reverse("organise:petition_update_new", kwargs={"org": org, "slug": o["petition"].slug}),
+     {"kind": "news", "title": "News", "body": "Hello"}, 302),
+    ("edit an update", lambda o, org: reverse("organise:petition_update", kwargs={"org": org, "slug": o["petition"].slug, "pk": o["update"].pk}),
+     {"kind": "news", "title": "News", "body": "Hello"}, 302),
+    ("withdraw an update", lambda o, org: reverse("organise:petition_update_withdraw", kwargs={"org": org, "slug": o["petition"].slug, "pk": o["update"].pk}),
+     {}, 302),
+    # Nobody asked for updates yet: the host is told so (409), and nothing is sent.
+    ("email an update", lambda o, org: reverse("organise:petition_update_email", kwargs={"org": org, "slug": o["petition"].slug, "pk": o["update"].pk}),
+     {"expected": "0"}, 409),
 ]
 
 # Pages about one object that the other partner has nothing to do with.
@@ -58,7 +76,8 @@ def world(db):
     # Opted in to the partner: one of the people the partner may see.
     supporter = make_supporter("grace@example.org", organisation=partner)
     mailing = make_mailing()
-    return {"supporter": supporter, "mailing": mailing, "host": host, "partner": partner, "other": other, "host_user": host_user,
+    update = petition_update_publish(petition=petition, kind="news", title="Handed in", body="Thank you.")
+    return {"supporter": supporter, "mailing": mailing, "update": update, "host": host, "partner": partner, "other": other, "host_user": host_user,
             "partner_user": partner_user, "other_user": other_user, "nobody": nobody, "petition": petition}
 
 
@@ -90,6 +109,29 @@ def test_who_sees_each_workspace_page(client, world, name, url, host_status, par
 
     client.force_login(world["nobody"])
     assert client.get(host_url).status_code == 404, f"{name}: a user of no organisation"
+
+
+@pytest.mark.parametrize("name,url,body,host_status", POSTS, ids=[p[0] for p in POSTS])
+def test_who_may_post_to_each_workspace_action(client, world, name, url, body, host_status):
+    from petitions.models import PetitionUpdate
+
+    host_url, partner_url, other_url = (url(world, world[k].slug) for k in ("host", "partner", "other"))
+    before = list(PetitionUpdate.objects.values_list("pk", "title", "withdrawn_at", "mailing_id"))
+
+    anonymous = client.post(host_url, body)
+    assert anonymous.status_code == 302 and reverse("organise:login") in anonymous["Location"], name
+    client.force_login(world["partner_user"])
+    assert client.post(partner_url, body).status_code == 403, f"{name}: partner in its own workspace"
+    assert client.post(host_url, body).status_code == 404, f"{name}: partner in the host's workspace"
+    client.force_login(world["other_user"])
+    assert client.post(other_url, body).status_code == 403, f"{name}: another partner in its own workspace"
+    client.force_login(world["nobody"])
+    assert client.post(host_url, body).status_code == 404, f"{name}: a user of no organisation"
+    assert list(PetitionUpdate.objects.values_list("pk", "title", "withdrawn_at", "mailing_id")) == before, name
+
+    client.force_login(world["host_user"])
+    assert client.post(other_url, body).status_code == 404, f"{name}: host in a workspace not its own"
+    assert client.post(host_url, body).status_code == host_status, f"{name}: host in its own workspace"
 
 
 def test_the_index_takes_a_user_to_their_one_workspace_or_offers_a_choice(client, world):
