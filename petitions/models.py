@@ -154,8 +154,8 @@ class PetitionUpdate(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    # The mailing it went out in. One-to-one: an update is emailed at most once, and the
-    # database says so even if two organisers press the button together.
+    # The mailing it went out in, set once by a conditional UPDATE (petition_update_email), so
+    # an update is emailed at most once even if two organisers press the button together.
     mailing = models.OneToOneField(
         Mailing, null=True, blank=True, on_delete=models.SET_NULL, related_name="petition_update"
     )

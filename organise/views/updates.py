@@ -39,11 +39,16 @@ def _preview(form) -> str:
 @workspace_view(Need.PUBLISH)
 def update_list(request, workspace, slug):
     petition = _petition(workspace, slug)
-    return render_workspace(request, workspace, "organise/updates/list.html", {
-        "petition": petition,
-        "updates": petition.updates.select_related("mailing", "created_by").order_by("-published_at", "-id"),
-        "asked": service.updates_recipients(petition=petition).count(),
-    })
+    return render_workspace(
+        request,
+        workspace,
+        "organise/updates/list.html",
+        {
+            "petition": petition,
+            "updates": petition.updates.select_related("mailing", "created_by").order_by("-published_at", "-id"),
+            "asked": service.updates_recipients(petition=petition).count(),
+        },
+    )
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -56,20 +61,39 @@ def update_new(request, workspace, slug):
         if form.is_valid() and "preview" not in request.POST:
             update = service.petition_update_publish(petition=petition, created_by=request.user, **form.cleaned_data)
             messages.success(request, _("The update is on the petition's page."))
-            return redirect("organise:petition_update", org=workspace.organisation.slug, slug=petition.slug, pk=update.pk)
+            return redirect(
+                "organise:petition_update", org=workspace.organisation.slug, slug=petition.slug, pk=update.pk
+            )
         status = 200 if form.is_valid() else 400
-    return render_workspace(request, workspace, "organise/updates/form.html", {
-        "petition": petition, "form": form, "preview": _preview(form) if form.is_bound else "",
-    }, status=status)
+    return render_workspace(
+        request,
+        workspace,
+        "organise/updates/form.html",
+        {
+            "petition": petition,
+            "form": form,
+            "preview": _preview(form) if form.is_bound else "",
+        },
+        status=status,
+    )
 
 
 def _detail_page(request, workspace, petition, update, form, *, status=200, email_error=""):
-    return render_workspace(request, workspace, "organise/updates/form.html", {
-        "petition": petition, "update": update, "form": form, "preview": _preview(form) if form.is_bound else "",
-        "asked": service.updates_recipients(petition=petition).count(),
-        "has_sender": Sender.objects.filter(organisation_id=petition.organisation_id).exists(),
-        "email_error": email_error,
-    }, status=status)
+    return render_workspace(
+        request,
+        workspace,
+        "organise/updates/form.html",
+        {
+            "petition": petition,
+            "update": update,
+            "form": form,
+            "preview": _preview(form) if form.is_bound else "",
+            "asked": service.updates_recipients(petition=petition).count(),
+            "has_sender": Sender.objects.filter(organisation_id=petition.organisation_id).exists(),
+            "email_error": email_error,
+        },
+        status=status,
+    )
 
 
 def _initial_form(update) -> PetitionUpdateForm:
@@ -121,6 +145,8 @@ def update_email(request, workspace, slug, pk):
         mailing = service.petition_update_email(update=update, expected=expected, created_by=request.user)
     except service.UpdateError as error:
         update.refresh_from_db()
-        return _detail_page(request, workspace, petition, update, _initial_form(update), status=409, email_error=str(error))
+        return _detail_page(
+            request, workspace, petition, update, _initial_form(update), status=409, email_error=str(error)
+        )
     messages.success(request, _("The update is being emailed."))
     return redirect("organise:mailing", org=workspace.organisation.slug, pk=mailing.pk)

@@ -44,7 +44,9 @@ class RecipientsChanged(UpdateError):
 
     def __init__(self, count: int):
         self.count = count
-        super().__init__(gettext("The number of recipients has changed to %(count)s: check it and confirm again.") % {"count": count})
+        super().__init__(
+            gettext("The number of recipients has changed to %(count)s: check it and confirm again.") % {"count": count}
+        )
 
 
 def updates_wording() -> str:
@@ -96,7 +98,9 @@ def updates_subscribe(*, petition: Petition, supporter: Supporter, wording: str,
     """Subscribe a confirmed signer to the petition's updates list, with its ledger row. Called
     by signature_confirm in its transaction, with the wording the box showed."""
     mailing_list = updates_list(petition=petition)
-    return subscription_set(supporter=supporter, mailing_list=mailing_list, subscribed=True, wording=wording, source=source)
+    return subscription_set(
+        supporter=supporter, mailing_list=mailing_list, subscribed=True, wording=wording, source=source
+    )
 
 
 def _audience_definition(*, petition: Petition, mailing_list: MailingList) -> dict:
@@ -127,8 +131,13 @@ def petition_update_publish(
 ) -> PetitionUpdate:
     """Post an update: it shows on the petition's page at once."""
     return PetitionUpdate.objects.create(
-        petition=petition, kind=kind, title=title, body=body, body_html=render_markdown(body),
-        published_at=published_at or timezone.now(), created_by=created_by,
+        petition=petition,
+        kind=kind,
+        title=title,
+        body=body,
+        body_html=render_markdown(body),
+        published_at=published_at or timezone.now(),
+        created_by=created_by,
     )
 
 
@@ -204,8 +213,12 @@ def petition_update_email(*, update: PetitionUpdate, expected: int, created_by=N
             mailing_list=mailing_list,
             created_by=created_by,
         )
-        update.mailing = mailing
-        update.save(update_fields=["mailing", "updated_at"])
+        # Conditional, so that even without the row lock (SQLite) only one press wins; the
+        # loser's mailing is rolled back with its transaction, before anything is queued.
+        if not PetitionUpdate.objects.filter(pk=update.pk, mailing__isnull=True).update(
+            mailing=mailing, updated_at=timezone.now()
+        ):
+            raise UpdateAlreadyEmailed(gettext("This update has already been emailed."))
         mailing_send_now(mailing=mailing)
     return mailing
 

@@ -7,6 +7,7 @@ that leaves that list; and the updates on the petition's page, newest first, san
 import re
 from datetime import timedelta
 
+import pytest
 from django.core import mail
 from django.test import Client
 from django.utils import timezone
@@ -304,3 +305,28 @@ class PublicPageTests(UpdatesTestCase):
         updates.petition_update_edit(update=update, kind="next_action", title="Rally", body="Come <script>x</script>*now*")
         update.refresh_from_db()
         self.assertEqual(update.body_html, "<p>Come <em>now</em></p>")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_presses_at_once_make_one_mailing():
+    from tests.petitions.test_concurrency import run_concurrently
+    from tests.support.factories import make_organisation, make_petition
+
+    host = make_organisation()
+    make_sender(organisation=host)
+    petition = make_petition(organisation=host)
+    make_signature(petition=petition, email="ada@example.org", updates_opt_in=True, confirm=True)
+    update = updates.petition_update_publish(petition=petition, kind="news", title="News", body="Hello")
+    won = []
+
+    def press(n):
+        try:
+            won.append(updates.petition_update_email(update=update, expected=1).pk)
+        except updates.UpdateAlreadyEmailed:
+            pass
+
+    assert run_concurrently(4, press) == []
+    assert len(won) == 1 and Mailing.objects.count() == 1
+    update.refresh_from_db()
+    assert update.mailing_id == won[0]
