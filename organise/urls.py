@@ -1,6 +1,6 @@
 from django.urls import path
 
-from organise.views import accounts, held, mailings, overview, petitions, segments, supporters
+from organise.views import accounts, held, mailings, overview, petitions, segments, supporters, updates
 
 app_name = "organise"
 
@@ -12,6 +12,12 @@ urlpatterns = [
     # petitions (organise.views.petitions)
     path("<slug:org>/petitions/", petitions.petition_list, name="petitions"),
     path("<slug:org>/petitions/<slug:slug>/", petitions.petition_detail, name="petition"),
+    # a petition's updates (organise.views.updates)
+    path("<slug:org>/petitions/<slug:slug>/updates/", updates.update_list, name="petition_updates"),
+    path("<slug:org>/petitions/<slug:slug>/updates/new", updates.update_new, name="petition_update_new"),
+    path("<slug:org>/petitions/<slug:slug>/updates/<int:pk>/", updates.update_detail, name="petition_update"),
+    path("<slug:org>/petitions/<slug:slug>/updates/<int:pk>/withdraw", updates.update_withdraw, name="petition_update_withdraw"),
+    path("<slug:org>/petitions/<slug:slug>/updates/<int:pk>/email", updates.update_email, name="petition_update_email"),
     # held signatures (organise.views.held)
     path("<slug:org>/held/", held.held_list, name="held"),
     path("<slug:org>/held/review/", held.held_review, name="held_review"),

@@ -1,7 +1,10 @@
+from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
-from engage.models import Organisation, Supporter
+from engage.models import MailingList, Organisation, Supporter
+from mailings.models import Mailing
 
 
 class Petition(models.Model):
@@ -128,3 +131,52 @@ class Cosponsorship(models.Model):
     @property
     def opt_in_wording(self) -> str:
         return f"Keep me updated by {self.organisation.name}. You can unsubscribe at any time."
+
+
+class PetitionUpdate(models.Model):
+    """News of a petition posted by its organisers: shown on its page and, once, emailed to the
+    signers who ticked "Email me updates about this petition" (petitions.services.updates)."""
+
+    class Kind(models.TextChoices):
+        RESPONSE = "response", _("Response from the target")
+        HAND_IN = "hand_in", _("Hand-in")
+        NEXT_ACTION = "next_action", _("Next action")
+        NEWS = "news", _("News")
+
+    petition = models.ForeignKey(Petition, on_delete=models.CASCADE, related_name="updates")
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, default=Kind.NEWS)
+    title = models.CharField(_("title"), max_length=200)
+    body = models.TextField(_("body"), help_text=_("Markdown. Scripts and unsafe HTML are removed."))
+    body_html = models.TextField(blank=True, editable=False)
+    published_at = models.DateTimeField(_("published at"))
+    # Withdrawn updates leave the petition's page but stay on record (one may have been emailed).
+    withdrawn_at = models.DateTimeField(_("withdrawn at"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The mailing it went out in, set once by a conditional UPDATE (petition_update_email), so
+    # an update is emailed at most once even if two organisers press the button together.
+    mailing = models.OneToOneField(
+        Mailing, null=True, blank=True, on_delete=models.SET_NULL, related_name="petition_update"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-published_at", "-id"]
+        # The petition's page: its live updates, newest first.
+        indexes = [models.Index(fields=["petition", "-published_at"])]
+
+    def __str__(self):
+        return self.title
+
+
+class PetitionUpdatesList(models.Model):
+    """The hidden mailing list of a petition's updates ("Updates on <title>"), made the first
+    time someone who ticked its box confirms (docs/design.md, "Petition updates")."""
+
+    petition = models.OneToOneField(Petition, on_delete=models.CASCADE, related_name="updates_list_link")
+    mailing_list = models.OneToOneField(MailingList, on_delete=models.PROTECT, related_name="petition_updates_link")
+
+    def __str__(self):
+        return f"{self.mailing_list} ({self.petition})"

@@ -125,6 +125,12 @@ _SCHEMAS = {
                 "description": "Required, and checked, when country is GB.",
             },
             "opt_in": {"type": "boolean", "default": False, "description": "The host's box: hear from the host."},
+            "updates_opt_in": {
+                "type": "boolean",
+                "default": False,
+                "description": "The box “Email me updates about this petition”. Recorded, with the person "
+                "subscribed to the petition's updates, when the signature is confirmed.",
+            },
             "partner_opt_in": {
                 "type": "array",
                 "items": {"type": "string"},

@@ -25,6 +25,7 @@ from engage.services.suppression import suppression_erased_lift
 from engage.tokens import new_nonce, token_make
 from mailings.services.transactional import EmailRateLimited, EmailSendFailed, transactional_send
 from petitions.models import Cosponsorship, Petition, Signature
+from petitions.services import updates
 from petitions.services.counts import count_increment
 
 CONFIRM_PURPOSE = "signature-confirm"
@@ -73,6 +74,7 @@ def petition_sign(
     partner: Organisation | None = None,
     cosponsor_opt_ins: Sequence[Cosponsorship] = (),
     via: str = "",
+    updates_opt_in: bool = False,
 ) -> SignResult:
     """Store a signature (and the supporter and consent it needs) in one transaction.
 
@@ -83,6 +85,8 @@ def petition_sign(
     `partner` is the coalition partner whose embed or link brought the signature; `via` names the
     channel ("embed", "api") for the consent ledger. `cosponsor_opt_ins` are the active
     co-sponsorships of this petition whose box was ticked: they reach the ledger on confirmation.
+    `updates_opt_in`: the box "Email me updates about this petition" (petitions.services.updates),
+    which waits on the signature the same way.
     """
     from petitions import tasks  # tasks import services
 
@@ -110,7 +114,8 @@ def petition_sign(
             new_supporter=supporter_created,
             opt_ins_pending=_opt_ins_ticked(
                 petition=petition, opt_in=opt_in, cosponsorships=cosponsor_opt_ins, ledger_source=ledger_source
-            ),
+            )
+            + ([updates.updates_opt_in_pending(petition=petition, ledger_source=ledger_source)] if updates_opt_in else []),
         )
         if signature is None:
             return _signed_again(petition=petition, supporter=supporter, hold_reason=hold_reason)
@@ -288,7 +293,15 @@ def _opt_ins_record(signature: Signature) -> None:
     supporter = Supporter(pk=signature.supporter_id)
     for item in opt_ins:
         organisation = organisations.get(item["organisation_id"])
-        if organisation is not None:  # a partner deleted since has nobody to pass the consent to
+        if organisation is None:  # a partner deleted since has nobody to pass the consent to
+            continue
+        if item.get("kind") == updates.PENDING_KIND:
+            # Consent to the petition's updates list alone, not to the organisation's other
+            # mail (docs/design.md, "One recipient filter").
+            updates.updates_subscribe(
+                petition=signature.petition, supporter=supporter, wording=item["wording"], source=item["source"]
+            )
+        else:
             consent_record(
                 supporter=supporter, organisation=organisation, given=True, wording=item["wording"], source=item["source"]
             )

@@ -117,6 +117,9 @@ def _submitted_data(request) -> tuple[dict | None, JsonResponse | None]:
     fields = {name: ["Must be a string."] for name in _TEXT_FIELDS if not isinstance(data.get(name, ""), str)}
     if not isinstance(data.get("opt_in", False), bool | str):
         fields["opt_in"] = ["Must be true or false."]
+    # New, so strict from the start: only true or false (opt_in's strings are kept for old callers).
+    if not isinstance(data.get("updates_opt_in", False), bool):
+        fields["updates_opt_in"] = ["Must be true or false."]
     opt_ins = data.get("partner_opt_in", [])
     if not isinstance(opt_ins, list) or not all(isinstance(slug, str) for slug in opt_ins):
         fields["partner_opt_in"] = ["Must be a list of organisation slugs."]

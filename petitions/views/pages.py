@@ -28,6 +28,7 @@ from petitions.selectors import (
     signature_by_confirm_nonce,
 )
 from petitions.services import signing
+from petitions.services.updates import petition_updates_public
 from petitions.views.submission import NOT_OPEN, body_too_large, sign_form, sign_form_context, sign_submitted
 
 
@@ -48,6 +49,7 @@ def _page(request, petition: Petition, form: SignatureForm, *, status: int = 200
         **sign_form_context(petition, form),
         "share_url": request.build_absolute_uri(petition.get_absolute_url()),
         "is_preview": petition.status == Petition.Status.DRAFT,
+        "updates": list(petition_updates_public(petition=petition)),
     }
     return render(request, "petitions/detail.html", context, status=status)
 

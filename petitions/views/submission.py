@@ -90,6 +90,7 @@ def sign_submitted(
             partner=partner,
             cosponsor_opt_ins=form.cosponsor_opt_ins,
             via=via,
+            updates_opt_in=data["updates_opt_in"],
         )
     except PetitionNotOpen:
         form.add_error(None, NOT_OPEN)

@@ -111,7 +111,8 @@ def test_a_supporter_signs_in_the_embed_on_a_partners_site_and_the_count_rises(
     assert heading.value_of_css_property("color") != "rgba(255, 0, 0, 1)"  # the partner's styles stay out
     assert browser.find_element("css selector", "[data-count]").text == "0"
     boxes = browser.find_elements("css selector", "input[type=checkbox]")
-    assert [box.is_selected() for box in boxes] == [False, False]
+    # The host's, the co-sponsor's and "Email me updates about this petition": all unticked.
+    assert [box.is_selected() for box in boxes] == [False, False, False]
     assert "Keep me updated by We Own It." in browser.page_source
     axe_if_installed(browser, "the embed in a partner's page")
 

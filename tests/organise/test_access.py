@@ -10,6 +10,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
+from petitions.services.updates import petition_update_publish
 from tests.support.factories import (
     make_cosponsorship,
     make_mailing,
@@ -49,7 +50,12 @@ PAGES = [
     ("supporter export", lambda o, org: reverse("organise:supporter_export", kwargs={"org": org, "pk": o["supporter"].pk}), 200, 403),
     ("supporter erase", lambda o, org: reverse("organise:supporter_erase", kwargs={"org": org, "pk": o["supporter"].pk}), 200, 403),
     ("held of a petition", lambda o, org: reverse("organise:held", kwargs={"org": org}) + f"?petition={o['petition'].slug}", 200, 403),
+    # A petition's updates: publishing is the host's (Need.PUBLISH).
+    ("petition updates", lambda o, org: reverse("organise:petition_updates", kwargs={"org": org, "slug": o["petition"].slug}), 200, 403),
+    ("new petition update", lambda o, org: reverse("organise:petition_update_new", kwargs={"org": org, "slug": o["petition"].slug}), 200, 403),
+    ("petition update", lambda o, org: reverse("organise:petition_update", kwargs={"org": org, "slug": o["petition"].slug, "pk": o["update"].pk}), 200, 403),
 ]
+
 
 def _mailing_url(name, objects, org, **extra):
     return reverse(f"organise:{name}", kwargs={"org": org, "pk": objects["mailing"].pk, **extra})
@@ -75,6 +81,15 @@ POSTS = [
     ("mailing_unschedule", lambda o, org: _mailing_url("mailing_action", o, org, action="unschedule"), {}, 409, 403),
     ("mailing_resend_unknown", lambda o, org: _mailing_url("mailing_action", o, org, action="resend-unknown"), {}, 303, 403),
     ("mailing_drop_unknown", lambda o, org: _mailing_url("mailing_action", o, org, action="drop-unknown"), {}, 303, 403),
+    ("post an update", lambda o, org: reverse("organise:petition_update_new", kwargs={"org": org, "slug": o["petition"].slug}),
+     {"kind": "news", "title": "News", "body": "Hello"}, 302, 403),
+    ("edit an update", lambda o, org: reverse("organise:petition_update", kwargs={"org": org, "slug": o["petition"].slug, "pk": o["update"].pk}),
+     {"kind": "news", "title": "News", "body": "Hello"}, 302, 403),
+    ("withdraw an update", lambda o, org: reverse("organise:petition_update_withdraw", kwargs={"org": org, "slug": o["petition"].slug, "pk": o["update"].pk}),
+     {}, 302, 403),
+    # Nobody asked for updates yet: the host is told so (409), and nothing is sent.
+    ("email an update", lambda o, org: reverse("organise:petition_update_email", kwargs={"org": org, "slug": o["petition"].slug, "pk": o["update"].pk}),
+     {"expected": "0"}, 409, 403),
 ]
 
 # Pages about one object that the other partner has nothing to do with.
@@ -99,7 +114,8 @@ def world(db):
     # Opted in to the partner: one of the people the partner may see.
     supporter = make_supporter("grace@example.org", organisation=partner)
     mailing = make_mailing()
-    return {"supporter": supporter, "mailing": mailing, "host": host, "partner": partner, "other": other, "host_user": host_user,
+    update = petition_update_publish(petition=petition, kind="news", title="Handed in", body="Thank you.")
+    return {"supporter": supporter, "mailing": mailing, "update": update, "host": host, "partner": partner, "other": other, "host_user": host_user,
             "partner_user": partner_user, "other_user": other_user, "nobody": nobody, "petition": petition}
 
 
@@ -135,7 +151,10 @@ def test_who_sees_each_workspace_page(client, world, name, url, host_status, par
 
 @pytest.mark.parametrize("name,url,data,host_status,partner_status", POSTS, ids=[p[0] for p in POSTS])
 def test_who_may_post_to_each_workspace_action(client, world, name, url, data, host_status, partner_status):
+    from petitions.models import PetitionUpdate
+
     host_url, partner_url, other_url = (url(world, world[org].slug) for org in ("host", "partner", "other"))
+    updates_before = list(PetitionUpdate.objects.values_list("pk", "title", "withdrawn_at", "mailing_id"))
 
     anonymous = client.post(partner_url, data)
     assert anonymous.status_code == 302 and reverse("organise:login") in anonymous["Location"], name
@@ -148,6 +167,8 @@ def test_who_may_post_to_each_workspace_action(client, world, name, url, data, h
     client.force_login(world["nobody"])
     assert client.post(host_url, data).status_code == 404, f"{name}: a user of no organisation"
 
+    # Only the host's own POST below may change anything.
+    assert list(PetitionUpdate.objects.values_list("pk", "title", "withdrawn_at", "mailing_id")) == updates_before, name
     client.force_login(world["host_user"])
     assert client.post(other_url, data).status_code == 404, f"{name}: host in a workspace not its own"
     assert client.post(host_url, data).status_code == host_status, f"{name}: host in its own workspace"

@@ -15,7 +15,7 @@ from tests.support.strategies import emails, form_body, page_examples, some_fiel
 pytestmark = pytest.mark.django_db
 
 PARTNER_ORIGIN = "https://weownit.org.uk"
-FIELDS = ["first_name", "last_name", "email", "country", "postcode", "opt_in", "source", "website", "partner"]
+FIELDS = ["first_name", "last_name", "email", "country", "postcode", "opt_in", "updates_opt_in", "source", "website", "partner"]
 
 
 @pytest.fixture
