@@ -12,6 +12,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -19,7 +20,7 @@ from engage.models import Consent, MailingList, Organisation, Signup, Subscripti
 from engage.normalise import email_normalise
 from engage.services.consent import organisation_opt_in_wording
 from engage.tokens import new_nonce
-from mailings.models import Delivery, Mailing, Message, Segment, Sender
+from mailings.models import Delivery, Mailing, Message, Segment, Sender, WebhookEvent
 from petitions.models import Petition, Signature
 from petitions.services.counts import counts_reconcile
 from petitions.services.signing import consent_source
@@ -243,6 +244,19 @@ def _mailings_sent(rng, sender, news, now) -> None:
                 unsubscribed_at=sent_at + timedelta(hours=rng.randrange(1, 30)) if opened and rng.random() < 0.01 else None,
             ))
         Delivery.objects.bulk_create(deliveries, batch_size=500)
+        # The ESP's click events, with the link clicked (some people click two).
+        site = settings.SITE_URL.rstrip("/")
+        clicks = []
+        for delivery in deliveries:
+            if delivery.clicked_at is None:
+                continue
+            links = rng.sample(CLICKED_LINKS, 2 if rng.random() < 0.2 else 1)
+            for number, link in enumerate(links):
+                clicks.append(WebhookEvent(
+                    esp="demo", event_id=f"demo-click-{delivery.pk}-{number}", event_type="clicked", delivery=delivery,
+                    occurred_at=delivery.clicked_at + timedelta(minutes=5 * number), url=site + link,
+                ))
+        WebhookEvent.objects.bulk_create(clicks, batch_size=500)
 
 
 def _held(rng, petition, now) -> None:

@@ -40,6 +40,7 @@ class SeedDemoTests(TestCase):
         from django.db.models.functions import TruncDate
 
         from mailings.models import Delivery, Mailing
+        from mailings.selectors.mailings import mailing_links_clicked
         from petitions.models import Petition, Signature
 
         for _ in range(2):
@@ -62,6 +63,7 @@ class SeedDemoTests(TestCase):
             self.assertEqual(deliveries.count(), mailing.recipient_count)
             self.assertGreater(deliveries.exclude(opened_at=None).count(), 0)
             self.assertGreater(deliveries.exclude(clicked_at=None).count(), 0)
+            self.assertTrue(mailing_links_clicked(mailing=mailing))
             day = mailing.started_at.date()
             by_day = dict(confirmed.annotate(day=TruncDate("created_at")).values_list("day").annotate(n=Count("id")))
             quiet = sorted(by_day.values())[len(by_day) // 2]
