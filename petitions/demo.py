@@ -23,6 +23,7 @@ from engage.tokens import new_nonce
 from mailings.models import Delivery, Mailing, Message, Segment, Sender, WebhookEvent
 from petitions.models import Petition, Signature
 from petitions.services.counts import counts_reconcile
+from petitions.services.updates import petition_update_publish
 from petitions.services.signing import consent_source
 
 SEED = 2026
@@ -108,6 +109,7 @@ def campaign_seed(*, host: Organisation, partners: dict[str, Organisation]) -> b
         _mailings_sent(rng, sender, news, now)
         _held(rng, first, now)
         _recent_joins(rng, host, news, now)
+        _updates(first, now)
     counts_reconcile()
     return True
 
@@ -300,3 +302,18 @@ def _recent_joins(rng, host, news, now) -> None:
     for signup, at in signups:
         signup.created_at = at
     Signup.objects.bulk_update(objects, ["created_at"])
+
+
+def _updates(petition, now) -> None:
+    """Two updates on the first petition's page; the signers who asked for updates can be sent them."""
+    petition_update_publish(
+        petition=petition, kind="next_action", title="Write to your MP before the vote",
+        body="The contract goes to a vote next month. [Find your MP](https://members.parliament.uk/) and ask them to oppose it.",
+        published_at=now - timedelta(days=10),
+    )
+    petition_update_publish(
+        petition=petition, kind="response", title="The Department has replied",
+        body="The Department of Health and Social Care says it will *consider the views of patients*. "
+        "That is not a commitment: keep signing and sharing.",
+        published_at=now - timedelta(days=2),
+    )
