@@ -23,7 +23,7 @@ from engage.tokens import new_nonce
 from mailings.models import Delivery, Mailing, Message, Segment, Sender, WebhookEvent
 from petitions.models import Petition, Signature
 from petitions.services.counts import counts_reconcile
-from petitions.services.updates import petition_update_publish
+from petitions.services.updates import petition_update_publish, updates_list, updates_wording
 from petitions.services.signing import consent_source
 
 SEED = 2026
@@ -179,11 +179,22 @@ def _opt_ins(rng, host, partners, news, signatures) -> None:
     also joined Coalition news."""
     consents, subscriptions, events = [], [], []
     subscribed = set()
+    updates_lists = {}
     for signature in signatures:
         if signature.status != Signature.Status.CONFIRMED:
             continue
         source = consent_source(petition=signature.petition, source=signature.source, partner=signature.partner)
         when = signature.confirmed_at
+        if rng.random() < 0.25:  # "Email me updates about this petition"
+            if signature.petition_id not in updates_lists:
+                updates_lists[signature.petition_id] = updates_list(petition=signature.petition)
+            updates_for = updates_lists[signature.petition_id]
+            subscriptions.append((Subscription(supporter=signature.supporter, mailing_list=updates_for,
+                                               status=Subscription.Status.SUBSCRIBED, source=source,
+                                               subscribed_at=when, confirm_nonce=new_nonce()), when))
+            events.append((SubscriptionEvent(supporter=signature.supporter, mailing_list=updates_for,
+                                             status=Subscription.Status.SUBSCRIBED, wording=updates_wording(),
+                                             source=source), when))
         if rng.random() < 0.6:
             consents.append((Consent(supporter=signature.supporter, organisation=host, given=True,
                                      wording=signature.petition.opt_in_wording, source=source), when))
