@@ -12,6 +12,7 @@ _SECTIONS = [
     ("organise:mailings", _("Mailings"), Need.MAIL),
     ("organise:segments", _("Segments"), Need.MAIL),
     ("organise:supporters", _("Supporters"), Need.PEOPLE),
+    ("organise:held", _("Held signatures"), Need.REVIEW),
 ]
 
 
