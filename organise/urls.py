@@ -12,6 +12,7 @@ urlpatterns = [
     # petitions (organise.views.petitions)
     path("<slug:org>/petitions/", petitions.petition_list, name="petitions"),
     path("<slug:org>/petitions/<slug:slug>/", petitions.petition_detail, name="petition"),
+    path("<slug:org>/petitions/<slug:slug>/handin.csv", petitions.petition_handin, name="petition-handin"),
     # held signatures (organise.views.held)
     path("<slug:org>/held/", held.held_list, name="held"),
     # mailings (organise.views.mailings)

@@ -157,6 +157,9 @@ class SignatureTally(models.Model):
             ),
         ]
 
+    def __str__(self):
+        return f"{self.signatures} on {self.petition_id} at {self.hour:%Y-%m-%d %H:00}"
+
 
 class PlaceTally(models.Model):
     """Confirmed signatures of a petition per day of confirmation, by partner, country and postcode
@@ -177,6 +180,9 @@ class PlaceTally(models.Model):
             ),
         ]
 
+    def __str__(self):
+        return f"{self.signatures} on {self.petition_id} from {self.country} {self.postcode_area} on {self.day}"
+
 
 class OptInTally(models.Model):
     """Opt-in boxes ticked on confirmed signatures, per petition, hour of confirmation, the
@@ -196,3 +202,6 @@ class OptInTally(models.Model):
                 fields=["petition", "hour", "organisation_key", "partner_key"], name="opt_in_tally_key"
             ),
         ]
+
+    def __str__(self):
+        return f"{self.opt_ins} opt-ins to {self.organisation_key} on {self.petition_id} at {self.hour:%Y-%m-%d %H:00}"
