@@ -34,10 +34,15 @@ PAGES = [
     ("mailing", lambda o, org: reverse("organise:mailing", kwargs={"org": org, "pk": o["mailing"].pk}), 200, 403),
     ("segment", lambda o, org: reverse("organise:segment", kwargs={"org": org, "pk": o["mailing"].segment_id}), 200, 403),
     ("supporter", lambda o, org: reverse("organise:supporter", kwargs={"org": org, "pk": o["supporter"].pk}), 200, 200),
+    # The figures' CSV files and the hand-in export (organise.views.petitions, organise.views.overview).
+    ("overview-csv", lambda o, org: reverse("organise:overview", kwargs={"org": org}) + "?csv=open-petitions", 200, 200),
+    ("petitions-csv", lambda o, org: reverse("organise:petitions", kwargs={"org": org}) + "?csv=petitions", 200, 200),
+    ("petition-csv", lambda o, org: reverse("organise:petition", kwargs={"org": org, "slug": o["petition"].slug}) + "?csv=by-area", 200, 200),
+    ("petition-handin", lambda o, org: reverse("organise:petition-handin", kwargs={"org": org, "slug": o["petition"].slug}), 200, 403),
 ]
 
 # Pages about one object that the other partner has nothing to do with.
-OBJECT_PAGES_OF_OTHERS = {"petition", "supporter"}
+OBJECT_PAGES_OF_OTHERS = {"petition", "supporter", "petition-csv", "petition-handin"}
 
 
 @pytest.fixture
