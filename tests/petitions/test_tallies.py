@@ -188,3 +188,42 @@ class TalliesOfOnePetitionOnly(TestCase):
         self.assertEqual(list(OptInTally.objects.filter(petition=two).values_list("organisation_key", "opt_ins")), [(partner.pk, 1)])
         tallies_rebuild(petition=one)
         self.assertEqual(SignatureTally.objects.filter(petition=two).count(), 2)
+
+
+# --- at the same moment, on real PostgreSQL -------------------------------------------------------
+
+import pytest  # noqa: E402
+
+from tests.petitions.test_concurrency import run_concurrently  # noqa: E402
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_surge_on_one_hot_row_with_invalidations_and_a_rebuild_alongside_loses_nothing():
+    """Many confirmations adding to the same tally rows at once, invalidations and erasures of
+    some of them and a rebuild meanwhile: no deadlock, and the tallies equal a recount."""
+    from tests.support.factories import make_organisation, make_partner
+
+    make_organisation()
+    partner = make_partner()
+    petition = make_petition()
+    make_cosponsorship(petition=petition, organisation=partner)
+    signatures = [
+        make_signature(petition=petition, email=f"surge{n}@example.org", opt_in=True, boxes=["we-own-it"], on_commit=False)
+        for n in range(24)
+    ]
+
+    def act(n):
+        signature = signatures[n]
+        signature_confirm(signature=signature)
+        if n % 4 == 0:
+            signatures_invalidate(signature_ids=[signatures[(n + 1) % len(signatures)].pk])
+        if n % 6 == 1:
+            supporter_erase(supporter=Supporter.objects.get(signatures__pk=signatures[(n + 2) % len(signatures)].pk))
+        if n == 12:
+            tallies_rebuild(petition=petition)
+
+    assert run_concurrently(len(signatures), act) == []
+    counted = recount(petition)
+    assert tallied(petition) == counted
+    assert sum(counted["signatures"].values()) == Signature.objects.filter(status=Signature.Status.CONFIRMED).count() > 0
