@@ -12,8 +12,9 @@ What it does:
 2. Inserts --supporters supporters and one signature each on the bench petition with
    generate_series (three weeks of signatures, a third of them in a surge after a mailing a week
    ago; 90% confirmed, the rest pending, held or invalid; four partners and none, eight source
-   codes, 121 postcode areas, 3% abroad; boxes ticked for the host and the partner), a thousand
-   signatures on each other petition, and a mailing sending now to --sending of them. Then
+   codes, 121 postcode areas, 3% abroad; boxes ticked for the host and the partner, and in the
+   consent ledger for the confirmed), a thousand signatures on each other petition, and a
+   mailing sending now to --sending of them. Then
    builds the tallies with `manage.py tallies_rebuild` (timed) and ANALYZEs.
 3. Serves the app with gunicorn and GETs, one at a time, in alternating rounds:
      count             /api/petitions/bench-petition            (the reference)
@@ -184,6 +185,18 @@ def data_insert(db: psycopg.Connection, *, supporters: int, sending: int) -> dic
             {"petition": petitions[f"other-{n}"], "n": n},
         )
     log(f"  {supporters:,} signatures on {SLUG} and 5,000 on five others in {time.monotonic() - started:.0f} s")
+    started = time.monotonic()
+    # The boxes ticked reached the consent ledger when each signature was confirmed: the partner's
+    # overview counts the people opted in to it from there.
+    db.execute(
+        """
+        INSERT INTO engage_consent (supporter_id, organisation_id, given, wording, source, created_at)
+        SELECT s.supporter_id, (box->>'organisation_id')::int, true, box->>'wording', box->>'source', s.confirmed_at
+        FROM petitions_signature AS s, jsonb_array_elements(s.opt_ins_pending) AS box
+        WHERE s.status = 'confirmed'
+        """
+    )
+    log(f"  their opt-ins in the consent ledger in {time.monotonic() - started:.0f} s")
     mailing = db.execute("SELECT id FROM mailings_mailing WHERE status = 'sending'").fetchone()[0]
     if sending:
         db.execute(

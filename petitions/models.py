@@ -156,6 +156,8 @@ class SignatureTally(models.Model):
                 fields=["petition", "hour", "partner_key", "source", "new_supporter"], name="signature_tally_key"
             ),
         ]
+        # Which petitions a partner brought signatures to (organise.access.Workspace.petitions).
+        indexes = [models.Index(fields=["partner_key", "petition"], name="signature_tally_partner")]
 
     def __str__(self):
         return f"{self.signatures} on {self.petition_id} at {self.hour:%Y-%m-%d %H:00}"

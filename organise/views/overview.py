@@ -48,7 +48,8 @@ def overview_tables(*, workspace, summaries) -> tuple[FigureTable, list[FigureTa
 @require_GET
 @workspace_view(Need.FIGURES)
 def overview(request, workspace):
-    petitions = list(workspace.petitions().filter(status=Petition.Status.OPEN).order_by("-created_at"))
+    every = list(workspace.petitions().order_by("-created_at"))
+    petitions = [p for p in every if p.status == Petition.Status.OPEN]
     summaries = petitions_summary(petitions=petitions, partner=workspace.signature_partner())
     table, sparks = overview_tables(workspace=workspace, summaries=summaries)
     response = figure_table_csv(request, [table, *sparks], filename_prefix=workspace.organisation.slug)
@@ -76,7 +77,7 @@ def overview(request, workspace):
     else:
         organisation = workspace.organisation
         context["opted_in_total"] = partner_opt_ins_current(organisation=organisation).count()
-        context["opt_ins"] = opt_ins_recent(organisation=organisation, petitions=list(workspace.petitions()))
+        context["opt_ins"] = opt_ins_recent(organisation=organisation, petitions=every)
         # Only people who still opt in: the partner may see no one else (Workspace.supporters()).
         context["recent_opt_ins"] = partner_opt_ins_current(organisation=organisation).order_by("-created_at", "-id")[:RECENT]
     return render_workspace(request, workspace, "organise/overview.html", context)

@@ -10,7 +10,14 @@ from django.contrib.auth import get_user_model
 
 from petitions.models import Signature
 from tests.e2e.test_embed_browser import _wait
-from tests.support.factories import make_cosponsorship, make_mailing, make_other_partner, make_partner, make_petition, make_signature
+from tests.support.factories import (
+    make_cosponsorship,
+    make_mailing,
+    make_other_partner,
+    make_partner,
+    make_petition,
+    make_signature,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
