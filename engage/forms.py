@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy
 
 from engage.fields import CountryField, NormalisedEmailField
 from engage.models import Affiliate, MailingList, Signup
+from engage.query_params import parse_whole_number
 from engage.normalise import (
     TEXT_VALIDATORS,
     normalise_postcode,
@@ -45,6 +46,16 @@ class ListChoiceField(forms.ModelMultipleChoiceField):
 
     def label_from_instance(self, obj: MailingList) -> str:
         return obj.opt_in_wording
+
+    def _check_values(self, value):
+        # Django passes each choice to the database as typed: a 60-digit number overflows
+        # SQLite's integer (a 500), so only ids that can exist reach the query.
+        for choice in value:
+            if parse_whole_number(str(choice), minimum=1) is None:
+                raise forms.ValidationError(
+                    self.error_messages["invalid_pk_value"], code="invalid_pk_value", params={"pk": choice}
+                )
+        return super()._check_values(value)
 
 
 class PublicForm(forms.Form):

@@ -1,4 +1,5 @@
-"""Who may see what in the organisers' workspace, decided here and nowhere else.
+"""Who may see what in the organisers' workspace, decided here and nowhere else (docs/design.md,
+"The workspace decides access in one place").
 
 Every workspace page, export and workspace API goes through `workspace_view`: it logs the user
 in, finds the organisation in the URL among theirs (any other is a 404, as if it did not exist),

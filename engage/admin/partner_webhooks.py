@@ -32,7 +32,11 @@ class PartnerWebhookForm(forms.ModelForm):
         url = self.cleaned_data["url"]
         if not webhook_url_allowed(url):
             raise forms.ValidationError(
-                gettext("Use an https address: each event carries a person's email address."), code="not_https"
+                gettext(
+                    "Use the partner's public https address: each event carries a person's email address, "
+                    "and Muster posts to no private network."
+                ),
+                code="not_allowed",
             )
         return url
 

@@ -12,9 +12,11 @@ call, and a claim whose worker died is taken back after CLAIM_TIMEOUT.
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import secrets
+import socket
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -58,18 +60,54 @@ LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 # --- Registering a webhook ---------------------------------------------------------------------
 
 
+def _local_try_out(parts) -> bool:
+    """Plain http to this machine, only while DEBUG, to try a receiver out."""
+    return parts.scheme == "http" and settings.DEBUG and parts.hostname in LOCAL_HOSTS
+
+
+def _address_public(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address.split("%", 1)[0]).is_global
+    except ValueError:
+        return False
+
+
 def webhook_url_allowed(url: str) -> bool:
-    """https only: the body carries an address. Plain http to this machine only while DEBUG, to
-    try a receiver out."""
+    """https only (the body carries an address), and not to a private network: a webhook must
+    not make Muster post into its own network (the database, Redis, a cloud's metadata service),
+    whoever registered it."""
     try:
         parts = urlsplit(url)
+        parts.port  # noqa: B018 - a port out of range raises here
     except ValueError:
         return False
     if not parts.hostname:
         return False
-    if parts.scheme == "https":
+    if _local_try_out(parts):
         return True
-    return parts.scheme == "http" and settings.DEBUG and parts.hostname in LOCAL_HOSTS
+    if parts.scheme != "https":
+        return False
+    host = parts.hostname.rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return False
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return True  # a name: where it points is checked before each delivery
+    return _address_public(host)
+
+
+def webhook_host_public(url: str) -> bool:
+    """Whether every address the webhook's host name resolves to now is a public one (checked
+    before each delivery: a name can be pointed at a private address after it is registered)."""
+    parts = urlsplit(url)
+    if _local_try_out(parts):
+        return True
+    try:
+        found = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return False
+    return bool(found) and all(_address_public(info[4][0]) for info in found)
 
 
 def _secret_new() -> str:
@@ -259,6 +297,11 @@ def partner_notice_deliver(*, notice_id: int) -> DeliveryOutcome:
         EVENT_ID_HEADER: str(notice.event_id),
         SIGNATURE_HEADER: webhook_signature(secret=webhook.secret, timestamp=int(time.time()), body=body),
     }
+    if not webhook_host_public(webhook.url):
+        # Retried as any failed connection: the name may not resolve for a while.
+        return _attempt_record(
+            notice=notice, attempt=attempt, claimed_at=now, status_code=None, error="host not found or not public"
+        )
     try:
         # No redirects: the signed body must reach only the URL the organisers registered.
         response = requests.post(webhook.url, data=body, headers=headers, timeout=WEBHOOK_TIMEOUT_SECONDS, allow_redirects=False)

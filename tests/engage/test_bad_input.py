@@ -27,7 +27,12 @@ GARBAGE_FORMS = [
     {"lists": ["1", "1", "-5", "1e9", "null"], "joining_as": ["individual", "organisation"]},
     {"country": "<script>", "postcode": "'; DROP TABLE engage_supporter; --", "source": "%%%"},
     {"organisations": "abc", "understood": "", "first_name": "Ada", "last_name": "L", "country": "GB"},
+    # A list id too large for any integer column (SQLite's 64 bits overflowed into a 500).
+    {"email": "a@example.org", "first_name": "A", "last_name": "L", "country": "GB", "lists": "9" * 60},
+    {"email": "a@example.org", "first_name": "A", "last_name": "L", "country": "GB", "lists": ["1", str(2**63)]},
 ]
+# The forms that take list choices; a valid address on the other pages is not garbage to them.
+GARBAGE_LIST_FORMS = GARBAGE_FORMS[-2:]
 
 
 @pytest.mark.django_db
@@ -59,6 +64,8 @@ def test_garbage_forms_are_4xx_and_store_nothing():
             status = client.post(path, data).status_code
             # Two addresses in one field: Django reads the last, a real address, and the page
             # asking for a preferences link answers as for any address.
+            if path == "/preferences/" and data in GARBAGE_LIST_FORMS:
+                continue
             expected = 303 if path == "/preferences/" and isinstance(data.get("email"), list) else 400
             assert status == expected, (path, data, status)
     assert list(Supporter.objects.all()) == [ada]

@@ -100,6 +100,7 @@ class PetitionResendTests(ResendTestCase):
         self.post(RESEND, {"token": token}, REMOTE_ADDR="192.0.2.9")
         response = self.post(RESEND, {"token": token}, REMOTE_ADDR="192.0.2.10")
         self.assertContains(response, "Please wait a few minutes", status_code=429)
+        self.assertNotContains(response, "Send it again", status_code=429)  # no button that cannot work
         self.assertEqual(len(self.to()), 3)
 
     @override_settings(CONFIRM_RESEND_RATE_PER_IP=["2/600s"])

@@ -62,6 +62,9 @@ class KioskSigningTests(KioskTestCase):
         self.assertContains(page, '<form method="post" action="' + self.kiosk.split("?")[0] + '" autocomplete="off"', html=False)
         self.assertEqual(re.findall(r'autocomplete="(?!off)[^"]*"', page.content.decode()), [])
         self.assertIn("no-cache", page["Cache-Control"])
+        # Nothing leads away from the stall's form.
+        self.assertNotContains(page, 'href="/join/"')
+        self.assertNotContains(page, 'href="/preferences/"')
 
     def test_the_form_cannot_choose_another_source(self):
         self.sign_at_kiosk("ada@example.org", source="someone-else")

@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import io
 import json
+import socket
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from unittest import mock
@@ -40,9 +41,18 @@ HOOK = "https://crm.weownit.example/hooks/muster"
 POST = "engage.services.partner_notices.requests.post"
 
 
+def resolving_to(*addresses):
+    """DNS, the outside world: the partner's host name resolves to these addresses."""
+    found = [(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, 443)) for a in addresses]
+    return mock.patch("engage.services.partner_notices.socket.getaddrinfo", return_value=found)
+
+
 class PartnerChangesTestCase(CosponsoredTestCase):
     def setUp(self):
         super().setUp()
+        dns = resolving_to("93.184.215.14")  # the partners' hosts are on the public internet
+        dns.start()
+        self.addCleanup(dns.stop)
         self.a, self.b = self.partner, self.other_partner
         self.plain_a = partner_api_key_create(organisation=self.a, name="A's CRM")[1]
         self.plain_b = partner_api_key_create(organisation=self.b, name="B's CRM")[1]
@@ -356,6 +366,38 @@ class WebhookUrlTests(WebhookTestCase):
         with self.assertRaises(ValueError):
             partner_webhook_register(organisation=self.b, url="http://crm.example/hook")
 
+    def test_no_private_network_address_is_accepted(self):
+        for url in (
+            "https://127.0.0.1/hook", "https://10.0.0.5/hook", "https://192.168.1.1/", "https://169.254.169.254/latest",
+            "https://[::1]/hook", "https://[fd00::1]/", "https://localhost/hook", "https://redis.localhost/",
+            "https://0.0.0.0/", "https://[::ffff:127.0.0.1]/", "https://crm.example:99999/hook",
+        ):
+            self.assertFalse(webhook_url_allowed(url), url)
+        self.assertTrue(webhook_url_allowed("https://93.184.215.14/hook"))
+        with override_settings(DEBUG=True):
+            self.assertFalse(webhook_url_allowed("https://10.0.0.5/hook"))
+
+    def test_a_name_pointed_at_a_private_address_is_not_posted_to_and_is_retried(self):
+        with resolving_to("93.184.215.14", "10.1.2.3"), mock.patch(POST) as post:
+            self.withdraw("ada@example.org", self.a)
+        post.assert_not_called()
+        notice = PartnerNotice.objects.get(organisation=self.a)
+        self.assertEqual(notice.webhook_status, PartnerNotice.Webhook.PENDING)
+        self.assertEqual(notice.attempts.get().error, "host not found or not public")
+        self.make_due()
+        with self.answering(200) as post:
+            self.assertEqual(partner_notices_sweep(), 1)
+        post.assert_called_once()
+        notice.refresh_from_db()
+        self.assertEqual(notice.webhook_status, PartnerNotice.Webhook.DELIVERED)
+
+    def test_a_name_that_does_not_resolve_is_retried(self):
+        with mock.patch("engage.services.partner_notices.socket.getaddrinfo", side_effect=socket.gaierror("no such name")), \
+                mock.patch(POST) as post:
+            self.withdraw("ada@example.org", self.a)
+        post.assert_not_called()
+        self.assertEqual(PartnerNotice.objects.get(organisation=self.a).attempts.get().error, "host not found or not public")
+
 
 class WebhookAdminTests(PartnerChangesTestCase):
     def setUp(self):
@@ -365,7 +407,7 @@ class WebhookAdminTests(PartnerChangesTestCase):
     def test_an_organiser_registers_a_webhook_and_sees_its_secret_once(self):
         refused = self.client.post("/admin/engage/partnerwebhook/add/", {"organisation": self.a.pk, "url": "http://crm.example/hook"})
         self.assertEqual(refused.status_code, 200)
-        self.assertContains(refused, "Use an https address")
+        self.assertContains(refused, "public https address")
         self.assertFalse(PartnerWebhook.objects.exists())
 
         added = self.client.post("/admin/engage/partnerwebhook/add/", {"organisation": self.a.pk, "url": HOOK})

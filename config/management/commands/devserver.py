@@ -30,7 +30,9 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 f"\nMuster is starting at {site}/\n"
                 f"  Petition:        {site}/p/scrap-the-icp-contract/\n"
-                f"  Organiser login: {site}/admin/  (admin / muster-admin)\n"
+                f"  Workspace:       {site}/organise/\n"
+                f"    organiser login: admin / muster-admin   (the coalition; also the admin at {site}/admin/)\n"
+                f"    partner login:   weownit / muster-partner   (We Own It's slice)\n"
                 f"  Emails:          {site}/dev/outbox/  and files in {settings.MAIL_OUTBOX_DIR}\n"
                 f"  Broker:          {settings.CELERY_BROKER_URL.split('@')[-1]}\n"
             )

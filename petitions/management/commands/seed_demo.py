@@ -14,6 +14,7 @@ from engage.services.subscriptions import subscription_set
 from engage.services.supporters import supporter_get_or_create
 from mailings.models import Mailing, Message, Segment, Sender
 from mailings.services.compose import mailing_save
+from petitions.demo import campaign_seed
 from petitions.models import Cosponsorship, Petition
 from petitions.services.lifecycle import petition_save, petition_set_status
 
@@ -22,6 +23,8 @@ ORGANISATIONS = [
     ("keep-our-nhs-public", "Keep Our NHS Public", Organisation.Kind.PARTNER, "https://keepournhspublic.com"),
     ("we-own-it", "We Own It", Organisation.Kind.PARTNER, "https://weownit.org.uk"),
 ]
+# The partners' people log in to the workspace and see their own organisation's slice.
+PARTNER_LOGIN = ("weownit", "muster-partner", "we-own-it")
 
 PETITIONS = [
     {
@@ -76,7 +79,10 @@ MAILING_BODY = (
 
 
 class Command(BaseCommand):
-    help = "Load demo organisations, petitions and an organiser login (admin / muster-admin)."
+    help = (
+        "Load demo organisations, petitions, three weeks of a campaign, an organiser login (admin / muster-admin) "
+        "and a partner login (weownit / muster-partner)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--password", default="muster-admin")
@@ -84,8 +90,10 @@ class Command(BaseCommand):
     def handle(self, *args, password, **options):
         orgs = {}
         for slug, name, kind, website in ORGANISATIONS:
+            # A partner's own site may frame its embed and call the sign API.
+            origins = website if kind == Organisation.Kind.PARTNER else ""
             orgs[slug], _ = Organisation.objects.get_or_create(
-                slug=slug, defaults={"name": name, "kind": kind, "website": website}
+                slug=slug, defaults={"name": name, "kind": kind, "website": website, "allowed_origins": origins}
             )
         host = orgs["health-campaigns-together"]
         for data in PETITIONS:
@@ -116,11 +124,19 @@ class Command(BaseCommand):
         User = get_user_model()
         if not User.objects.filter(username="admin").exists():
             User.objects.create_superuser("admin", "admin@muster.localhost", password)
+        username, partner_password, partner_slug = PARTNER_LOGIN
+        if not User.objects.filter(username=username).exists():
+            partner_user = User.objects.create_user(username, f"{username}@muster.localhost", partner_password)
+            orgs[partner_slug].members.add(partner_user)
+        campaign_seed(host=host, partners={slug: orgs[slug] for slug in ("keep-our-nhs-public", "we-own-it")})
         self.stdout.write(self.style.SUCCESS("Demo data loaded."))
 
     def _mailing_demo(self, host: Organisation) -> None:
-        """A sender, subscribers of "Coalition news" and a draft mobilisation call to them."""
+        """A sender, three subscribers of "Events in the North" (also on "Coalition news") and a
+        draft mobilisation call to that list: sent from the workspace, its three messages appear
+        in /dev/outbox/."""
         news = MailingList.objects.get(slug="coalition-news")
+        north = MailingList.objects.get(slug="events-in-the-north")
         for email, first_name, last_name, postcode in SUBSCRIBERS:
             supporter, created = supporter_get_or_create(
                 email=email, first_name=first_name, last_name=last_name, country="GB", postcode=postcode
@@ -128,8 +144,9 @@ class Command(BaseCommand):
             if created:
                 consent_record(supporter=supporter, organisation=host, given=True,
                                wording=organisation_opt_in_wording(host), source="demo data")
-                subscription_set(supporter=supporter, mailing_list=news, subscribed=True,
-                                 wording=f"Subscribe to {news.name}", source="demo data")
+                for mailing_list in (news, north):
+                    subscription_set(supporter=supporter, mailing_list=mailing_list, subscribed=True,
+                                     wording=f"Subscribe to {mailing_list.name}", source="demo data")
         sender, _ = Sender.objects.get_or_create(
             organisation=host, name=host.name,
             defaults={"bulk_email": "news@muster.localhost", "transactional_email": "hello@muster.localhost"},
@@ -141,6 +158,6 @@ class Command(BaseCommand):
             merge_values={"petition_url": f"{settings.SITE_URL}/p/{PETITIONS[0]['slug']}/"},
         )
         segment = Segment.objects.create(
-            name="Coalition news subscribers", definition={"condition": "subscribed_to_list", "list": news.slug}
+            name="Events in the North subscribers", definition={"condition": "subscribed_to_list", "list": north.slug}
         )
-        mailing_save(mailing=Mailing(name="Hand-in day call", message=message, segment=segment, mailing_list=news))
+        mailing_save(mailing=Mailing(name="Hand-in day call", message=message, segment=segment, mailing_list=north))
