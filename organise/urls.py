@@ -18,6 +18,7 @@ urlpatterns = [
     path("<slug:org>/petitions/<slug:slug>/updates/<int:pk>/", updates.update_detail, name="petition_update"),
     path("<slug:org>/petitions/<slug:slug>/updates/<int:pk>/withdraw", updates.update_withdraw, name="petition_update_withdraw"),
     path("<slug:org>/petitions/<slug:slug>/updates/<int:pk>/email", updates.update_email, name="petition_update_email"),
+    path("<slug:org>/petitions/<slug:slug>/handin.csv", petitions.petition_handin, name="petition-handin"),
     # held signatures (organise.views.held)
     path("<slug:org>/held/", held.held_list, name="held"),
     path("<slug:org>/held/review/", held.held_review, name="held_review"),

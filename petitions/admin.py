@@ -191,6 +191,11 @@ class SignatureAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        # A signature is invalidated, not deleted: deleting a confirmed one here would bypass the
+        # tallies (docs/design.md, "Figures come from tallies") and the count's history.
+        return False
+
     def get_readonly_fields(self, request, obj=None):
         return [*(name for name in self.readonly_fields if name != "confirm_nonce"), "same_mailbox"]
 

@@ -25,6 +25,7 @@ from petitions.models import Petition, Signature
 from petitions.services.counts import counts_reconcile
 from petitions.services.updates import petition_update_publish, updates_list, updates_wording
 from petitions.services.signing import consent_source
+from petitions.services.tallies import tallies_rebuild_all
 
 SEED = 2026
 DAYS = 21
@@ -111,6 +112,7 @@ def campaign_seed(*, host: Organisation, partners: dict[str, Organisation]) -> b
         _recent_joins(rng, host, news, now)
         _updates(first, now)
     counts_reconcile()
+    tallies_rebuild_all()  # the workspace's figures (docs/design.md, "Figures come from tallies")
     return True
 
 
@@ -185,6 +187,7 @@ def _opt_ins(rng, host, partners, news, signatures) -> None:
             continue
         source = consent_source(petition=signature.petition, source=signature.source, partner=signature.partner)
         when = signature.confirmed_at
+        ticked = len(consents)
         if rng.random() < 0.25:  # "Email me updates about this petition"
             if signature.petition_id not in updates_lists:
                 updates_lists[signature.petition_id] = updates_list(petition=signature.petition)
@@ -210,6 +213,12 @@ def _opt_ins(rng, host, partners, news, signatures) -> None:
             consents.append((Consent(supporter=signature.supporter, organisation=signature.partner, given=True,
                                      wording=f"Keep me updated by {signature.partner.name}. You can unsubscribe at any time.",
                                      source=source), when))
+        # The boxes stay on the signature as it was confirmed with them (the tallies count them).
+        signature.opt_ins_pending = [
+            {"organisation_id": consent.organisation_id, "wording": consent.wording, "source": source}
+            for consent, _ in consents[ticked:]
+        ]
+    Signature.objects.bulk_update(signatures, ["opt_ins_pending"], batch_size=500)
     for model, pairs in ((Consent, consents), (Subscription, subscriptions), (SubscriptionEvent, events)):
         objects = [obj for obj, _ in pairs]
         model.objects.bulk_create(objects, batch_size=500)

@@ -180,3 +180,82 @@ class PetitionUpdatesList(models.Model):
 
     def __str__(self):
         return f"{self.mailing_list} ({self.petition})"
+
+
+# --- the workspace's figures, kept as aggregates (docs/design.md, "Figures come from tallies") ---------
+#
+# Each tally holds confirmed signatures only, and is changed in the same transaction as every change
+# of a signature's confirmed state (petitions.services.tallies). The key columns are never NULL, so
+# one `INSERT … ON CONFLICT … DO UPDATE SET n = n + excluded.n` finds the row on PostgreSQL and
+# SQLite alike: "no partner" is partner_key 0 (a plain id, not a foreign key, for that reason).
+
+
+class SignatureTally(models.Model):
+    """Confirmed signatures of a petition per hour of confirmation, by partner, source code and
+    whether the signature brought a new supporter: the time chart, the partner and source tables,
+    the overview's counts and sparklines."""
+
+    petition = models.ForeignKey(Petition, on_delete=models.CASCADE, related_name="+")
+    hour = models.DateTimeField(help_text="The hour (UTC) the signatures were confirmed in.")
+    partner_key = models.PositiveIntegerField(default=0, help_text="The partner's organisation id; 0: through no partner.")
+    source = models.CharField(max_length=64, blank=True)
+    new_supporter = models.BooleanField(default=False)
+    signatures = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["petition", "hour", "partner_key", "source", "new_supporter"], name="signature_tally_key"
+            ),
+        ]
+        # Which petitions a partner brought signatures to (organise.access.Workspace.petitions).
+        indexes = [models.Index(fields=["partner_key", "petition"], name="signature_tally_partner")]
+
+    def __str__(self):
+        return f"{self.signatures} on {self.petition_id} at {self.hour:%Y-%m-%d %H:00}"
+
+
+class PlaceTally(models.Model):
+    """Confirmed signatures of a petition per day of confirmation, by partner, country and postcode
+    area: the geography tables. A day, not an hour: no page charts places over time, and a day's
+    rows are 24 times fewer to add up."""
+
+    petition = models.ForeignKey(Petition, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField(help_text="The day (UTC) the signatures were confirmed on.")
+    partner_key = models.PositiveIntegerField(default=0)
+    country = models.CharField(max_length=2, blank=True)
+    postcode_area = models.CharField(max_length=4, blank=True)
+    signatures = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["petition", "day", "partner_key", "country", "postcode_area"], name="place_tally_key"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.signatures} on {self.petition_id} from {self.country} {self.postcode_area} on {self.day}"
+
+
+class OptInTally(models.Model):
+    """Opt-in boxes ticked on confirmed signatures, per petition, hour of confirmation, the
+    organisation whose box it was (the host's or a co-sponsor's) and the partner the signature came
+    through. They are the boxes on record: anonymising or erasing a signature drops its boxes, and
+    so takes them out of here too."""
+
+    petition = models.ForeignKey(Petition, on_delete=models.CASCADE, related_name="+")
+    hour = models.DateTimeField()
+    organisation_key = models.PositiveIntegerField(help_text="The organisation whose box was ticked.")
+    partner_key = models.PositiveIntegerField(default=0)
+    opt_ins = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["petition", "hour", "organisation_key", "partner_key"], name="opt_in_tally_key"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.opt_ins} opt-ins to {self.organisation_key} on {self.petition_id} at {self.hour:%Y-%m-%d %H:00}"

@@ -3,19 +3,16 @@ cache, kept by an INCR on each confirmation and reset by the periodic reconcilia
 
 import calendar
 import logging
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, Exists, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models import Exists, OuterRef, Q
+from django.db.models.functions import Coalesce
 from django.urls import reverse
-from django.utils import timezone
 
 from engage.models import Organisation, Supporter
 from engage.normalise import email_fold_aliases, email_fold_aliases_pattern
-from engage.selectors import consent_latest
 from petitions.models import Cosponsorship, Petition, Signature
 
 logger = logging.getLogger(__name__)
@@ -132,85 +129,6 @@ def petition_partner_or_host(
     if not slug:
         return petition.organisation
     return petition_partner(petition=petition, slug=slug, cosponsorships=cosponsorships)
-
-
-# --- the partner dashboard -----------------------------------------------------------------------
-
-
-def organisations_of_user(user):
-    """The organisations whose dashboards this user may see, by name: their own, or all for a superuser."""
-    organisations = Organisation.objects.order_by("name")
-    return organisations if user.is_superuser else organisations.filter(members=user)
-
-
-@dataclass
-class PartnerPetitionFigures:
-    petition: Petition
-    hosted: bool = False  # the organisation runs this petition itself
-    signatures: int = 0  # through the partner, confirmed or awaiting confirmation (not held or invalid)
-    confirmed: int = 0
-    new_supporters: int = 0  # confirmed signatures through the partner by people new to the coalition
-    opted_in: int = 0  # confirmed signers of the petition, by any route, who currently opt in to the partner
-    by_source: list = field(default_factory=list)  # [(source, signatures, confirmed)], largest first
-    by_day: list = field(default_factory=list)  # [(date, signatures, confirmed)], latest first
-
-
-def partner_dashboard(*, organisation: Organisation, days: int = 30) -> list[PartnerPetitionFigures]:
-    """Per petition the organisation hosts, co-sponsors or brought signatures to: its figures, in
-    four grouped queries however many petitions there are. Only this organisation's figures:
-    every query filters on it. On a petition it hosts, the signatures through it are those
-    through no partner (its own page and its own embed, see petition_sign)."""
-    counted = [Signature.Status.PENDING, Signature.Status.CONFIRMED]
-    confirmed = Q(status=Signature.Status.CONFIRMED)
-    petitions = list(
-        Petition.objects.filter(
-            Q(organisation=organisation)
-            | Q(pk__in=Cosponsorship.objects.filter(organisation=organisation).values("petition_id"))
-            | Q(pk__in=Signature.objects.filter(partner=organisation).values("petition_id"))
-        )
-        .exclude(status=Petition.Status.DRAFT, organisation=organisation)
-        .order_by("-created_at")
-    )
-    figures = {p.pk: PartnerPetitionFigures(petition=p, hosted=p.organisation_id == organisation.pk) for p in petitions}
-    through = Signature.objects.filter(
-        Q(partner=organisation) | Q(petition__organisation=organisation, partner__isnull=True),
-        petition__in=petitions,
-        status__in=counted,
-    )
-    for row in (
-        through.values("petition_id", "source")
-        .annotate(
-            n=Count("id"),
-            confirmed=Count("id", filter=confirmed),
-            new=Count("id", filter=confirmed & Q(new_supporter=True)),
-        )
-        .order_by("-n", "source")
-    ):
-        item = figures[row["petition_id"]]
-        item.signatures += row["n"]
-        item.confirmed += row["confirmed"]
-        item.new_supporters += row["new"]
-        item.by_source.append((row["source"], row["n"], row["confirmed"]))
-    since = timezone.now() - timedelta(days=days)
-    for row in (
-        through.filter(created_at__gte=since)
-        .annotate(day=TruncDate("created_at"))
-        .values("petition_id", "day")
-        .annotate(n=Count("id"), confirmed=Count("id", filter=confirmed))
-        .order_by("-day")
-    ):
-        figures[row["petition_id"]].by_day.append((row["day"], row["n"], row["confirmed"]))
-    latest_consent = consent_latest(organisation=organisation).values("given")[:1]
-    for row in (
-        Signature.objects.filter(petition__in=petitions, status=Signature.Status.CONFIRMED)
-        .annotate(consents=Subquery(latest_consent))
-        .filter(consents=True)
-        .values("petition_id")
-        .annotate(n=Count("id"))
-        .order_by()
-    ):
-        figures[row["petition_id"]].opted_in = row["n"]
-    return list(figures.values())
 
 
 # --- a person's data and the retention rule -------------------------------------------------------

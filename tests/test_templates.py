@@ -81,7 +81,7 @@ class FormPageTests(TestCase):
         yield "preferences link, errors", self.post(self.client, "/preferences/", {"email": "nope"})
         yield "preferences, errors", self.post(self.client, f"{self.preferences}details", {"country": "GB", "postcode": "x"})
         yield "erase, errors", self.post(self.client, f"{self.preferences}erase", {})
-        yield "partner login, errors", self.post(self.client, "/partners/login/", {"username": "a", "password": "b"})
+        yield "workspace login, errors", self.post(self.client, "/organise/login/", {"username": "a", "password": "b"})
 
     def test_it_ties_every_label_hint_error_and_summary_link_to_an_element(self):
         for name, response in self.pages():

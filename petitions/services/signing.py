@@ -27,6 +27,7 @@ from mailings.services.transactional import EmailRateLimited, EmailSendFailed, t
 from petitions.models import Cosponsorship, Petition, Signature
 from petitions.services import updates
 from petitions.services.counts import count_increment
+from petitions.services.tallies import TALLY_FIELDS, tallies_confirmed_add, tallies_confirmed_remove
 
 CONFIRM_PURPOSE = "signature-confirm"
 
@@ -279,6 +280,9 @@ def signature_confirm(*, signature: Signature) -> bool:
             email = Supporter.objects.filter(pk=signature.supporter_id).values_list("email", flat=True).first()
             if email:
                 suppression_erased_lift(email=email)
+            # Last, so the hot tally rows of a surge stay locked only until the commit just after
+            # (docs/design.md, "Figures come from tallies").
+            tallies_confirmed_add(signature_id=signature.pk)
             transaction.on_commit(lambda: count_increment(petition_id=signature.petition_id))
     signature.refresh_from_db(fields=["status", "confirmed_at"])
     return bool(confirmed)
@@ -363,7 +367,8 @@ def signatures_unconfirmed_purge() -> int:
         if not batch:
             return purged
         with transaction.atomic():
-            Signature.objects.filter(pk__in=[pk for pk, _ in batch]).delete()
+            # Only those still pending: one confirmed since the batch was read counts, and stays.
+            Signature.objects.filter(pk__in=[pk for pk, _ in batch], status=Signature.Status.PENDING).delete()
             # An erased person's signatures are kept without them (supporter_id NULL).
             supporters_delete_unattached(supporter_ids=sorted({sid for _, sid in batch if sid is not None}))
         purged += len(batch)
@@ -385,7 +390,17 @@ def signatures_release(*, signature_ids: list[int]) -> int:
 
 
 def signatures_invalidate(*, signature_ids: list[int]) -> int:
-    """Invalidate signatures (held or not). Confirmed ones stop counting at the next reconciliation."""
-    return Signature.objects.filter(pk__in=signature_ids).exclude(status=Signature.Status.INVALID).update(
-        status=Signature.Status.INVALID
-    )
+    """Invalidate signatures (held or not). Confirmed ones leave the tallies at once and the
+    count at the next reconciliation."""
+    with transaction.atomic():
+        # Locked first, so a confirmation committing meanwhile is seen as confirmed and leaves the tallies.
+        rows = list(
+            Signature.objects.select_for_update()
+            .filter(pk__in=signature_ids)
+            .exclude(status=Signature.Status.INVALID)
+            .order_by("pk")
+            .values("pk", "status", *TALLY_FIELDS)
+        )
+        invalidated = Signature.objects.filter(pk__in=[r["pk"] for r in rows]).update(status=Signature.Status.INVALID)
+        tallies_confirmed_remove(rows=[r for r in rows if r["status"] == Signature.Status.CONFIRMED])
+    return invalidated

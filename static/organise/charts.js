@@ -56,6 +56,7 @@
     var data = tableData(table);
     var kind = canvas.dataset.chart;
     var horizontal = kind === "bar-horizontal";
+    var spark = kind === "sparkline"; // a small line without axes or legend; the table has the figures
     var datasets = data.series.map(function (values, i) {
       return { label: data.headers[i + 1], data: values, borderColor: palette[i % palette.length],
                backgroundColor: palette[i % palette.length], tension: 0.2, pointRadius: 0 };
@@ -65,12 +66,14 @@
                       borderColor: "#4a4a4a", borderDash: [6, 4], pointRadius: 0, fill: false });
     });
     var chart = new window.Chart(canvas, {
-      type: horizontal ? "bar" : (kind === "line" ? "line" : "bar"),
+      type: horizontal ? "bar" : (kind === "line" || spark ? "line" : "bar"),
       data: { labels: data.labels, datasets: datasets },
       options: {
         indexAxis: horizontal ? "y" : "x", responsive: true, maintainAspectRatio: false, animation: false,
-        plugins: { musterMarkers: { markers: readJson(table.dataset.chartMarkers) }, legend: { position: "bottom" } },
-        scales: { x: { ticks: { maxTicksLimit: 12 } }, y: { beginAtZero: true } }
+        plugins: { musterMarkers: { markers: readJson(table.dataset.chartMarkers) },
+                   legend: { position: "bottom", display: !spark }, tooltip: { enabled: !spark } },
+        scales: spark ? { x: { display: false }, y: { display: false, beginAtZero: true } }
+                      : { x: { ticks: { maxTicksLimit: 12 } }, y: { beginAtZero: true } }
       },
       plugins: [markerPlugin]
     });

@@ -54,6 +54,11 @@ PAGES = [
     ("petition updates", lambda o, org: reverse("organise:petition_updates", kwargs={"org": org, "slug": o["petition"].slug}), 200, 403),
     ("new petition update", lambda o, org: reverse("organise:petition_update_new", kwargs={"org": org, "slug": o["petition"].slug}), 200, 403),
     ("petition update", lambda o, org: reverse("organise:petition_update", kwargs={"org": org, "slug": o["petition"].slug, "pk": o["update"].pk}), 200, 403),
+    # The figures' CSV files and the hand-in export (organise.views.petitions, organise.views.overview).
+    ("overview-csv", lambda o, org: reverse("organise:overview", kwargs={"org": org}) + "?csv=open-petitions", 200, 200),
+    ("petitions-csv", lambda o, org: reverse("organise:petitions", kwargs={"org": org}) + "?csv=petitions", 200, 200),
+    ("petition-csv", lambda o, org: reverse("organise:petition", kwargs={"org": org, "slug": o["petition"].slug}) + "?csv=by-area", 200, 200),
+    ("petition-handin", lambda o, org: reverse("organise:petition-handin", kwargs={"org": org, "slug": o["petition"].slug}), 200, 403),
 ]
 
 
@@ -93,7 +98,7 @@ POSTS = [
 ]
 
 # Pages about one object that the other partner has nothing to do with.
-OBJECT_PAGES_OF_OTHERS = {"petition", "supporter"}
+OBJECT_PAGES_OF_OTHERS = {"petition", "supporter", "petition-csv", "petition-handin"}
 
 
 @pytest.fixture

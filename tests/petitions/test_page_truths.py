@@ -97,14 +97,14 @@ def test_the_consent_wording_help_text_keeps_its_placeholders(client, organiser)
     assert "Email me &lt;list&gt; from &lt;organisation&gt;." in page
 
 
-def test_the_hosts_dashboard_shows_the_petitions_it_hosts(client):
+def test_the_hosts_workspace_shows_the_petitions_it_hosts(client):
     petition = make_petition()
     make_signature(petition=petition, confirm=True)
     host = petition.organisation
     user = get_user_model().objects.create_user("hosting", "h@example.org", "pw-hosting-123")
     host.members.add(user)
     client.force_login(user)
-    page = client.get(f"/partners/org/{host.slug}/").content.decode()
-    assert "does not run or co-sponsor" not in page and "co-sponsor any petition" not in page
-    assert f'data-petition="{petition.slug}"' in page and "data-hosted" in page
-    assert 'data-figure="signatures">1<' in page
+    page = client.get(f"/organise/{host.slug}/").content.decode()
+    assert "No open petitions" not in page
+    assert f'data-petition="{petition.slug}"' in page
+    assert 'data-figure="total">1<' in page

@@ -72,3 +72,16 @@ class SeedDemoTests(TestCase):
         # The partner's login opens its own workspace.
         self.assertTrue(self.client.login(username="weownit", password="muster-partner"))
         self.assertEqual(self.client.get("/organise/")["Location"], "/organise/we-own-it/")
+
+
+class SeedDemoFiguresTests(TestCase):
+    def test_the_workspace_figures_of_the_demo_agree_with_its_signatures(self):
+        from petitions.models import OptInTally, Petition, Signature, SignatureTally
+
+        call_command("seed_demo", stdout=io.StringIO())
+        first = Petition.objects.get(slug="scrap-the-icp-contract")
+        tallied = sum(SignatureTally.objects.filter(petition=first).values_list("signatures", flat=True))
+        self.assertEqual(tallied, first.signatures.filter(status=Signature.Status.CONFIRMED).count())
+        boxes = sum(len(s.opt_ins_pending) for s in first.signatures.filter(status=Signature.Status.CONFIRMED))
+        self.assertGreater(boxes, 0)
+        self.assertEqual(sum(OptInTally.objects.filter(petition=first).values_list("opt_ins", flat=True)), boxes)
