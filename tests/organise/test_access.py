@@ -33,6 +33,11 @@ PAGES = [
     ("held", lambda o, org: reverse("organise:held", kwargs={"org": org}), 200, 403),
     ("mailing", lambda o, org: reverse("organise:mailing", kwargs={"org": org, "pk": o["mailing"].pk}), 200, 403),
     ("segment", lambda o, org: reverse("organise:segment", kwargs={"org": org, "pk": o["mailing"].segment_id}), 200, 403),
+    ("segment-new", lambda o, org: reverse("organise:segment-new", kwargs={"org": org}), 200, 403),
+    ("segment-import", lambda o, org: reverse("organise:segment-import", kwargs={"org": org}), 200, 403),
+    ("segment-export", lambda o, org: reverse("organise:segment-export", kwargs={"org": org, "pk": o["mailing"].segment_id}), 200, 403),
+    # A POST endpoint: access is checked before the method, so the host's GET is a 405.
+    ("segment-count", lambda o, org: reverse("organise:segment-count", kwargs={"org": org}), 405, 403),
     ("supporter", lambda o, org: reverse("organise:supporter", kwargs={"org": org, "pk": o["supporter"].pk}), 200, 200),
 ]
 
