@@ -17,10 +17,12 @@ import logging
 import re
 import unicodedata
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from django.core.cache import cache
+from django.db import connection, transaction
 from django.db.models import Case, Exists, OuterRef, Q, QuerySet, Value, When
 from django.db.models.functions import StrIndex, Substr
 from django.utils import timezone
@@ -30,7 +32,8 @@ from django_countries import countries
 
 from engage.models import MailingList, Organisation, Subscription, Supporter
 from engage.query_params import BIGINT_MAX, parse_whole_number
-from mailings.selectors.recipients import opted_in_q
+from engage.sql import ids_q
+from mailings.selectors.recipients import opted_in_q, recipients_eligible
 
 logger = logging.getLogger(__name__)
 
@@ -500,6 +503,13 @@ def segment_q(definition, *, depth: int = 0, _parts: list | None = None) -> Q:
         combined = parts[0]
         for part in parts[1:]:
             combined = combined & part if operator == "all" else combined | part
+        if operator == "any" and len(parts) > 1:
+            # Alternatives of EXISTS subqueries are a subplan per person, costed so high that
+            # PostgreSQL plans the rest of the query around them (on a million supporters, a
+            # nested loop over every signature of a petition: BENCHMARKS.md, "Segment live
+            # count"). As a semi join on the person's own row, the group is asked last, of
+            # those the other conditions leave. The same people either way.
+            return Q(Exists(Supporter.objects.filter(combined, pk=OuterRef("pk"))))
         return combined
     if operator == "not":
         return ~segment_q(operand, depth=depth + 1, _parts=parts_seen)
@@ -514,13 +524,58 @@ def segment_supporters(definition) -> QuerySet[Supporter]:
 
 
 SAMPLE_SIZE = 10
+# Up to this many matching people, the builder's count reads their ids once and checks just
+# them against the recipient rule (index lookups per person, as for a claimed chunk); a bigger
+# segment is counted as the snapshot counts it, one pass over the whole consent ledger
+# (BENCHMARKS.md, "Segment live count"). SQLite takes fewer parameters in one statement.
+SMALL_SEGMENT = {"postgresql": 50_000}
+SMALL_SEGMENT_OTHER = 900
 
 
-def segment_sample(definition, *, size: int = SAMPLE_SIZE) -> list[dict]:
-    """A few of the people the segment matches (the most recent to join), to check it by eye."""
-    rows = segment_supporters(definition).order_by("-pk").values("pk", "first_name", "last_name", "email", "postcode")
-    return [
-        {"id": row["pk"], "name": f"{row['first_name']} {row['last_name']}".strip(), "email": row["email"],
-         "postcode": row["postcode"]}
-        for row in rows[:size]
-    ]
+@contextmanager
+def _interactive():
+    """On PostgreSQL, no JIT for these queries: their planned cost (a subplan per person) sets
+    it off, and compiling took a third of the time of a count that runs for well under a
+    second (the benchmark above)."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL jit = off")  # until this transaction ends
+        yield
+
+
+def segment_figures(
+    *, definition, organisation: Organisation | None = None, mailing_list: MailingList | None = None,
+    sample_size: int = SAMPLE_SIZE,
+) -> dict:
+    """For the builder: {"matching", "eligible", "sample"}. `eligible` is how many of them this
+    organisation may email on this list (None: as the organisation), through the send's own
+    rule (recipients_eligible), or None without an organisation. Raises SegmentError."""
+    supporters = segment_supporters(definition)
+    small = SMALL_SEGMENT.get(connection.vendor, SMALL_SEGMENT_OTHER)
+    columns = ("pk", "first_name", "last_name", "email", "postcode")
+    with _interactive():
+        ids = list(supporters.order_by().values_list("pk", flat=True)[: small + 1])
+        if len(ids) <= small:
+            matching = len(ids)
+            chosen = Supporter.objects.filter(ids_q(Supporter, ids))
+            eligible = (
+                recipients_eligible(chosen, organisation=organisation, mailing_list=mailing_list, many=False).count()
+                if organisation is not None else None
+            )
+            newest = sorted(ids, reverse=True)[:sample_size]
+            rows = Supporter.objects.filter(pk__in=newest).order_by("-pk").values(*columns) if newest else []
+        else:
+            matching = supporters.count()
+            eligible = (
+                recipients_eligible(supporters, organisation=organisation, mailing_list=mailing_list, many=True).count()
+                if organisation is not None else None
+            )
+            rows = supporters.order_by("-pk").values(*columns)[:sample_size]
+        sample = [
+            {"id": row["pk"], "name": f"{row['first_name']} {row['last_name']}".strip(), "email": row["email"],
+             "postcode": row["postcode"]}
+            for row in rows
+        ]
+    return {"matching": matching, "eligible": eligible, "sample": sample}

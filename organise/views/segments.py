@@ -21,8 +21,7 @@ from engage.json_body import JsonBodyError, json_body_parse
 from engage.models import MailingList, Organisation
 from engage.normalise import validate_multiline_text, validate_text
 from mailings.models import Segment
-from mailings.selectors.mailings import segment_count
-from mailings.selectors.segments import SegmentError, conditions_described, segment_q, segment_sample
+from mailings.selectors.segments import SegmentError, conditions_described, segment_figures, segment_q
 from mailings.services.compose import segment_save
 from organise.access import Need, Workspace, workspace_view
 from organise.views.common import render_workspace
@@ -232,8 +231,8 @@ def segment_count_view(request, workspace):
     except SegmentError as error:
         return JsonResponse({"error": str(error)}, status=400)
     organisation, mailing_list = _basis(payload.get("basis"))
-    counts = segment_count(definition=definition, organisation=organisation, mailing_list=mailing_list)
-    matching, eligible = counts["matching"], counts.get("eligible")
+    figures = segment_figures(definition=definition, organisation=organisation, mailing_list=mailing_list)
+    matching, eligible = figures["matching"], figures["eligible"]
     summary = ngettext("%(count)s person matches.", "%(count)s people match.", matching) % {"count": f"{matching:,}"}
     if eligible is not None:
         if mailing_list is not None:
@@ -247,7 +246,7 @@ def segment_count_view(request, workspace):
             ) % {"count": f"{eligible:,}", "organisation": organisation.name}
     return JsonResponse({
         "matching": matching, "eligible": eligible, "summary": summary,
-        "sample": segment_sample(definition) if matching else [],
+        "sample": figures["sample"],
     })
 
 

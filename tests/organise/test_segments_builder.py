@@ -230,6 +230,40 @@ def test_the_count_is_the_sends_own_rule_for_a_list_and_for_an_organisation(host
     assert no_basis["eligible"] is None and no_basis["matching"] == 5
 
 
+@pytest.mark.parametrize("small", [0, 1, 900, 50_000])
+def test_small_and_large_segments_are_counted_alike(host_client, host, monkeypatch, small):
+    """Up to SMALL_SEGMENT people are checked by id, more as a whole: the same figures."""
+    monkeypatch.setattr("mailings.selectors.segments.SMALL_SEGMENT", {"postgresql": small})
+    monkeypatch.setattr("mailings.selectors.segments.SMALL_SEGMENT_OTHER", small)
+    news = make_list(slug="news", organisation=host)
+    for i in range(4):
+        make_supporter(f"in{i}@example.org", postcode="S1 1AA", subscribed_to=news, opted_in=i != 3)
+    suppress("in0@example.org")
+    make_supporter("out@example.org", postcode="N1 1AA", subscribed_to=news)
+    definition = {"condition": "postcode", "prefix": "S"}
+    everyone = segment_supporters(definition)
+    for basis, mailing_list in ((f"list:{news.pk}", news), (f"organisation:{host.pk}", None)):
+        answer = count(host_client, host, definition, basis).json()
+        assert answer["matching"] == 4
+        assert answer["eligible"] == recipients_eligible(everyone, organisation=host, mailing_list=mailing_list).count() == 2
+        assert [p["email"] for p in answer["sample"]] == ["in3@example.org", "in2@example.org", "in1@example.org",
+                                                          "in0@example.org"]
+    nobody = count(host_client, host, {"condition": "country", "country": "ZZ"}, f"list:{news.pk}").json()
+    assert (nobody["matching"], nobody["eligible"], nobody["sample"]) == (0, 0, [])
+
+
+def test_the_count_takes_few_queries(host_client, host):
+    news = make_list(slug="news", organisation=host)
+    for i in range(30):
+        make_supporter(f"q{i}@example.org", subscribed_to=news)
+    definition = {"all": [{"condition": "subscribed_to_list", "list": "news"}, {"condition": "postcode", "prefix": "S70"}]}
+    with CaptureQueriesContext(connection) as queries:
+        assert count(host_client, host, definition, f"list:{news.pk}").json()["matching"] == 30
+    # Session, user and organisation; the list's slug (twice: checked, then built); the basis;
+    # the ids, the eligible count and the sample (on PostgreSQL inside a savepoint, with SET LOCAL).
+    assert len(queries.captured_queries) <= 12, [q["sql"][:60] for q in queries.captured_queries]
+
+
 def test_the_sample_is_ten_people(host_client, host):
     for i in range(12):
         make_supporter(f"p{i}@example.org", opted_in=None)
