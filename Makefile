@@ -36,6 +36,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/mail.py
 	$(PY) bench/import_subscribers.py
 	$(PY) bench/count_api.py
+	$(PY) bench/segments.py
 
 clean:
 	rm -rf $(VENV) var node_modules

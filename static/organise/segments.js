@@ -185,7 +185,7 @@
       op.appendChild(option);
     });
     op.addEventListener("change", function () { node.op = op.value; changedTree(); });
-    var legend = depth === 0 ? T.match : T.group + " " + (index + 1);
+    var legend = depth === 0 ? T.match : T.group + " " + (++groupsDrawn); // in reading order
     var list = el("ul", { className: "seg-items" });
     node.items.forEach(function (item, i) {
       list.appendChild(item.type === "group" ? el("li", { className: "seg-subgroup" }, [drawGroup(item, depth + 1, node, i)])
@@ -218,7 +218,10 @@
     ]);
   }
 
+  var groupsDrawn = 0;
+
   function redraw(focusId) {
+    groupsDrawn = 0;
     root.replaceChildren(drawGroup(tree, 0, null, 0));
     if (focusId) {
       var target = document.getElementById(focusId);
