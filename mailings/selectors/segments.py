@@ -534,14 +534,18 @@ SMALL_SEGMENT_OTHER = 900
 
 @contextmanager
 def _interactive():
-    """On PostgreSQL, no JIT for these queries: their planned cost (a subplan per person) sets
-    it off, and compiling took a third of the time of a count that runs for well under a
-    second (the benchmark above)."""
+    """On PostgreSQL, for these queries only (until the transaction ends; the benchmark above):
+    - no JIT: their planned cost (a subplan per person) sets it off, and compiling took a
+      third of the time of a count that runs for well under a second;
+    - random_page_cost as for data in memory (1.1, not a spinning disk's 4): the tables a
+      campaign works on are, and at 4 PostgreSQL read the list's 600,000 subscriptions to
+      check 14,000 people rather than look each up (0.5 s against 0.2 s)."""
     if connection.vendor != "postgresql":
         yield
         return
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL jit = off")  # until this transaction ends
+        cursor.execute("SET LOCAL jit = off")
+        cursor.execute("SET LOCAL random_page_cost = 1.1")
         yield
 
 
