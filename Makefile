@@ -37,6 +37,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/import_subscribers.py
 	$(PY) bench/count_api.py
 	$(PY) bench/workspace.py
+	$(PY) bench/segments.py
 
 clean:
 	rm -rf $(VENV) var node_modules

@@ -37,7 +37,11 @@ urlpatterns = [
     path("<slug:org>/mailings/<int:pk>/progress/", mailings.mailing_progress_json, name="mailing_progress"),
     # segments (organise.views.segments)
     path("<slug:org>/segments/", segments.segment_list, name="segments"),
+    path("<slug:org>/segments/new/", segments.segment_new, name="segment-new"),
+    path("<slug:org>/segments/import/", segments.segment_import, name="segment-import"),
+    path("<slug:org>/segments/count/", segments.segment_count_view, name="segment-count"),
     path("<slug:org>/segments/<int:pk>/", segments.segment_detail, name="segment"),
+    path("<slug:org>/segments/<int:pk>/export/", segments.segment_export, name="segment-export"),
     # supporters (organise.views.supporters)
     path("<slug:org>/supporters/", supporters.supporter_list, name="supporters"),
     path("<slug:org>/supporters/export.csv", supporters.supporters_csv, name="supporters_csv"),

@@ -3,15 +3,51 @@ petitions): who signed which petition, through which partner or link, and when. 
 confirmed signatures count, as on the petition's own count."""
 
 from django.db.models import Exists, OuterRef, Q
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from mailings.selectors.segments import (
+    CHOICE,
+    DATE,
+    SIGNATURES,
+    Option,
+    Param,
     SegmentError,
     condition_register,
+    options_cached,
+    organisation_options,
     param_date_range,
     param_organisation,
     param_str,
 )
 from petitions.models import Petition, Signature
+
+SOURCE_OPTIONS = 500  # the most used
+
+
+def petition_options() -> list[Option]:
+    # Drafts have no signers; the open ones first, as organisers mostly pick those.
+    rows = Petition.objects.exclude(status=Petition.Status.DRAFT).order_by("status", "title").values_list(
+        "slug", "title", "status"
+    )
+    labels = dict(Petition.Status.choices)
+    return [Option(slug, title, labels.get(status, status)) for slug, title, status in rows]
+
+
+def _sources() -> list[str]:
+    # A scan of the confirmed signatures (on a million, a second): kept in the cache like the
+    # postcode areas (mailings.selectors.segments.options_cached).
+    from django.db.models import Count
+
+    rows = (
+        Signature.objects.filter(status=Signature.Status.CONFIRMED).exclude(source="")
+        .values("source").annotate(n=Count("id")).order_by("-n", "source").values_list("source", flat=True)
+    )
+    return sorted(rows[:SOURCE_OPTIONS])
+
+
+def source_options() -> list[Option]:
+    return [Option(source, source) for source in options_cached("segments:options:sources", _sources)]
 
 
 def _signed(node: dict, extra: Q) -> Q:
@@ -20,7 +56,7 @@ def _signed(node: dict, extra: Q) -> Q:
         slug = param_str(node, "petition")
         petition = Petition.objects.filter(slug=slug).first()
         if petition is None:
-            raise SegmentError(f"No petition with the slug {slug!r}.")
+            raise SegmentError(_("No petition with the slug %(slug)r.") % {"slug": slug})
         signatures = signatures.filter(petition=petition)
     return Q(Exists(signatures))
 
@@ -43,19 +79,31 @@ def _signed_between(node: dict) -> Q:
 
 
 def register() -> None:
-    condition_register(
-        name="signed_petition", label="Signed a petition (confirmed)", params={"petition": "petition slug"},
-        build=_signed_petition,
+    petition = Param(kind=CHOICE, label=gettext_lazy("Petition"), options=petition_options)
+    any_petition = Param(
+        kind=CHOICE, label=gettext_lazy("Petition"), options=petition_options, required=False,
+        blank_label=gettext_lazy("any petition"),
     )
     condition_register(
-        name="signed_via_partner", label="Signed through a partner",
-        params={"partner": "organisation slug", "petition": "petition slug (optional)"}, build=_signed_via_partner,
+        name="signed_petition", label=gettext_lazy("Signed a petition"), group=SIGNATURES,
+        params={"petition": petition}, build=_signed_petition,
     )
     condition_register(
-        name="signed_with_source", label="Signed through a source code (?source=)",
-        params={"source": "source code", "petition": "petition slug (optional)"}, build=_signed_with_source,
+        name="signed_via_partner", label=gettext_lazy("Signed through a partner"), group=SIGNATURES,
+        params={"partner": Param(kind=CHOICE, label=gettext_lazy("Partner"), options=organisation_options),
+                "petition": any_petition},
+        build=_signed_via_partner,
     )
     condition_register(
-        name="signed_between", label="Signed between dates",
-        params={"from": "YYYY-MM-DD", "to": "YYYY-MM-DD", "petition": "petition slug (optional)"}, build=_signed_between,
+        name="signed_with_source", label=gettext_lazy("Signed through a source code (?source=)"), group=SIGNATURES,
+        params={"source": Param(kind=CHOICE, label=gettext_lazy("Source code"), options=source_options),
+                "petition": any_petition},
+        build=_signed_with_source,
+    )
+    condition_register(
+        name="signed_between", label=gettext_lazy("Signed between dates"), group=SIGNATURES,
+        params={"from": Param(kind=DATE, label=gettext_lazy("From"), required=False),
+                "to": Param(kind=DATE, label=gettext_lazy("To"), required=False),
+                "petition": any_petition},
+        build=_signed_between,
     )

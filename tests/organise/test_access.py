@@ -43,6 +43,11 @@ PAGES = [
      lambda o, org: _mailing_url("mailing_audience_count", o, org) + f"?segment={o['mailing'].segment_id}", 200, 403),
     ("mailing_progress", lambda o, org: _mailing_url("mailing_progress", o, org), 200, 403),
     ("mailing_csv", lambda o, org: _mailing_url("mailing", o, org) + "?csv=hourly", 200, 403),
+    ("segment-new", lambda o, org: reverse("organise:segment-new", kwargs={"org": org}), 200, 403),
+    ("segment-import", lambda o, org: reverse("organise:segment-import", kwargs={"org": org}), 200, 403),
+    ("segment-export", lambda o, org: reverse("organise:segment-export", kwargs={"org": org, "pk": o["mailing"].segment_id}), 200, 403),
+    # A POST endpoint: access is checked before the method, so the host's GET is a 405.
+    ("segment-count", lambda o, org: reverse("organise:segment-count", kwargs={"org": org}), 405, 403),
     ("supporter", lambda o, org: reverse("organise:supporter", kwargs={"org": org, "pk": o["supporter"].pk}), 200, 200),
     ("supporters search", lambda o, org: reverse("organise:supporters", kwargs={"org": org}) + "?q=grace", 200, 200),
     ("supporters csv", lambda o, org: reverse("organise:supporters_csv", kwargs={"org": org}), 200, 200),
