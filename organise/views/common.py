@@ -12,6 +12,8 @@ _SECTIONS = [
     ("organise:mailings", _("Mailings"), Need.MAIL),
     ("organise:segments", _("Segments"), Need.MAIL),
     ("organise:supporters", _("Supporters"), Need.PEOPLE),
+    ("organise:people", _("People"), Need.MANAGE),
+    ("organise:audit", _("Audit log"), Need.AUDIT),
 ]
 
 
