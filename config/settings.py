@@ -173,6 +173,9 @@ ACCOUNT_UNIQUE_EMAIL = True  # allauth needs it to log in by address
 ACCOUNT_SESSION_REMEMBER = False  # a session ends with the browser, and after MUSTER_SESSION_IDLE_MINUTES idle
 ACCOUNT_LOGOUT_REDIRECT_URL = "organise:login"
 ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED = False
+# A reset asked for an unknown address sends nothing (the form says the same either way), so the
+# form cannot be used to mail strangers.
+ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False
 ACCOUNT_FORMS = {"login": "organise.auth.WorkspaceLoginForm"}
 ACCOUNT_EMAIL_SUBJECT_PREFIX = ""
 # django-axes counts and locks failed logins; allauth's own failed-login limit would refuse
