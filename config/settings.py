@@ -60,6 +60,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "organise.auth.IdleSessionMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into the lock-out page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -190,9 +191,9 @@ MUSTER_MFA_REQUIRED_FOR_ALL = env_bool("MUSTER_MFA_REQUIRED_FOR_ALL", False)
 # turn it off. config/settings_test.py does, so tests of other features need not enrol a device;
 # the tests of two-factor turn it back on (docs/development.md).
 MUSTER_MFA_ENFORCED = True
-# Sessions: the expiry slides with each request, so this is the idle time.
+# Sessions: a logged-in session's expiry is pushed on by organise.auth.IdleSessionMiddleware as
+# it is used (a write every few minutes, not every request), so this is the idle time.
 SESSION_COOKIE_AGE = env_int("MUSTER_SESSION_IDLE_MINUTES", 60, minimum=1) * 60
-SESSION_SAVE_EVERY_REQUEST = True
 # django-axes: 20 failures lock the account (the name typed) and, separately, the address.
 AXES_FAILURE_LIMIT = env_int("MUSTER_LOGIN_FAILURE_LIMIT", 20, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("MUSTER_LOGIN_LOCKOUT_MINUTES", 30, minimum=1))

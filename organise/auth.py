@@ -6,6 +6,7 @@ a second factor and whether this session passed it, and the audit rows for login
 """
 
 import logging
+import time
 
 from allauth.account import signals as account_signals
 from allauth.account.adapter import DefaultAccountAdapter
@@ -151,6 +152,30 @@ def _safe(request, url: str) -> str:
     return quote(url if ok else reverse("organise:index"))
 
 
+# --- idle sessions -------------------------------------------------------------------------------
+
+IDLE_KEY = "muster_active_at"
+
+
+class IdleSessionMiddleware:
+    """A logged-in session expires SESSION_COOKIE_AGE (MUSTER_SESSION_IDLE_MINUTES) after it was
+    last saved; while it is used, it is saved again (its expiry pushed on) once it is older than
+    a twelfth of that, at most every five minutes, rather than on every request: a write per
+    page view would cost every page three queries."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        session = getattr(request, "session", None)
+        active_at = session.get(IDLE_KEY) if session is not None else None
+        if active_at is not None:
+            now = int(time.time())
+            if now - active_at > min(300, settings.SESSION_COOKIE_AGE // 12):
+                session[IDLE_KEY] = now
+        return self.get_response(request)
+
+
 # --- audit rows for logins, lock-outs, two-factor and password resets ----------------------------
 
 
@@ -165,6 +190,8 @@ def _user_organisation(user):
 def _on_logged_in(sender, request, user, **kwargs):
     if request is None:
         return
+    if hasattr(request, "session"):
+        request.session[IDLE_KEY] = int(time.time())
     organisation = _user_organisation(user)
     username = user.get_username().lower()
     # A lock that lapsed (or was released) shows as released at the account's next login.

@@ -25,7 +25,8 @@ def _submit_login(browser, url, username, password):
 
 
 def _h1(browser) -> str:
-    return browser.find_element("css selector", "h1").text
+    # By script: an element found just before the page navigates away would be stale.
+    return browser.execute_script("const h = document.querySelector('h1'); return h ? h.textContent.trim() : ''")
 
 
 def test_first_login_sets_up_the_app_and_the_next_one_asks_for_its_code(live_server, browser, axe, settings):
@@ -91,13 +92,19 @@ def test_the_lock_out_and_password_reset_pages(live_server, browser, axe, settin
     _check_with_errors(browser, axe, "choose a new password", form_selector="main form")
 
 
+def _fits_the_screen(browser) -> bool:
+    return browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
+
+
 def test_the_invitation_people_and_audit_pages(live_server, browser, axe):
+    browser.set_window_size(375, 812)  # a phone
     host = make_organisation()
     make_person("boss", organisation=host, role=Role.ADMIN)
     make_person("cat", organisation=host, role=Role.VIEWER)
     issued = invitation_create(organisation=host, email="new@example.org", role=Role.ORGANISER, request_or_actor=None)
     url = live_server.url
     browser.get(f"{url}/organise/invitations/{issued.token}/")
+    assert _fits_the_screen(browser), "the invitation is wider than a phone"
     axe(browser, "invitation")
     _check_with_errors(browser, axe, "invitation", form_selector="main form")
     browser.get(f"{url}/organise/invitations/{'x' * 43}/")
@@ -106,12 +113,14 @@ def test_the_invitation_people_and_audit_pages(live_server, browser, axe):
     _submit_login(browser, url, "boss", PASSWORD)
     _wait(browser, lambda d: "/login/" not in d.current_url, "boss was not logged in")
     browser.get(f"{url}/organise/{host.slug}/people/")
+    assert _fits_the_screen(browser), "the People page is wider than a phone"
     axe(browser, "people")
     browser.find_element("name", "email").send_keys("not-an-address@")
     browser.find_element("css selector", "form[action$='/invite/'] button[type=submit]").click()
     _wait(browser, lambda d: d.find_elements("id", "error-summary"), "no errors on the invite form")
     axe(browser, "people, invite with errors")
     browser.get(f"{url}/organise/{host.slug}/audit/")
+    assert _fits_the_screen(browser), "the audit log is wider than a phone"
     axe(browser, "audit log")
     browser.get(f"{url}/organise/{host.slug}/audit/?from=yesterday")
     axe(browser, "audit log, bad filter")

@@ -34,6 +34,10 @@ PAGES = [
     ("mailing", lambda o, org: reverse("organise:mailing", kwargs={"org": org, "pk": o["mailing"].pk}), 200, 403),
     ("segment", lambda o, org: reverse("organise:segment", kwargs={"org": org, "pk": o["mailing"].segment_id}), 200, 403),
     ("supporter", lambda o, org: reverse("organise:supporter", kwargs={"org": org, "pk": o["supporter"].pk}), 200, 200),
+    # Organiser accounts: the people here are organisers; admins' and viewers' answers are in
+    # tests/organise/test_accounts_roles.py.
+    ("people", lambda o, org: reverse("organise:people", kwargs={"org": org}), 403, 403),
+    ("audit", lambda o, org: reverse("organise:audit", kwargs={"org": org}), 403, 403),
 ]
 
 # Pages about one object that the other partner has nothing to do with.

@@ -36,6 +36,8 @@ ACCOUNT_PAGES = [
 def _expected_from_access_table():
     rows = []
     for name, url, host_status, partner_status in PAGES:
+        if name in {row[0] for row in ACCOUNT_PAGES}:
+            continue  # their own rows below: the access table's organisers are refused them
         expected = {}
         for kind, base in (("host", host_status), ("partner", partner_status)):
             for role in Role.values:
