@@ -31,6 +31,7 @@ urlpatterns = [
     path("<slug:org>/people/invite/", people.invite, name="people-invite"),
     path("<slug:org>/people/<int:pk>/role/", people.member_role, name="people-role"),
     path("<slug:org>/people/<int:pk>/remove/", people.member_remove, name="people-remove"),
+    path("<slug:org>/people/<int:pk>/unlock/", people.member_unlock, name="people-unlock"),
     path("<slug:org>/people/invitations/<int:pk>/resend/", people.invitation_resend, name="invitation-resend"),
     path("<slug:org>/people/invitations/<int:pk>/revoke/", people.invitation_revoke, name="invitation-revoke"),
     path("<slug:org>/audit/", audit.audit_log, name="audit"),

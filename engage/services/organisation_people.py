@@ -192,3 +192,36 @@ def invitation_accept(*, token: str, request, username: str = "", password: str 
                      action="invitation.accepted", target=user, details={"role": invitation.role, "invitation": invitation.pk,
                                            "new_account": existing is None})
     return user
+
+
+def _login_names(user) -> list[str]:
+    # What a failure counts against: the name or address typed, folded (organise.auth.axes_username).
+    return [name for name in {user.get_username().lower(), (user.email or "").lower()} if name]
+
+
+def member_locked_names(*, members) -> set[int]:
+    """The ids of the members whose account django-axes has locked now."""
+    from datetime import timedelta
+
+    from axes.models import AccessAttempt
+
+    by_name = {name: member.pk for member in members for name in _login_names(member.user)}
+    cooloff = settings.AXES_COOLOFF_TIME if isinstance(settings.AXES_COOLOFF_TIME, timedelta) else timedelta(hours=1)
+    locked = AccessAttempt.objects.filter(
+        username__in=list(by_name), failures_since_start__gte=settings.AXES_FAILURE_LIMIT,
+        attempt_time__gte=timezone.now() - cooloff,
+    ).values_list("username", flat=True)
+    return {by_name[name] for name in locked}
+
+
+def member_unlock(*, member: OrganisationMember, request_or_actor) -> int:
+    """Release an account's lock-out now (its failures forgotten); audited if there was one."""
+    from axes.models import AccessAttempt
+
+    with transaction.atomic():
+        names = _login_names(member.user)
+        released, _ = AccessAttempt.objects.filter(username__in=names).delete()
+        if released:
+            audit_record(request_or_actor=request_or_actor, organisation=member.organisation, action="login.unlocked",
+                         target=member.user, details={"username": member.user.get_username().lower()})
+    return released

@@ -91,6 +91,10 @@ def _people_page(request, workspace, invite_form=None, status=200):
                                            type__in=[Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN])
     members = (OrganisationMember.objects.filter(organisation=organisation).select_related("user")
                .annotate(has_second_factor=Exists(has_2fa)).order_by("user__username"))
+    members = list(members)
+    locked = people_services.member_locked_names(members=members)
+    for member in members:
+        member.locked = member.pk in locked
     invitations = Invitation.objects.filter(organisation=organisation, accepted_at__isnull=True,
                                             revoked_at__isnull=True).order_by("-created_at")
     return render_workspace(request, workspace, "organise/people/people.html", {
@@ -159,6 +163,15 @@ def member_remove(request, workspace, pk):
                        % {"name": member.user.get_username()})
     else:
         messages.success(request, _("%(name)s no longer works in this workspace.") % {"name": member.user.get_username()})
+    return redirect("organise:people", org=workspace.organisation.slug)
+
+
+@require_POST
+@workspace_view(Need.MANAGE)
+def member_unlock(request, workspace, pk):
+    member = _member(workspace, pk)
+    if people_services.member_unlock(member=member, request_or_actor=request):
+        messages.success(request, _("%(name)s can log in again.") % {"name": member.user.get_username()})
     return redirect("organise:people", org=workspace.organisation.slug)
 
 

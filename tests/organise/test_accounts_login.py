@@ -254,3 +254,23 @@ def test_the_session_expires_after_the_idle_time_and_use_pushes_it_on(client, ho
     # Idle past the hour: the session is gone, and so is the login.
     Session.objects.filter(session_key=key).update(expire_date=timezone.now() - timedelta(seconds=1))
     assert client.get(overview(host)).status_code == 302
+
+
+def test_an_admin_releases_a_locked_account_and_the_release_is_audited(client, host):
+    make_person("vera", organisation=host, role=Role.VIEWER)
+    admin = make_person("boss", organisation=host, role=Role.ADMIN)
+    for _ in range(20):
+        log_in(client, "vera", "wrong", ip="198.51.100.3")
+    assert log_in(client, "vera", ip="198.51.100.4").status_code == 429
+    admin_secret = give_totp(admin)
+    log_in(client, "boss", ip="192.0.2.99")
+    client.post(reverse("mfa_authenticate"), {"code": totp_code(admin_secret)})
+    people = reverse("organise:people", kwargs={"org": host.slug})
+    assert "Locked out" in client.get(people).content.decode()
+    vera = OrganisationMember.objects.get(user__username="vera")
+    client.post(reverse("organise:people-unlock", kwargs={"org": host.slug, "pk": vera.pk}))
+    assert "Locked out" not in client.get(people).content.decode()
+    row = AuditEvent.objects.get(action="login.unlocked")
+    assert row.actor == admin and row.target_name == "vera"
+    client.logout()
+    assert log_in(client, "vera", ip="198.51.100.4").status_code == 302
