@@ -274,3 +274,17 @@ def test_an_admin_releases_a_locked_account_and_the_release_is_audited(client, h
     assert row.actor == admin and row.target_name == "vera"
     client.logout()
     assert log_in(client, "vera", ip="198.51.100.4").status_code == 302
+
+
+def test_the_partners_old_login_form_counts_on_the_same_lock(client, host):
+    """While /partners/login/ is a form of its own it counts on the same lock; once it redirects
+    to the workspace login, that is the one form."""
+    make_person("vera", organisation=host, role=Role.VIEWER)
+    url = reverse("petitions:partner-login")
+    if client.get(url).status_code in (301, 302):
+        assert client.get(url)["Location"].startswith(reverse("organise:login"))
+        return
+    for _ in range(20):
+        client.post(url, {"username": "vera", "password": "wrong"}, REMOTE_ADDR="192.0.2.30")
+    assert log_in(client, "vera", ip="192.0.2.31").status_code == 429  # locked on the workspace's form too
+    assert "_auth_user_id" not in client.session
