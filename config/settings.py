@@ -183,6 +183,9 @@ ACCOUNT_EMAIL_SUBJECT_PREFIX = ""
 # before axes's limit is reached, so it is off, and its other limits stay.
 ACCOUNT_RATE_LIMITS = {"login_failed": None}
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+# A code typed as its 30 seconds run out, or on a phone whose clock drifts, still works: one step
+# either side (RFC 6238's advice); allauth refuses a code used once already within that window.
+MFA_TOTP_TOLERANCE = 1
 MFA_TOTP_ISSUER = env_str("MUSTER_MFA_TOTP_ISSUER", "Muster")
 # Whoever can export personal data, send mailings or manage people (a role other than viewer,
 # or a superuser) must use a second factor; with this on, everyone must.
