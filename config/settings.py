@@ -40,6 +40,12 @@ INSTALLED_APPS = [
     "mailings",
     "petitions",
     "organise",
+    # Organiser accounts (docs/design.md, "Organiser accounts"): after organise, whose templates
+    # override theirs.
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "axes",
     # The project itself, for its management commands (devserver).
     "config",
 ]
@@ -53,6 +59,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "organise.auth.IdleSessionMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lock-out page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -145,7 +155,67 @@ if SECURE:
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
-LOGIN_URL = "admin:login"
+# --- Organiser accounts: logins, two-factor, lock-outs, sessions, invitations, audit log -------
+# docs/design.md, "Organiser accounts". One login flow (django-allauth) for the workspace and the
+# admin (config/urls.py sends admin.site.login through it); django-axes locks out repeated
+# failures; allauth.mfa is the second factor.
+LOGIN_URL = "organise:login"
+LOGIN_REDIRECT_URL = "organise:index"
+AUTHENTICATION_BACKENDS = [
+    # First, so a locked account or address is refused before any password is checked.
+    "organise.auth.AxesBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+ACCOUNT_ADAPTER = "organise.auth.AccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]  # signup is closed (the adapter)
+ACCOUNT_EMAIL_VERIFICATION = "none"  # an invitation goes to the address, which proves it
+ACCOUNT_UNIQUE_EMAIL = True  # allauth needs it to log in by address
+ACCOUNT_SESSION_REMEMBER = False  # a session ends with the browser, and after MUSTER_SESSION_IDLE_MINUTES idle
+ACCOUNT_LOGOUT_REDIRECT_URL = "organise:login"
+ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED = False
+# A reset asked for an unknown address sends nothing (the form says the same either way), so the
+# form cannot be used to mail strangers.
+ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False
+ACCOUNT_FORMS = {"login": "organise.auth.WorkspaceLoginForm"}
+ACCOUNT_EMAIL_SUBJECT_PREFIX = ""
+# django-axes counts and locks failed logins; allauth's own failed-login limit would refuse
+# before axes's limit is reached, so it is off, and its other limits stay.
+ACCOUNT_RATE_LIMITS = {"login_failed": None}
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+# A code typed as its 30 seconds run out, or on a phone whose clock drifts, still works: one step
+# either side (RFC 6238's advice); allauth refuses a code used once already within that window.
+MFA_TOTP_TOLERANCE = 1
+MFA_TOTP_ISSUER = env_str("MUSTER_MFA_TOTP_ISSUER", "Muster")
+# Whoever can export personal data, send mailings or manage people (a role other than viewer,
+# or a superuser) must use a second factor; with this on, everyone must.
+MUSTER_MFA_REQUIRED_FOR_ALL = env_bool("MUSTER_MFA_REQUIRED_FOR_ALL", False)
+# Whether the second factor is demanded at all. No environment variable: a deployment cannot
+# turn it off. config/settings_test.py does, so tests of other features need not enrol a device;
+# the tests of two-factor turn it back on (docs/development.md).
+MUSTER_MFA_ENFORCED = True
+# Sessions: a logged-in session's expiry is pushed on by organise.auth.IdleSessionMiddleware as
+# it is used (a write every few minutes, not every request), so this is the idle time.
+SESSION_COOKIE_AGE = env_int("MUSTER_SESSION_IDLE_MINUTES", 60, minimum=1) * 60
+# django-axes: 20 failures lock the account (the name typed) and, separately, the address.
+AXES_FAILURE_LIMIT = env_int("MUSTER_LOGIN_FAILURE_LIMIT", 20, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("MUSTER_LOGIN_LOCKOUT_MINUTES", 30, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_USERNAME_FORM_FIELD = "username"  # WorkspaceLoginForm's field
+AXES_USERNAME_CALLABLE = "organise.auth.axes_username"
+AXES_CLIENT_IP_CALLABLE = "organise.auth.axes_client_ip"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "organise/accounts/locked.html"
+AXES_VERBOSE = False
+# axes keeps the address of a failing login only while it counts (until the cool-off lapses), to
+# lock it out; it logs no successful logins (the audit log has those, with the address hashed).
+AXES_DISABLE_ACCESS_LOG = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = False
+# An invitation's link works once, for this long.
+MUSTER_INVITATION_MAX_AGE = timedelta(days=env_int("MUSTER_INVITATION_MAX_AGE_DAYS", 7, minimum=1))
+# Audit rows older than this are deleted by beat (engage.tasks.audit_purge).
+MUSTER_AUDIT_RETENTION_DAYS = env_int("MUSTER_AUDIT_RETENTION_DAYS", 730, minimum=1)
+# --- end of organiser accounts ----------------------------------------------------------------
 
 # --- Email -----------------------------------------------------------------------------------
 # Any django-anymail backend by settings, e.g. EMAIL_BACKEND=anymail.backends.postmark.EmailBackend
@@ -222,6 +292,10 @@ CELERY_BEAT_SCHEDULE = {
     "anonymise-signatures-past-retention": {
         "task": "petitions.tasks.signatures_anonymise_due",
         "schedule": crontab(hour=3, minute=41),
+    },
+    "purge-audit-log": {
+        "task": "engage.tasks.audit_purge",
+        "schedule": crontab(hour=4, minute=7),
     },
     "sweep-subscriber-imports": {
         "task": "engage.tasks.subscriber_imports_sweep",

@@ -67,3 +67,6 @@ SIGN_RATE_PER_IP_PETITION = ["1000/60s"]
 # Tests read the count right after changing it; tests of the per-process copy turn it on.
 COUNT_MEMO_SECONDS = 0
 SIGNUP_RATE_PER_IP = ["1000/60s"]
+# Organiser accounts: tests of other features need not enrol a second factor; the tests of
+# two-factor (tests/organise/test_accounts_*.py) turn it back on (docs/development.md).
+MUSTER_MFA_ENFORCED = False

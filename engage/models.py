@@ -29,8 +29,8 @@ class Organisation(models.Model):
         help_text="Origins that may embed this organisation's petitions, one per line, e.g. https://weownit.org.uk",
     )
     members = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, blank=True, related_name="organisations",
-        help_text="Users who may see this organisation's figures and supporters.",
+        settings.AUTH_USER_MODEL, blank=True, related_name="organisations", through="OrganisationMember",
+        help_text="Users who may work in this organisation's workspace, each with a role.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -43,6 +43,57 @@ class Organisation(models.Model):
     @property
     def origins(self) -> list[str]:
         return [line.strip().rstrip("/") for line in self.allowed_origins.splitlines() if line.strip()]
+
+
+class OrganisationMember(models.Model):
+    """A user's place in an organisation's workspace, with their role (docs/design.md,
+    "Organiser accounts"). The table is the one the plain many-to-many had, so the members kept
+    their rows; they became admins, which is what they could do before roles existed."""
+
+    class Role(models.TextChoices):
+        ADMIN = "admin", _("Admin")  # everything for the organisation, its people and keys too
+        ORGANISER = "organiser", _("Organiser")  # petitions, mailings, events, exports; not its people
+        VIEWER = "viewer", _("Viewer")  # figures only, no personal data
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="people")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="organisation_memberships")
+    # members.add(user) from code and tests gives this: what a member could do before roles,
+    # without managing people, which did not exist then.
+    role = models.CharField(_("role"), max_length=20, choices=Role.choices, default=Role.ORGANISER)
+
+    class Meta:
+        db_table = "engage_organisation_members"
+        unique_together = [("organisation", "user")]
+
+    def __str__(self):
+        return f"{self.user_id} in {self.organisation_id} as {self.role}"
+
+
+class Invitation(models.Model):
+    """An invitation to join an organisation with a role, by a link emailed to the address.
+    Only a hash of the link's token is stored; the link works once, until it expires or is revoked."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField(_("email address"))
+    role = models.CharField(_("role"), max_length=20, choices=OrganisationMember.Role.choices)
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True)
+    accepted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    revoked_at = models.DateTimeField(null=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["organisation", "accepted_at", "revoked_at"], name="invitation_pending")]
+
+    def __str__(self):
+        return f"{self.email} to {self.organisation_id} as {self.role}"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.accepted_at is None and self.revoked_at is None and self.expires_at > timezone.now()
 
 
 def _email_digest(email: str) -> bytes:
@@ -570,3 +621,38 @@ class SubscriberImport(models.Model):
 
     def __str__(self):
         return f"{self.file_name} into {self.mailing_list}"
+
+
+class AuditEvent(models.Model):
+    """Who did what, to which object, when, from which (hashed) address: append-only, written in
+    the same transaction as the action (engage.audit.audit_record; docs/design.md, "Organiser
+    accounts"). Names are copied, so a row still says who it was after the user is deleted."""
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    actor_name = models.CharField(max_length=254, blank=True)
+    organisation = models.ForeignKey(Organisation, null=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(max_length=60)
+    target_type = models.CharField(max_length=60, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    target_name = models.CharField(max_length=254, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    ip_hash = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        indexes = [
+            # The workspace's audit page: an organisation's rows, newest first, by kind or person.
+            models.Index(fields=["organisation", "-at"], name="audit_organisation_at"),
+            models.Index(fields=["action", "-at"], name="audit_action_at"),
+        ]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name or '-'} {self.action}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("audit rows are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("audit rows are deleted only by the retention purge")

@@ -69,3 +69,10 @@ def partner_notices_sweep() -> int:
 @shared_task
 def partner_notices_purge() -> int:
     return partner_notices.partner_notices_purge()
+
+
+@shared_task
+def audit_purge() -> int:
+    from engage.audit import audit_purge as purge
+
+    return purge()

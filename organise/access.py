@@ -9,8 +9,9 @@ reach another organisation's rows by forgetting a filter.
 
 The host's people see the coalition; a partner's people see their own organisation's slice:
 the petitions it runs, co-sponsors or brought signatures to, the signatures through it, and the
-supporters who currently opt in to hear from it. Roles per organisation (admin, organiser,
-viewer) and two-factor sit on top of `allows`.
+supporters who currently opt in to hear from it. On top of that, each person's role in the
+organisation (admin, organiser, viewer: docs/design.md, "Organiser accounts") narrows what they
+may do, and a login that owes its second factor reaches no page until it has given it.
 """
 
 from dataclasses import dataclass
@@ -19,13 +20,14 @@ from functools import cached_property, wraps
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 from django.urls import reverse_lazy
 
-from engage.models import Organisation, Supporter
+from engage.models import Organisation, OrganisationMember, Supporter
 from engage.selectors import partner_opt_ins_current
 from mailings.models import Mailing, Segment
+from organise.auth import second_factor_redirect
 from petitions.models import Cosponsorship, Petition, Signature, SignatureTally
 
 LOGIN_URL = reverse_lazy("organise:login")
@@ -40,13 +42,27 @@ class Need(StrEnum):
     MAIL = "mail"  # segments, messages, test sends, sending mailings
     PUBLISH = "publish"  # petition updates
     ERASE = "erase"  # erase a person, or download everything held about them (all organisations' data)
+    MANAGE = "manage"  # the organisation's people, their roles and invitations, its keys
+    AUDIT = "audit"  # the audit log of the coalition
 
+
+Role = OrganisationMember.Role
 
 # What each kind of organisation's people may do in its workspace. Partners see their slice of
-# figures and people; mailing the coalition, reviewing signatures and publishing are the host's.
+# figures and people and manage their own people; mailing the coalition, reviewing signatures,
+# publishing and the audit log are the host's.
 _ALLOWED = {
     Organisation.Kind.HOST: frozenset(Need),
-    Organisation.Kind.PARTNER: frozenset({Need.FIGURES, Need.PEOPLE}),
+    Organisation.Kind.PARTNER: frozenset({Need.FIGURES, Need.PEOPLE, Need.MANAGE}),
+}
+
+# What each role may do, within what its organisation's kind allows: a viewer sees figures
+# only; an organiser all the work but the organisation's people; an admin everything.
+_ADMIN_ONLY = frozenset({Need.MANAGE, Need.AUDIT})
+_ROLE_ALLOWS = {
+    Role.ADMIN: frozenset(Need),
+    Role.ORGANISER: frozenset(Need) - _ADMIN_ONLY,
+    Role.VIEWER: frozenset({Need.FIGURES}),
 }
 
 
@@ -60,17 +76,19 @@ def organisations_of(user) -> QuerySet[Organisation]:
 
 @dataclass(frozen=True)
 class Workspace:
-    """One user working for one organisation: what they may do and which rows they see."""
+    """One user working for one organisation, with their role there: what they may do and
+    which rows they see. A superuser is an admin everywhere."""
 
     user: object
     organisation: Organisation
+    role: str = Role.VIEWER
 
     @property
     def is_host(self) -> bool:
         return self.organisation.kind == Organisation.Kind.HOST
 
     def allows(self, need: Need) -> bool:
-        return need in _ALLOWED.get(self.organisation.kind, frozenset())
+        return need in _ALLOWED.get(self.organisation.kind, frozenset()) and need in _ROLE_ALLOWS.get(self.role, frozenset())
 
     def require(self, need: Need) -> None:
         if not self.allows(need):
@@ -125,20 +143,26 @@ class Workspace:
 
 
 def workspace_for(user, slug: str) -> Workspace:
-    organisation = organisations_of(user).filter(slug=slug).first()
+    # The role comes in the same query as the organisation.
+    role = OrganisationMember.objects.filter(organisation=OuterRef("pk"), user=user.pk).values("role")[:1]
+    organisation = organisations_of(user).filter(slug=slug).annotate(member_role=Subquery(role)).first()
     if organisation is None:
         raise Http404
-    return Workspace(user=user, organisation=organisation)
+    return Workspace(user=user, organisation=organisation,
+                     role=Role.ADMIN if user.is_superuser else organisation.member_role or Role.VIEWER)
 
 
 def workspace_view(need: Need):
     """Decorate a view taking (request, workspace, …) and mounted under <slug:org>/: the user
-    must be logged in (else the workspace login), one of the organisation's people (else 404)
-    and allowed `need` (else 403)."""
+    must be logged in (else the workspace login), past their second factor if they owe one
+    (else its setup, or the login again), one of the organisation's people (else 404) and
+    allowed `need` (else 403)."""
 
     def decorator(view):
         @wraps(view)
         def wrapped(request, org, *args, **kwargs):
+            if (detour := second_factor_redirect(request)) is not None:
+                return detour
             workspace = workspace_for(request.user, org)
             workspace.require(need)
             request.workspace = workspace

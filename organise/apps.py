@@ -6,3 +6,9 @@ class OrganiseConfig(AppConfig):
 
     name = "organise"
     verbose_name = "Organisers' workspace"
+
+    def ready(self):
+        # The audit rows for logins, lock-outs, two-factor and password resets.
+        from organise.auth import receivers_connect
+
+        receivers_connect()

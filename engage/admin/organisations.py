@@ -12,7 +12,7 @@ from django.utils.html import format_html
 from django.utils.translation import ngettext
 
 from engage.admin.base import ReadOnlyAdmin, ReadOnlyInline
-from engage.models import Affiliate, Membership, Organisation, PartnerApiKey
+from engage.models import Affiliate, Membership, Organisation, OrganisationMember, PartnerApiKey
 from engage.partners import organisation_origins, origin_valid
 from engage.services.partner_keys import partner_api_key_create, partner_api_key_revoke
 
@@ -55,7 +55,9 @@ class PartnerApiKeyAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             return
-        key, plain = partner_api_key_create(organisation=form.cleaned_data["organisation"], name=form.cleaned_data["name"])
+        key, plain = partner_api_key_create(
+            organisation=form.cleaned_data["organisation"], name=form.cleaned_data["name"], request_or_actor=request
+        )
         obj.pk, obj.prefix, obj.key_hash, obj.created_at = key.pk, key.prefix, key.key_hash, key.created_at
         # Held on the request only, for response_add: the plain key is never stored, logged or put in a message cookie.
         request._partner_api_key_plain = plain
@@ -74,8 +76,18 @@ class PartnerApiKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke the selected keys (at once, for good)")
     def revoke(self, request, queryset):
-        revoked = sum(partner_api_key_revoke(key=key) for key in queryset)
+        revoked = sum(partner_api_key_revoke(key=key, request_or_actor=request) for key in queryset)
         self.message_user(request, ngettext("%d key revoked.", "%d keys revoked.", revoked) % revoked, level=messages.SUCCESS if revoked else messages.INFO)
+
+
+class OrganisationMemberInline(admin.TabularInline):
+    """The organisation's users and their roles (organisations' admins manage them in the
+    workspace's People page, with invitations and an audit trail)."""
+
+    model = OrganisationMember
+    extra = 0
+    raw_id_fields = ["user"]
+    verbose_name = "user"
 
 
 class PartnerApiKeyInline(ReadOnlyInline):
@@ -106,9 +118,8 @@ class OrganisationAdmin(admin.ModelAdmin):
     search_fields = ["name"]
     prepopulated_fields = {"slug": ["name"]}
     form = OrganisationForm
-    filter_horizontal = ["members"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-    inlines = [PartnerApiKeyInline]
+    inlines = [OrganisationMemberInline, PartnerApiKeyInline]
     readonly_fields = ["partner_links"]
 
     def get_queryset(self, request):

@@ -5,8 +5,10 @@ import hashlib
 import secrets
 from datetime import timedelta
 
+from django.db import transaction
 from django.utils import timezone
 
+from engage.audit import audit_record
 from engage.models import Organisation, PartnerApiKey
 
 KEY_PREFIX = "mpk_"
@@ -21,21 +23,30 @@ def partner_api_key_hash(plain: str) -> str:
     return hashlib.sha256(plain.encode()).hexdigest()
 
 
-def partner_api_key_create(*, organisation: Organisation, name: str) -> tuple[PartnerApiKey, str]:
-    """Create a key and return it with its plain value, which is shown once and never stored."""
+def partner_api_key_create(
+    *, organisation: Organisation, name: str, request_or_actor=None
+) -> tuple[PartnerApiKey, str]:
+    """Create a key and return it with its plain value, which is shown once and never stored.
+    Audited with whoever made it (`request_or_actor`, as engage.audit.audit_record takes it)."""
     plain = KEY_PREFIX + secrets.token_urlsafe(32)
-    key = PartnerApiKey.objects.create(
-        organisation=organisation, name=name, prefix=plain[:12], key_hash=partner_api_key_hash(plain)
-    )
+    with transaction.atomic():
+        key = PartnerApiKey.objects.create(
+            organisation=organisation, name=name, prefix=plain[:12], key_hash=partner_api_key_hash(plain)
+        )
+        audit_record(request_or_actor=request_or_actor, organisation=organisation, action="api_key.created",
+                     target=key, details={"prefix": key.prefix})
     return key, plain
 
 
-def partner_api_key_revoke(*, key: PartnerApiKey) -> bool:
-    """Revoke a key at once. True if this call revoked it."""
+def partner_api_key_revoke(*, key: PartnerApiKey, request_or_actor=None) -> bool:
+    """Revoke a key at once. True if this call revoked it (and only then is it audited)."""
     now = timezone.now()
-    revoked = PartnerApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=now)
-    if revoked:
-        key.revoked_at = now
+    with transaction.atomic():
+        revoked = PartnerApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=now)
+        if revoked:
+            key.revoked_at = now
+            audit_record(request_or_actor=request_or_actor, organisation=key.organisation, action="api_key.revoked",
+                         target=key, details={"prefix": key.prefix})
     return bool(revoked)
 
 

@@ -13,6 +13,8 @@ _SECTIONS = [
     ("organise:segments", _("Segments"), Need.MAIL),
     ("organise:supporters", _("Supporters"), Need.PEOPLE),
     ("organise:held", _("Held signatures"), Need.REVIEW),
+    ("organise:people", _("People"), Need.MANAGE),
+    ("organise:audit", _("Audit log"), Need.AUDIT),
 ]
 
 

@@ -54,7 +54,8 @@ class OrganisationAdminTests(PartnerAdminTestCase):
     def form(self, **overrides):
         data = {
             "name": "We Own It", "slug": "we-own-it", "kind": "partner", "website": "", "logo_url": "",
-            "allowed_origins": "", "members": [],
+            "allowed_origins": "",
+            "people-TOTAL_FORMS": 0, "people-INITIAL_FORMS": 0, "people-MIN_NUM_FORMS": 0, "people-MAX_NUM_FORMS": 1000,
             "api_keys-TOTAL_FORMS": 0, "api_keys-INITIAL_FORMS": 0, "api_keys-MIN_NUM_FORMS": 0, "api_keys-MAX_NUM_FORMS": 1000,
         }  # fmt: skip
         data.update(overrides)

@@ -64,6 +64,10 @@ PAGES = [
     ("petitions-csv", lambda o, org: reverse("organise:petitions", kwargs={"org": org}) + "?csv=petitions", 200, 200),
     ("petition-csv", lambda o, org: reverse("organise:petition", kwargs={"org": org, "slug": o["petition"].slug}) + "?csv=by-area", 200, 200),
     ("petition-handin", lambda o, org: reverse("organise:petition-handin", kwargs={"org": org, "slug": o["petition"].slug}), 200, 403),
+    # Organiser accounts: the people here are organisers; admins' and viewers' answers are in
+    # tests/organise/test_accounts_roles.py.
+    ("people", lambda o, org: reverse("organise:people", kwargs={"org": org}), 403, 403),
+    ("audit", lambda o, org: reverse("organise:audit", kwargs={"org": org}), 403, 403),
 ]
 
 
