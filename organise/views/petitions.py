@@ -28,6 +28,7 @@ from petitions.figures import (
     petitions_summary,
 )
 from petitions.models import Cosponsorship
+from petitions.services.updates import petition_updates_public, updates_recipients
 
 
 @require_GET
@@ -167,7 +168,11 @@ def petition_detail(request, workspace, slug):
         "total": total,
         "embeds": petition_embeds(workspace=workspace, petition=petition),
         "can_export": workspace.is_host and workspace.allows(Need.PEOPLE),
+        "can_publish": workspace.allows(Need.PUBLISH),
     }
+    if context["can_publish"]:
+        context["updates_count"] = petition_updates_public(petition=petition).count()
+        context["updates_subscribers"] = updates_recipients(petition=petition).count()
     return render_workspace(request, workspace, "organise/petitions/detail.html", context)
 
 

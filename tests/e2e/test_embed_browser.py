@@ -58,11 +58,13 @@ def partner_site(tmp_path):
 
 
 def _wait(driver, condition, message):
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
     # A condition may find an element just before the frame navigates away from it: look again.
-    ignored = (NoSuchElementException, StaleElementReferenceException)
+    # Chromium sometimes reports that as an inspector error ("Node with given id does not
+    # belong to the document") rather than a stale element; a real failure times out all the same.
+    ignored = (NoSuchElementException, StaleElementReferenceException, WebDriverException)
     return WebDriverWait(driver, WAIT_SECONDS, ignored_exceptions=ignored).until(condition, message)
 
 

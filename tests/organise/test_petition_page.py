@@ -129,6 +129,17 @@ class HostTests(PetitionPageTestCase):
         self.assertEqual(len(lines) - 1, self.confirmed().count())
         self.assertNotIn("@", "".join(",".join(line) for line in lines))
 
+    def test_it_links_the_petitions_updates_with_their_counts(self):
+        from petitions.services.updates import petition_update_publish
+
+        petition_update_publish(petition=self.petition, kind="news", title="Hand-in on Friday", body="Come along.")
+        make_signature(petition=self.petition, email="wants-news@example.org", updates_opt_in=True, confirm=True)
+        self.client.force_login(self.host_user)
+        page = self.client.get(self.url(self.host))
+        self.assertContains(page, reverse("organise:petition_update_new", kwargs={"org": self.host.slug, "slug": self.petition.slug}))
+        self.assertContains(page, "1 update on the petition")
+        self.assertContains(page, "1 signer asked to be emailed updates")
+
     def test_the_page_costs_the_same_queries_however_many_signatures(self):
         self.client.force_login(self.host_user)
         self.client.get(self.url(self.host))

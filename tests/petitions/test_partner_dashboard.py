@@ -86,7 +86,7 @@ class RedirectTests(DashboardTestCase):
 
     def test_a_wrong_password_is_refused(self):
         response = self.client.post(reverse("organise:login"), {"username": "alice", "password": "wrong"})
-        self.assertContains(response, "didn&#x27;t match")
+        self.assertContains(response, "username and/or password you specified are not correct")
         self.assertEqual(self.client.get("/organise/we-own-it/").status_code, 302)
 
     def test_it_is_behind_a_login(self):
