@@ -27,14 +27,16 @@ def consent_record(*, supporter: Supporter, organisation: Organisation, given: b
 
 
 def _lists_switch_off(*, supporter: Supporter, organisation: Organisation, wording: str, source: str) -> None:
-    live = Subscription.objects.select_for_update().filter(
+    live = Subscription.objects.filter(
         supporter=supporter, mailing_list__organisation=organisation,
         status__in=[Subscription.Status.SUBSCRIBED, Subscription.Status.PENDING],
     )
     list_ids = list(live.values_list("mailing_list_id", flat=True))
     if not list_ids:
         return
-    Subscription.objects.filter(supporter=supporter, mailing_list_id__in=list_ids).update(
+    Subscription.objects.filter(supporter=supporter, mailing_list_id__in=list_ids, status__in=[
+        Subscription.Status.SUBSCRIBED, Subscription.Status.PENDING,
+    ]).update(
         status=Subscription.Status.UNSUBSCRIBED, unsubscribed_at=timezone.now()
     )
     SubscriptionEvent.objects.bulk_create([
