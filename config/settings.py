@@ -187,6 +187,11 @@ MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 # either side (RFC 6238's advice); allauth refuses a code used once already within that window.
 MFA_TOTP_TOLERANCE = 1
 MFA_TOTP_ISSUER = env_str("MUSTER_MFA_TOTP_ISSUER", "Muster")
+# make run's demo only: the devserver sets a code that passes as the second factor, so a newcomer
+# tries the workspace without an authenticator app. allauth refuses it unless DEBUG is on.
+MFA_TOTP_INSECURE_BYPASS_CODE = env_str("MUSTER_DEMO_TOTP_CODE", "") or None
+if MFA_TOTP_INSECURE_BYPASS_CODE and not DEBUG:
+    raise ImproperlyConfigured("MUSTER_DEMO_TOTP_CODE is for make run's demo only and needs DEBUG=True")
 # Whoever can export personal data, send mailings or manage people (a role other than viewer,
 # or a superuser) must use a second factor; with this on, everyone must.
 MUSTER_MFA_REQUIRED_FOR_ALL = env_bool("MUSTER_MFA_REQUIRED_FOR_ALL", False)

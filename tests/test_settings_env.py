@@ -112,6 +112,8 @@ def test_the_settings_start_with_good_values(tmp_path):
         ("DEBUG", "yes", "DEBUG must be True or False, not 'yes'"),
         ("ANYMAIL_REQUESTS_TIMEOUT", "soon", "ANYMAIL_REQUESTS_TIMEOUT must be seconds"),
         ("ANYMAIL_AMAZON_SES_CLIENT_PARAMS", "eu-west-1", "ANYMAIL_AMAZON_SES_CLIENT_PARAMS must be a JSON object"),
+        # The demo's code that passes as a second factor never works in production.
+        ("MUSTER_DEMO_TOTP_CODE", "123456", "MUSTER_DEMO_TOTP_CODE is for make run's demo only and needs DEBUG=True"),
     ],
 )
 def test_a_bad_value_stops_start_up_naming_the_variable(tmp_path, variable, value, message):

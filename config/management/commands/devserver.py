@@ -10,6 +10,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 
+DEMO_TOTP_CODE = "123456"
+
+
 class Command(BaseCommand):
     help = "Run the web server with a Celery worker and beat alongside (development)."
 
@@ -22,6 +25,9 @@ class Command(BaseCommand):
         site = f"http://{addrport}"
         # Links in emails point at this server unless SITE_URL says otherwise.
         os.environ.setdefault("SITE_URL", site)
+        # The demo's second factor: this code passes wherever an authenticator app's is asked
+        # for (DEBUG only; config/settings.py).
+        os.environ.setdefault("MUSTER_DEMO_TOTP_CODE", DEMO_TOTP_CODE)
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "--beat", "--pool=threads",
              "--concurrency=2", "--loglevel=INFO", "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME],
@@ -33,6 +39,7 @@ class Command(BaseCommand):
                 f"  Workspace:       {site}/organise/\n"
                 f"    organiser login: admin / muster-admin   (the coalition; also the admin at {site}/admin/)\n"
                 f"    partner login:   weownit / muster-partner   (We Own It's slice)\n"
+                f"    two-factor:      when asked for an authenticator app's code, {os.environ['MUSTER_DEMO_TOTP_CODE']} works here\n"
                 f"  Emails:          {site}/dev/outbox/  and files in {settings.MAIL_OUTBOX_DIR}\n"
                 f"  Broker:          {settings.CELERY_BROKER_URL.split('@')[-1]}\n"
             )
