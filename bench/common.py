@@ -482,3 +482,40 @@ def machine_log(machine: dict) -> None:
         f"PostgreSQL {machine['postgresql']}, Redis {machine['redis']}, {machine['wrk']}, {machine['gunicorn']}"
     )
     log(f"Code: {machine['code']}; load average before the run: {machine['load_before']:.2f}")
+
+
+def sessions_script(usernames) -> str:
+    """Django shell code that prints "SESSION <username> <cookie name> <key>" for each user: a
+    session as the workspace login leaves it after the password and the second factor
+    (allauth's authentication records), so a benchmark times the pages, not the logins."""
+    return f"""
+import time
+from importlib import import_module
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from allauth.account.internal.flows.login import AUTHENTICATION_METHODS_SESSION_KEY
+engine = import_module(settings.SESSION_ENGINE)
+for username in {list(usernames)!r}:
+    user = get_user_model().objects.get(username=username)
+    session = engine.SessionStore()
+    session["_auth_user_id"] = str(user.pk)
+    session["_auth_user_backend"] = settings.AUTHENTICATION_BACKENDS[-1]
+    session["_auth_user_hash"] = user.get_session_auth_hash()
+    session[AUTHENTICATION_METHODS_SESSION_KEY] = [
+        {{"method": "password", "at": time.time(), "username": username}},
+        {{"method": "mfa", "at": time.time(), "type": "totp"}},
+    ]
+    session["account_authentication_methods_user"] = str(user.pk)
+    session.create()
+    print(f"SESSION {{username}} {{settings.SESSION_COOKIE_NAME}} {{session.session_key}}")
+"""
+
+
+def sessions_read(output: str) -> dict[str, str]:
+    """{username: "name=key" cookie} from sessions_script's output."""
+    sessions = {}
+    for line in output.splitlines():
+        if line.startswith("SESSION "):
+            _, username, name, key = line.split()
+            sessions[username] = f"{name}={key}"
+    return sessions

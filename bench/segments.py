@@ -32,7 +32,6 @@ Results are also written as JSON to bench/results/ (ignored by git).
 import argparse
 import http.cookiejar
 import json
-import re
 import shutil
 import statistics
 import sys
@@ -174,15 +173,11 @@ WITH segment AS (
                   WHERE g.supporter_id = s.id AND g.status = 'confirmed' AND g.partner_id IN (%(one)s, %(two)s))
       AND NOT EXISTS (SELECT 1 FROM mailings_delivery d
                       WHERE d.supporter_id = s.id AND d.mailing_id = %(mailing)s AND d.status = 'sent')
-),
-latest AS (
-    SELECT DISTINCT ON (c.supporter_id) c.supporter_id, c.given FROM engage_consent c
-    WHERE c.organisation_id = %(host)s AND c.supporter_id IN (SELECT id FROM segment)
-    ORDER BY c.supporter_id, c.created_at DESC, c.id DESC
 )
 SELECT
     (SELECT count(*) FROM segment),
-    (SELECT count(*) FROM segment s JOIN latest l ON l.supporter_id = s.id AND l.given
+    -- On a list, its subscribers who are not suppressed (docs/design.md, "One recipient filter").
+    (SELECT count(*) FROM segment s
      WHERE NOT EXISTS (SELECT 1 FROM engage_suppression p WHERE decode(p.email_hash, 'hex') = s.email_hash)
        AND EXISTS (SELECT 1 FROM engage_subscription x
                    WHERE x.supporter_id = s.id AND x.mailing_list_id = %(list)s AND x.status = 'subscribed'))
@@ -238,14 +233,18 @@ class Organiser:
     def csrf(self) -> str:
         return next(c.value for c in self.jar if c.name == "csrftoken")
 
-    def login(self) -> None:
-        page = self.opener.open(self.base + "/organise/login/", timeout=30).read().decode()
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-        body = urllib.parse.urlencode({"username": USER, "password": PASSWORD, "csrfmiddlewaretoken": token}).encode()
-        request = urllib.request.Request(self.base + "/organise/login/", data=body, headers={"Referer": self.base})
-        landed = self.opener.open(request, timeout=30).geturl()
-        if "/login/" in landed:
-            raise BenchError("the organiser could not log in")
+    def login(self, session_cookie: str) -> None:
+        """The session the login leaves after the password and second factor (bench.common.
+        sessions_script), and the CSRF cookie the login page sets."""
+        self.opener.open(self.base + "/organise/login/", timeout=30).read()
+        name, key = session_cookie.split("=", 1)
+        host = urllib.parse.urlsplit(self.base).hostname
+        self.jar.set_cookie(http.cookiejar.Cookie(
+            0, name, key, None, False, host, False, False, "/", True, False, None, False, None, None, {},
+        ))
+        landed = self.opener.open(f"{self.base}/organise/{HOST}/segments/", timeout=30).geturl()
+        if "/login/" in landed or "second-factor" in landed:
+            raise BenchError("the organiser's session was refused")
 
     def count(self, payload: dict) -> tuple[float, dict]:
         request = urllib.request.Request(
@@ -286,14 +285,14 @@ def run(args) -> int:
         log(f"Filling {args.supporters:,} supporters (SQL), their consent, lists, signatures and deliveries")
         app.prepare(env, SETUP)
         filled = app.db  # prepare() connected after the scripts; fill through manage.py as the app writes hashes
-        from bench.common import manage
+        from bench.common import manage, sessions_read, sessions_script
 
         log(manage(env, "shell", "-c", FILL.format(n=args.supporters, host=HOST)).strip())
         server = app.serve(env, "/organise/login/")
         ids = ids_read(filled)
         payload = {"definition": definition(ids), "basis": f"list:{ids['list']}"}
         organiser = Organiser(server.base)
-        organiser.login()
+        organiser.login(sessions_read(manage(env, "shell", "-c", sessions_script([USER])))[USER])
         if args.explain:
             for line in filled.execute("EXPLAIN (ANALYZE, BUFFERS) " + REFERENCE_SQL, ids).fetchall():
                 log(line[0])

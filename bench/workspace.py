@@ -60,6 +60,8 @@ from bench.common import (  # noqa: E402
     results_write,
     round_order,
     server_env,
+    sessions_read,
+    sessions_script,
 )
 
 HOST, PARTNER = "bench-coalition", "bench-partner-1"
@@ -73,8 +75,6 @@ SOURCES = ["", "newsletter", "twitter", "facebook", "whatsapp", "email-1", "emai
 
 SETUP = f"""
 from datetime import timedelta
-from importlib import import_module
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 from engage.models import Organisation
@@ -104,16 +104,9 @@ for name, days, status in (("Launch", 20, "sent"), ("Surge call", 7, "sent"), ("
     message = Message.objects.create(name=name, sender=sender, subject=name, body="Sign.")
     Mailing.objects.create(name=name, message=message, segment=segment, status=status, started_at=now - timedelta(days=days))
 users = get_user_model().objects
-engine = import_module(settings.SESSION_ENGINE)
 for username, organisation in (("organiser", host), ("partner", partners[0])):
     user = users.create_user(username, password="bench-pw-123")
     organisation.members.add(user)
-    session = engine.SessionStore()
-    session["_auth_user_id"] = str(user.pk)
-    session["_auth_user_backend"] = settings.AUTHENTICATION_BACKENDS[0] if getattr(settings, "AUTHENTICATION_BACKENDS", None) else "django.contrib.auth.backends.ModelBackend"
-    session["_auth_user_hash"] = user.get_session_auth_hash()
-    session.create()
-    print(f"SESSION {{username}} {{settings.SESSION_COOKIE_NAME}} {{session.session_key}}")
 """
 
 WARM_COUNT = f"""
@@ -335,11 +328,8 @@ def run(args) -> int:
         redis_claim(rds, args.redis_db)
         manage(env, "migrate", "--noinput", "-v", "0")
         manage(env, "collectstatic", "--noinput", "-v", "0")
-        sessions = {}
-        for line in manage(env, "shell", "-c", SETUP).splitlines():
-            if line.startswith("SESSION "):
-                _, username, cookie_name, key = line.split()
-                sessions[username] = f"{cookie_name}={key}"
+        manage(env, "shell", "-c", SETUP)
+        sessions = sessions_read(manage(env, "shell", "-c", sessions_script(["organiser", "partner"])))
         with psycopg.connect(f"{args.postgres}/{args.db_name}", autocommit=True) as db:
             log("Inserting the data")
             setup = data_insert(db, supporters=args.supporters, sending=args.sending)
