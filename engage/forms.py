@@ -6,7 +6,6 @@ from django.utils.translation import gettext_lazy
 
 from engage.fields import CountryField, NormalisedEmailField
 from engage.models import Affiliate, MailingList, Signup
-from engage.query_params import parse_whole_number
 from engage.normalise import (
     TEXT_VALIDATORS,
     normalise_postcode,
@@ -15,6 +14,7 @@ from engage.normalise import (
     validate_person_name,
     validate_text,
 )
+from engage.query_params import parse_whole_number
 
 _SOURCE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 PERSON_FIELDS = ("email", "first_name", "last_name", "country", "postcode")

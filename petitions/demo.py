@@ -23,9 +23,9 @@ from engage.tokens import new_nonce
 from mailings.models import Delivery, Mailing, Message, Segment, Sender, WebhookEvent
 from petitions.models import Petition, Signature
 from petitions.services.counts import counts_reconcile
-from petitions.services.updates import petition_update_publish, updates_list, updates_wording
 from petitions.services.signing import consent_source
 from petitions.services.tallies import tallies_rebuild_all
+from petitions.services.updates import petition_update_publish, updates_list, updates_wording
 
 SEED = 2026
 DAYS = 21
@@ -119,7 +119,7 @@ def campaign_seed(*, host: Organisation, partners: dict[str, Organisation]) -> b
 def _people(rng: random.Random, now: datetime) -> list[_Person]:
     moments = _signing_moments(rng, now, MAILINGS)
     supporters = []
-    for number, moment in enumerate(moments):
+    for number in range(len(moments)):
         first_name, last_name = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
         if rng.random() < 0.04:
             country, postcode = rng.choice(ABROAD)
@@ -146,7 +146,7 @@ def _area(postcode: str, country: str) -> str:
 
 def _signatures(rng, petition, people, partners, now, routes=ROUTES) -> list[Signature]:
     rows = []
-    for index, person in enumerate(people):
+    for person in people:
         source, partner_slug, _ = _weighted(rng, routes)
         signed_at = person.signed_at if petition.slug == "scrap-the-icp-contract" else person.signed_at + timedelta(
             minutes=rng.randrange(10, 60 * 24 * 3))

@@ -9,7 +9,6 @@ import sys
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-
 DEMO_TOTP_CODE = "123456"
 
 
