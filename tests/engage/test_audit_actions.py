@@ -32,6 +32,7 @@ from tests.support.factories import (
     make_mailing,
     make_message,
     make_organisation,
+    make_partner,
     make_petition,
     make_segment,
     make_sender,
@@ -118,6 +119,19 @@ def test_the_supporters_csv_records_its_filter_and_its_row_count(client, host, o
     csv_rows(client.get(ws(host, "supporters_csv"), {"q": "ada@example.org", "field": "email"}))
     latest = rows("export.supporters")[2]
     assert latest.details["filter"] == {"q": "(an email address)", "field": "email"} and latest.details["rows"] == 1
+
+
+def test_a_partners_supporters_csv_is_recorded_for_the_partner_with_its_count(client, host):
+    partner = make_partner()
+    person = make_person("pat", organisation=partner)
+    client.force_login(person)
+    for email in ("ada@example.org", "bob@example.org"):
+        make_supporter(email, organisation=partner)
+    make_supporter("host-only@example.org", organisation=host)  # not the partner's
+    lines = csv_rows(client.get(ws(partner, "supporters_csv")))
+    row = one("export.supporters")
+    assert_row(row, actor=person, organisation=partner)
+    assert row.details == {"filter": {"q": "", "field": ""}, "rows": 2} and len(lines) == 3
 
 
 def test_a_persons_data_download_and_erasure_are_recorded_by_id_only(client, host, organiser):
