@@ -40,6 +40,7 @@ KINDS = {
     "api_key.revoked": gettext_lazy("API key revoked"),
     "audit.exported": gettext_lazy("Audit log exported"),
     "export.supporters": gettext_lazy("Supporters exported"),
+    "export.subscribers": gettext_lazy("A list's subscribers exported"),
     "export.person_data": gettext_lazy("A person's data downloaded"),
     "export.handin": gettext_lazy("Signatures exported for a hand-in"),
     "supporter.erased": gettext_lazy("Supporter erased"),

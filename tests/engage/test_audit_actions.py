@@ -38,6 +38,7 @@ from tests.support.factories import (
     make_sender,
     make_signature,
     make_supporter,
+    suppress,
 )
 
 pytestmark = pytest.mark.django_db
@@ -186,6 +187,22 @@ def test_the_handin_csv_records_its_petition_and_row_count_in_the_workspace_and_
     with fail_after_writing("petitions.admin"), pytest.raises(Boom):
         admin_client.post("/admin/petitions/petition/", {"action": "export_handin_csv", "_selected_action": [petition.pk]})
     assert len(rows("export.handin")) == 2
+
+
+def test_the_admins_list_export_is_recorded_per_list_with_its_row_count(admin_client, admin_user, host):
+    news = make_list(slug="news", organisation=host)
+    for email in ("ada@example.org", "bob@example.org", "bounced@example.org"):
+        make_supporter(email, organisation=host, subscribed_to=news)
+    make_supporter("left@example.org", organisation=host, unsubscribed_from=news)
+    suppress("bounced@example.org")
+    response = admin_client.post("/admin/engage/mailinglist/", {"action": "export_subscribers_csv", "_selected_action": [news.pk]})
+    assert len(csv_rows(response)) == 3
+    row = one("export.subscribers")
+    assert_row(row, actor=admin_user, organisation=host, target=news)
+    assert row.details == {"rows": 2, "where": "admin"}
+    with fail_after_writing("engage.admin.lists"), pytest.raises(Boom):
+        admin_client.post("/admin/engage/mailinglist/", {"action": "export_subscribers_csv", "_selected_action": [news.pk]})
+    assert len(rows("export.subscribers")) == 1
 
 
 # --- Imports (engage.admin.imports, engage.services.imports) ------------------------------------------
@@ -545,7 +562,7 @@ def test_every_recorded_kind_has_a_name_on_the_audit_page():
     from organise.views.audit import KINDS
 
     kinds = {
-        "export.supporters", "export.person_data", "export.handin", "supporter.erased", "import.queued",
+        "export.supporters", "export.subscribers", "export.person_data", "export.handin", "supporter.erased", "import.queued",
         "import.finished", "mailing.test_sent", "mailing.sent", "mailing.scheduled", "mailing.unscheduled",
         "mailing.paused", "mailing.resumed", "mailing.cancelled", "mailing.unknown_resent", "mailing.unknown_dropped",
         "petition.opened", "petition.closed", "petition.handed_in", "petition_update.published",
