@@ -152,7 +152,8 @@ class MessageAdmin(OwnViewsAdmin):
         if problem:
             self.message_user(request, problem, level=messages.WARNING)
         try:
-            compose.message_test_send(message=message, to_email=request.user.email, supporter=supporter)
+            compose.message_test_send(message=message, to_email=request.user.email, supporter=supporter,
+                                       request_or_actor=request)
         except (MailingStateError, MergeFieldError) as error:
             self.message_user(request, str(error), level=messages.ERROR)
         else:
@@ -290,7 +291,8 @@ class MailingAdmin(OwnViewsAdmin):
             raise PermissionDenied
         service, done = self._ACTIONS[action]
         try:
-            service(mailing=mailing, **({"at": self._scheduled_at(request)} if action == "schedule" else {}))
+            service(mailing=mailing, request_or_actor=request,
+                    **({"at": self._scheduled_at(request)} if action == "schedule" else {}))
         except MailingStateError as error:
             self.message_user(request, str(error), level=messages.ERROR)
         except ValidationError as error:

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
+from django.db import transaction
 from django.db.models import Count, Q
 from django.http import HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
@@ -13,8 +14,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from engage.admin.base import PlainHelpTextAdmin
+from engage.audit import audit_record
 from petitions.embed import embed_snippet
-from petitions.exports import signatures_handin_csv
+from petitions.exports import signatures_handin_count, signatures_handin_csv
 from petitions.kiosk import kiosk_stall_clean, kiosk_url
 from petitions.models import Cosponsorship, Petition, Signature
 from petitions.selectors import signature_count_live, signatures_alias_neighbours
@@ -119,7 +121,7 @@ class PetitionAdmin(PlainHelpTextAdmin):
         changed = 0
         for petition in queryset:
             if petition.status in allowed_from:
-                petition_set_status(petition=petition, status=status)
+                petition_set_status(petition=petition, status=status, request_or_actor=request)
                 changed += 1
         skipped = queryset.count() - changed
         self.message_user(request, ngettext("%(count)d petition now %(status)s.", "%(count)d petitions now %(status)s.", changed)
@@ -143,7 +145,14 @@ class PetitionAdmin(PlainHelpTextAdmin):
 
     @admin.action(description="Export confirmed signatures (CSV for hand-in)")
     def export_handin_csv(self, request, queryset):
-        response = StreamingHttpResponse(signatures_handin_csv(petitions=list(queryset)), content_type="text/csv")
+        petitions = list(queryset.select_related("organisation"))
+        with transaction.atomic():
+            # Counted with the export's own query, before it streams; one row per petition.
+            for petition in petitions:
+                audit_record(request_or_actor=request, organisation=petition.organisation, action="export.handin",
+                             target=petition, details={"rows": signatures_handin_count(petitions=[petition]),
+                                                       "where": "admin"})
+        response = StreamingHttpResponse(signatures_handin_csv(petitions=petitions), content_type="text/csv")
         response["Content-Disposition"] = f'attachment; filename="signatures-{timezone.now():%Y%m%d-%H%M}.csv"'
         return response
 
@@ -217,12 +226,14 @@ class SignatureAdmin(admin.ModelAdmin):
 
     @admin.action(description="Release held signatures (send their confirmation email)")
     def release(self, request, queryset):
-        released = signatures_release(signature_ids=list(queryset.values_list("pk", flat=True)))
+        released = signatures_release(signature_ids=list(queryset.values_list("pk", flat=True)), request_or_actor=request)
         self.message_user(request, ngettext("%d held signature released.", "%d held signatures released.", released) % released)
 
     @admin.action(description="Invalidate (never counted)")
     def invalidate(self, request, queryset):
-        invalidated = signatures_invalidate(signature_ids=list(queryset.values_list("pk", flat=True)))
+        invalidated = signatures_invalidate(
+            signature_ids=list(queryset.values_list("pk", flat=True)), request_or_actor=request
+        )
         self.message_user(request, ngettext("%d signature invalidated.", "%d signatures invalidated.", invalidated) % invalidated)
 
 

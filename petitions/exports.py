@@ -6,6 +6,11 @@ from petitions.models import Petition, Signature
 HANDIN_HEADER = ["petition", "first_name", "last_name", "postcode", "country", "confirmed_at", "source"]
 
 
+def signatures_handin_count(*, petitions: list[Petition]) -> int:
+    """How many rows signatures_handin_csv streams (for the audit log, counted first)."""
+    return Signature.objects.filter(petition__in=petitions, status=Signature.Status.CONFIRMED).count()
+
+
 def signatures_handin_csv(*, petitions: list[Petition]) -> Iterator[str]:
     """Confirmed signatures for a hand-in, streamed row by row. No email addresses: the
     petition's target needs names and places, not contact details."""

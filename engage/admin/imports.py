@@ -108,7 +108,8 @@ class SubscriberImportAdmin(admin.ModelAdmin):
         if request.method == "POST":
             form = ColumnMapForm(request.POST, columns=columns)
             if form.is_valid():
-                subscriber_import_queue(subscriber_import=subscriber_import, column_map=form.cleaned_data)
+                subscriber_import_queue(subscriber_import=subscriber_import, column_map=form.cleaned_data,
+                                        request_or_actor=request)
                 self.message_user(request, "The import is queued; this page shows its progress.")
                 return HttpResponseRedirect(reverse("admin:engage_subscriberimport_change", args=[import_id]))
         else:

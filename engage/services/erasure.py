@@ -10,6 +10,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.db.models import QuerySet
 
+from engage.audit import audit_record
 from engage.models import Affiliate, Supporter, Suppression
 from engage.personal_data import sources
 from engage.selectors import supporters_unattached
@@ -52,15 +53,22 @@ def supporters_delete(*, supporters: QuerySet) -> int:
     return len(ids)
 
 
-def supporter_erase(*, supporter: Supporter) -> None:
+def supporter_erase(*, supporter: Supporter, request_or_actor=None, organisation=None) -> None:
     """Erase a person at their request or an organiser's: their address stays only as a keyed
     hash in the suppression list, so it is never imported, subscribed or mailed again. The
     partners they opted in to are told, and for them alone the address is kept until they have
-    it (docs/design.md, "Partners hear about withdrawals and erasures")."""
+    it (docs/design.md, "Partners hear about withdrawals and erasures").
+
+    An organiser's erasure (`request_or_actor`, for `organisation`) is audited in the same
+    transaction, naming the person by id only: their address is what is being erased."""
     with transaction.atomic(durable=True):
         suppression_add(email=supporter.email, reason=Suppression.Reason.ERASED)
         partner_notices_erasure(supporter=supporter)
-        supporters_delete(supporters=Supporter.objects.filter(pk=supporter.pk))
+        pk = supporter.pk
+        supporters_delete(supporters=Supporter.objects.filter(pk=pk))
+        if request_or_actor is not None:
+            audit_record(request_or_actor=request_or_actor, organisation=organisation, action="supporter.erased",
+                         target=("engage.supporter", pk, ""))
 
 
 def supporters_delete_unattached(*, supporter_ids: list[int]) -> int:

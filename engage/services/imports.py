@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from engage.audit import audit_record
 from engage.imports import ImportFileError, Report, Row, rows_batched, rows_read
 from engage.models import Consent, MailingList, SubscriberImport, Subscription, SubscriptionEvent, Supporter
 from engage.queueing import queue
@@ -189,7 +190,17 @@ def subscribers_import(
         if progress:
             progress(report.processed_rows, report.total_rows)
     # The file is deleted once imported: the report keeps line numbers, not people.
-    _report_save(subscriber_import, report, status=SubscriberImport.Status.DONE, finished_at=timezone.now(), data=b"")
+    with transaction.atomic():
+        _report_save(subscriber_import, report, status=SubscriberImport.Status.DONE, finished_at=timezone.now(), data=b"")
+        if subscriber_import.created_by_id:  # the admin's import, for the organiser who started it
+            audit_record(
+                request_or_actor=subscriber_import.created_by, organisation=mailing_list.organisation,
+                action="import.finished", target=subscriber_import,
+                details={"mailing_list": mailing_list.pk, "total_rows": report.total_rows,
+                         "new_supporters": report.new_supporters, "subscribed": report.subscribed,
+                         "already_subscribed": report.already_subscribed, "skipped": report.skipped,
+                         "problems": len(report.problems)},
+            )
     return subscriber_import
 
 
@@ -230,8 +241,12 @@ def subscriber_import_run(*, import_id: int) -> bool:
     return True
 
 
-def subscriber_import_queue(*, subscriber_import: SubscriberImport, column_map: dict[str, str]) -> None:
-    """The organiser has matched the columns: queue the import on a worker."""
+def subscriber_import_queue(
+    *, subscriber_import: SubscriberImport, column_map: dict[str, str], request_or_actor=None
+) -> None:
+    """The organiser has matched the columns: queue the import on a worker. Audited (the
+    organiser, the list, the file's name) in the same transaction; the counts follow in
+    "import.finished" once it has run."""
     from engage import tasks
 
     with transaction.atomic(durable=True):
@@ -240,6 +255,12 @@ def subscriber_import_queue(*, subscriber_import: SubscriberImport, column_map: 
         )
         if updated:
             transaction.on_commit(lambda: queue(tasks.subscriber_import_run, subscriber_import.pk))
+            if request_or_actor is not None:
+                mailing_list = MailingList.objects.select_related("organisation").get(pk=subscriber_import.mailing_list_id)
+                audit_record(request_or_actor=request_or_actor, organisation=mailing_list.organisation,
+                             action="import.queued", target=subscriber_import,
+                             details={"mailing_list": mailing_list.pk, "file_name": subscriber_import.file_name,
+                                      "columns": sorted(column_map)})
     subscriber_import.refresh_from_db()
 
 

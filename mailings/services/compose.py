@@ -13,6 +13,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.utils import timezone
 
+from engage.audit import audit_record
 from engage.models import MailingList, Supporter
 from mailings import esp
 from mailings.message_options import esp_options_apply
@@ -88,11 +89,19 @@ def mailing_save(*, mailing: Mailing, created_by=None) -> Mailing:
     return mailing
 
 
+def _audit(request_or_actor, mailing: Mailing, action: str, **details) -> None:
+    # Only an organiser's call names who (the workspace's and the admin's); a task's does not.
+    if request_or_actor is not None:
+        audit_record(request_or_actor=request_or_actor, organisation=mailing.organisation, action=action,
+                     target=mailing, details=details)
+
+
 # --- Test sends ------------------------------------------------------------------------------
 
 
 def message_test_send(
-    *, message: Message, to_email: str, supporter: Supporter | None = None, mailing_list: MailingList | None = None
+    *, message: Message, to_email: str, supporter: Supporter | None = None, mailing_list: MailingList | None = None,
+    request_or_actor=None,
 ) -> str:
     """Send the message, rendered as `supporter`, to the organiser's own address, through the
     bulk stream. A suppressed address is refused like any recipient. Returns the ESP's id."""
@@ -118,38 +127,49 @@ def message_test_send(
         OutboundEmail.objects.filter(pk=outbound.pk).update(status=OutboundEmail.Status.FAILED, last_error=repr(error)[:2000])
         raise MailingStateError(f"The ESP did not take the test email: {error}") from error
     message_id = esp.message_id(email)
-    OutboundEmail.objects.filter(pk=outbound.pk).update(
-        status=OutboundEmail.Status.SENT, esp_message_id=message_id[:200], sent_at=timezone.now()
-    )
+    with transaction.atomic():
+        OutboundEmail.objects.filter(pk=outbound.pk).update(
+            status=OutboundEmail.Status.SENT, esp_message_id=message_id[:200], sent_at=timezone.now()
+        )
+        if request_or_actor is not None:
+            audit_record(
+                request_or_actor=request_or_actor, organisation=message.sender.organisation, action="mailing.test_sent",
+                target=message, details={"as_supporter": supporter.pk if supporter else None,
+                                         "mailing_list": mailing_list.pk if mailing_list else None},
+            )
     return message_id
 
 
 # --- Sending, scheduling, pausing ------------------------------------------------------------
 
 
-def mailing_schedule(*, mailing: Mailing, at: datetime) -> Mailing:
+def mailing_schedule(*, mailing: Mailing, at: datetime, request_or_actor=None) -> Mailing:
     """Send at `at`: beat starts it when due (from the database; no long ETA task)."""
     if at <= timezone.now():
         raise MailingStateError("Choose a time in the future, or send now.")
-    updated = Mailing.objects.filter(
-        pk=mailing.pk, status__in=[Mailing.Status.DRAFT, Mailing.Status.SCHEDULED]
-    ).update(status=Mailing.Status.SCHEDULED, scheduled_at=at)
-    if not updated:
-        raise MailingStateError("Only a draft or scheduled mailing can be scheduled.")
-    mailing.refresh_from_db(fields=["status", "scheduled_at"])
+    with transaction.atomic():
+        updated = Mailing.objects.filter(
+            pk=mailing.pk, status__in=[Mailing.Status.DRAFT, Mailing.Status.SCHEDULED]
+        ).update(status=Mailing.Status.SCHEDULED, scheduled_at=at)
+        if not updated:
+            raise MailingStateError("Only a draft or scheduled mailing can be scheduled.")
+        mailing.refresh_from_db(fields=["status", "scheduled_at"])
+        _audit(request_or_actor, mailing, "mailing.scheduled", at=at.isoformat())
     return mailing
 
 
-def mailing_unschedule(*, mailing: Mailing) -> Mailing:
-    if not Mailing.objects.filter(pk=mailing.pk, status=Mailing.Status.SCHEDULED).update(
-        status=Mailing.Status.DRAFT, scheduled_at=None
-    ):
-        raise MailingStateError("Only a scheduled mailing can be unscheduled.")
-    mailing.refresh_from_db(fields=["status", "scheduled_at"])
+def mailing_unschedule(*, mailing: Mailing, request_or_actor=None) -> Mailing:
+    with transaction.atomic():
+        if not Mailing.objects.filter(pk=mailing.pk, status=Mailing.Status.SCHEDULED).update(
+            status=Mailing.Status.DRAFT, scheduled_at=None
+        ):
+            raise MailingStateError("Only a scheduled mailing can be unscheduled.")
+        mailing.refresh_from_db(fields=["status", "scheduled_at"])
+        _audit(request_or_actor, mailing, "mailing.unscheduled")
     return mailing
 
 
-def mailing_send_now(*, mailing: Mailing) -> Mailing:
+def mailing_send_now(*, mailing: Mailing, request_or_actor=None) -> Mailing:
     """Queue the start (the snapshot of a large segment takes seconds: not in a web request).
 
     The mailing is first scheduled for now, so its page shows it starting (and keeps
@@ -157,36 +177,42 @@ def mailing_send_now(*, mailing: Mailing) -> Mailing:
     queued task be lost. Unscheduling still takes it back to a draft."""
     from mailings import tasks
 
-    updated = Mailing.objects.filter(
-        pk=mailing.pk, status__in=[Mailing.Status.DRAFT, Mailing.Status.SCHEDULED]
-    ).update(status=Mailing.Status.SCHEDULED, scheduled_at=timezone.now())
-    if not updated:
-        raise MailingStateError("Only a draft or scheduled mailing can be sent.")
-    mailing.refresh_from_db(fields=["status", "scheduled_at"])
-    transaction.on_commit(lambda: tasks.mailing_start.delay(mailing.pk))
+    with transaction.atomic():
+        updated = Mailing.objects.filter(
+            pk=mailing.pk, status__in=[Mailing.Status.DRAFT, Mailing.Status.SCHEDULED]
+        ).update(status=Mailing.Status.SCHEDULED, scheduled_at=timezone.now())
+        if not updated:
+            raise MailingStateError("Only a draft or scheduled mailing can be sent.")
+        mailing.refresh_from_db(fields=["status", "scheduled_at"])
+        _audit(request_or_actor, mailing, "mailing.sent")
+        transaction.on_commit(lambda: tasks.mailing_start.delay(mailing.pk))
     return mailing
 
 
-def mailing_pause(*, mailing: Mailing) -> Mailing:
+def mailing_pause(*, mailing: Mailing, request_or_actor=None) -> Mailing:
     """Stop claiming new chunks; chunks already handed to the ESP finish and are recorded."""
-    if not Mailing.objects.filter(pk=mailing.pk, status=Mailing.Status.SENDING).update(status=Mailing.Status.PAUSED):
-        raise MailingStateError("Only a sending mailing can be paused.")
-    mailing.refresh_from_db(fields=["status"])
+    with transaction.atomic():
+        if not Mailing.objects.filter(pk=mailing.pk, status=Mailing.Status.SENDING).update(status=Mailing.Status.PAUSED):
+            raise MailingStateError("Only a sending mailing can be paused.")
+        mailing.refresh_from_db(fields=["status"])
+        _audit(request_or_actor, mailing, "mailing.paused")
     return mailing
 
 
-def mailing_resume(*, mailing: Mailing) -> Mailing:
+def mailing_resume(*, mailing: Mailing, request_or_actor=None) -> Mailing:
     """Carry on with the rows still queued: nobody sent is sent again, nobody is skipped."""
-    if not Mailing.objects.filter(pk=mailing.pk, status=Mailing.Status.PAUSED).update(
-        status=Mailing.Status.SENDING, last_activity_at=timezone.now()
-    ):
-        raise MailingStateError("Only a paused mailing can be resumed.")
-    transaction.on_commit(lambda: lanes_wake(mailing.pk))
-    mailing.refresh_from_db(fields=["status"])
+    with transaction.atomic():
+        if not Mailing.objects.filter(pk=mailing.pk, status=Mailing.Status.PAUSED).update(
+            status=Mailing.Status.SENDING, last_activity_at=timezone.now()
+        ):
+            raise MailingStateError("Only a paused mailing can be resumed.")
+        transaction.on_commit(lambda: lanes_wake(mailing.pk))
+        mailing.refresh_from_db(fields=["status"])
+        _audit(request_or_actor, mailing, "mailing.resumed")
     return mailing
 
 
-def mailing_cancel(*, mailing: Mailing) -> int:
+def mailing_cancel(*, mailing: Mailing, request_or_actor=None) -> int:
     """Cancel: queued deliveries are never sent. Returns how many were cancelled."""
     with transaction.atomic(durable=True):
         if not Mailing.objects.filter(
@@ -197,6 +223,7 @@ def mailing_cancel(*, mailing: Mailing) -> int:
         cancelled = Delivery.objects.filter(mailing=mailing, status=Delivery.Status.QUEUED).update(
             status=Delivery.Status.CANCELLED
         )
+        _audit(request_or_actor, mailing, "mailing.cancelled", deliveries_cancelled=cancelled)
     mailing.refresh_from_db(fields=["status", "finished_at"])
     return cancelled
 
@@ -204,7 +231,7 @@ def mailing_cancel(*, mailing: Mailing) -> int:
 # --- Unknown outcomes ------------------------------------------------------------------------
 
 
-def deliveries_unknown_resend(*, mailing: Mailing) -> int:
+def deliveries_unknown_resend(*, mailing: Mailing, request_or_actor=None) -> int:
     """The organiser's choice for deliveries whose outcome stayed unknown (an ESP with no
     search to ask): send them again, accepting that some may get two copies."""
     with transaction.atomic(durable=True):
@@ -216,11 +243,15 @@ def deliveries_unknown_resend(*, mailing: Mailing) -> int:
                 status=Mailing.Status.SENDING, finished_at=None, last_activity_at=timezone.now()
             )
             transaction.on_commit(lambda: lanes_wake(mailing.pk))
+        _audit(request_or_actor, mailing, "mailing.unknown_resent", deliveries=count)
     return count
 
 
-def deliveries_unknown_drop(*, mailing: Mailing) -> int:
+def deliveries_unknown_drop(*, mailing: Mailing, request_or_actor=None) -> int:
     """The other choice: never send them again."""
-    return Delivery.objects.filter(mailing=mailing, status=Delivery.Status.UNKNOWN).update(
-        status=Delivery.Status.DROPPED
-    )
+    with transaction.atomic():
+        count = Delivery.objects.filter(mailing=mailing, status=Delivery.Status.UNKNOWN).update(
+            status=Delivery.Status.DROPPED
+        )
+        _audit(request_or_actor, mailing, "mailing.unknown_dropped", deliveries=count)
+    return count

@@ -199,7 +199,7 @@ def held_review(request, workspace):
     if action == "release":
         # The admin's own service: held -> pending under a row lock, then each is sent its
         # confirmation email once the transaction commits; it counts once confirmed.
-        done = signatures_release(signature_ids=ids)
+        done = signatures_release(signature_ids=ids, request_or_actor=request, organisation=workspace.organisation)
         messages.success(
             request,
             ngettext(
@@ -215,7 +215,8 @@ def held_review(request, workspace):
             locked = list(
                 Signature.objects.select_for_update().filter(pk__in=ids, status=Signature.Status.HELD).values_list("pk", flat=True)
             )
-            done = signatures_invalidate(signature_ids=locked)
+            done = signatures_invalidate(signature_ids=locked, request_or_actor=request,
+                                         organisation=workspace.organisation)
         messages.success(
             request,
             ngettext("%(count)d signature invalidated: it will never count.",

@@ -330,7 +330,8 @@ def mailing_message(request, workspace, pk):
         return _see_other(target)
     try:
         compose.message_test_send(
-            message=message, to_email=request.user.email, supporter=as_supporter, mailing_list=mailing.mailing_list
+            message=message, to_email=request.user.email, supporter=as_supporter, mailing_list=mailing.mailing_list,
+            request_or_actor=request,
         )
     except (MailingStateError, MergeFieldError) as error:
         return _message_page(request, workspace, mailing, form, status=400, problem=_(
@@ -567,7 +568,7 @@ def mailing_send(request, workspace, pk):
     if answer is not None:
         return answer
     try:
-        compose.mailing_send_now(mailing=mailing)
+        compose.mailing_send_now(mailing=mailing, request_or_actor=request)
     except MailingStateError as error:
         return _send_page(request, workspace, mailing, status=409, problem=str(error))
     messages.success(request, _("Sending to %(people)s is starting: this page follows it.") % {"people": _people(count["eligible"])})
@@ -589,7 +590,7 @@ def mailing_schedule(request, workspace, pk):
     if answer is not None:
         return answer
     try:
-        compose.mailing_schedule(mailing=mailing, at=at)
+        compose.mailing_schedule(mailing=mailing, at=at, request_or_actor=request)
     except MailingStateError as error:
         return _send_page(request, workspace, mailing, status=409, problem=str(error))
     messages.success(request, _("Scheduled for %(when)s, to the %(people)s who will be recipients then.") % {
@@ -621,7 +622,7 @@ def mailing_action(request, workspace, pk, action):
         return render_workspace(request, workspace, "organise/mailings/cancel.html", context)
     service, done = _ACTIONS[action]
     try:
-        service(mailing=mailing)
+        service(mailing=mailing, request_or_actor=request)
     except MailingStateError as error:
         mailing.refresh_from_db()
         return _send_page(request, workspace, mailing, status=409, problem=str(error))

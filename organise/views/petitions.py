@@ -6,6 +6,7 @@ a partner looks (Workspace.signature_partner()), so a page never reads the signa
 """
 
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -14,11 +15,12 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 from django_countries import countries
 
+from engage.audit import audit_record
 from organise.access import Need, workspace_view
 from organise.tables import FigureTable, figure_table_csv
 from organise.views.common import render_workspace
 from petitions.embed import embed_snippet
-from petitions.exports import signatures_handin_csv
+from petitions.exports import signatures_handin_count, signatures_handin_csv
 from petitions.figures import (
     period_of,
     petition_by_partner,
@@ -184,6 +186,9 @@ def petition_handin(request, workspace, slug):
     petition = get_object_or_404(workspace.petitions(), slug=slug)
     if not workspace.is_host:
         raise PermissionDenied
+    with transaction.atomic():
+        audit_record(request_or_actor=request, organisation=workspace.organisation, action="export.handin",
+                     target=petition, details={"rows": signatures_handin_count(petitions=[petition])})
     response = StreamingHttpResponse(signatures_handin_csv(petitions=[petition]), content_type="text/csv; charset=utf-8")
     filename = slugify(f"{petition.slug}-signatures-{timezone.now():%Y%m%d-%H%M}")
     response["Content-Disposition"] = f'attachment; filename="{filename}.csv"'

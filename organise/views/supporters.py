@@ -11,12 +11,14 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
+from engage.audit import audit_record
 from engage.csvfiles import csv_stream
 from engage.models import Consent, Subscription, SubscriptionEvent
 from engage.normalise import validate_text
@@ -106,6 +108,7 @@ def supporters_csv(request, workspace):
         return HttpResponse(str(error), status=400, content_type="text/plain; charset=utf-8")
     matches = supporters_search_all(supporters=workspace.supporters(), query=query, field=field)
     if workspace.is_host:
+        count = matches.count()
         rows = (
             [s.email, s.first_name, s.last_name, str(s.country), s.postcode, s.created_at.isoformat()]
             for s in matches.order_by("pk").iterator(chunk_size=2000)
@@ -115,13 +118,23 @@ def supporters_csv(request, workspace):
         opt_ins = partner_opt_ins_current(organisation=workspace.organisation)
         if query:
             opt_ins = opt_ins.filter(supporter__in=matches.values("pk"))
+        count = opt_ins.count()
         lines = csv_stream(PARTNER_CSV_HEADER, (_partner_row(row) for row in opt_ins.iterator(chunk_size=2000)))
+    with transaction.atomic():
+        # Counted with the stream's own query just before it runs.
+        audit_record(request_or_actor=request, organisation=workspace.organisation, action="export.supporters",
+                     details={"filter": {"q": _query_logged(query), "field": field}, "rows": count})
     response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = (
         f'attachment; filename="supporters-{workspace.organisation.slug}-{timezone.now():%Y%m%d}.csv"'
     )
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+def _query_logged(query: str) -> str:
+    # The log keeps filters but never an address (docs/design.md, "Organiser accounts").
+    return "(an email address)" if "@" in query else query
 
 
 def _partner_row(row: Consent) -> list:
@@ -181,7 +194,12 @@ def supporter_data_export(request, workspace, pk):
     """Everything held about the person, from every app: the same JSON as the copy they can ask
     for themselves (engage.selectors.supporter_export_json), downloaded at once."""
     supporter = get_object_or_404(workspace.supporters(), pk=pk)
-    response = HttpResponse(supporter_export_json(supporter=supporter), content_type="application/json; charset=utf-8")
+    with transaction.atomic():
+        data = supporter_export_json(supporter=supporter)
+        # The person by id only: the log should not repeat their address.
+        audit_record(request_or_actor=request, organisation=workspace.organisation, action="export.person_data",
+                     target=("engage.supporter", supporter.pk, ""))
+    response = HttpResponse(data, content_type="application/json; charset=utf-8")
     # The file's name says nothing about whose data it is.
     response["Content-Disposition"] = f'attachment; filename="personal-data-{supporter.pk}-{timezone.now():%Y%m%d}.json"'
     response["Cache-Control"] = "private, no-store"
@@ -198,7 +216,7 @@ def supporter_erase_confirm(request, workspace, pk):
         if request.POST.get("confirm") != "yes":
             context["error"] = _("Tick the box to confirm that this person is to be erased.")
             return render_workspace(request, workspace, "organise/supporters/erase.html", context, status=400)
-        supporter_erase(supporter=supporter)
+        supporter_erase(supporter=supporter, request_or_actor=request, organisation=workspace.organisation)
         messages.success(
             request,
             _("The supporter has been erased. Their address is kept only as a hash on the suppression list, so "

@@ -59,7 +59,8 @@ def update_new(request, workspace, slug):
     status = 200
     if request.method == "POST":
         if form.is_valid() and "preview" not in request.POST:
-            update = service.petition_update_publish(petition=petition, created_by=request.user, **form.cleaned_data)
+            update = service.petition_update_publish(petition=petition, created_by=request.user, request_or_actor=request,
+                                                     **form.cleaned_data)
             messages.success(request, _("The update is on the petition's page."))
             return redirect(
                 "organise:petition_update", org=workspace.organisation.slug, slug=petition.slug, pk=update.pk
@@ -121,10 +122,10 @@ def update_withdraw(request, workspace, slug, pk):
     petition = _petition(workspace, slug)
     update = _update(petition, pk)
     if request.POST.get("restore"):
-        service.petition_update_restore(update=update)
+        service.petition_update_restore(update=update, request_or_actor=request)
         messages.success(request, _("The update is back on the petition's page."))
     else:
-        service.petition_update_withdraw(update=update)
+        service.petition_update_withdraw(update=update, request_or_actor=request)
         messages.success(request, _("The update is withdrawn: it is no longer on the petition's page."))
     return redirect(_list_url(workspace, petition))
 
@@ -142,7 +143,8 @@ def update_email(request, workspace, slug, pk):
         error = _("Confirm the number of people to email: it was missing or not a number.")
         return _detail_page(request, workspace, petition, update, _initial_form(update), status=400, email_error=error)
     try:
-        mailing = service.petition_update_email(update=update, expected=expected, created_by=request.user)
+        mailing = service.petition_update_email(update=update, expected=expected, created_by=request.user,
+                                                request_or_actor=request)
     except service.UpdateError as error:
         update.refresh_from_db()
         return _detail_page(

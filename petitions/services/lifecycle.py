@@ -5,8 +5,10 @@ import logging
 from datetime import datetime
 
 from django.core.cache import cache
+from django.db import transaction
 from django.utils import timezone
 
+from engage.audit import audit_record
 from engage.markdown import render_markdown
 from petitions.models import Petition
 from petitions.selectors import summary_key
@@ -29,11 +31,22 @@ def _summary_forget(petition: Petition) -> None:
         logger.warning("summary cache unavailable", exc_info=True)
 
 
-def petition_set_status(*, petition: Petition, status: str, at: datetime | None = None) -> Petition:
+_STATUS_ACTIONS = {
+    Petition.Status.OPEN: "petition.opened",
+    Petition.Status.CLOSED: "petition.closed",
+    Petition.Status.HANDED_IN: "petition.handed_in",
+}
+
+
+def petition_set_status(
+    *, petition: Petition, status: str, at: datetime | None = None, request_or_actor=None
+) -> Petition:
     """Publish, close or mark handed in, recording when (`at`, or now). Handing in an open
-    petition closes it too, so its page can say the day it stopped collecting signatures."""
+    petition closes it too, so its page can say the day it stopped collecting signatures.
+    An organiser's change (`request_or_actor`) is audited with it; the deadline's is not."""
     now = at or timezone.now()
     was_open = petition.status == Petition.Status.OPEN
+    was = petition.status
     petition.status = status
     fields = ["status", "updated_at"]
     stamp = {
@@ -47,7 +60,11 @@ def petition_set_status(*, petition: Petition, status: str, at: datetime | None 
     if status == Petition.Status.HANDED_IN and (was_open or petition.closed_at is None):
         petition.closed_at = now
         fields.append("closed_at")
-    petition.save(update_fields=fields)
+    with transaction.atomic():
+        petition.save(update_fields=fields)
+        if request_or_actor is not None and status in _STATUS_ACTIONS:
+            audit_record(request_or_actor=request_or_actor, organisation=petition.organisation,
+                         action=_STATUS_ACTIONS[status], target=petition, details={"from": was, "to": status})
     _summary_forget(petition)
     return petition
 

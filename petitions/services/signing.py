@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from engage.audit import audit_record
 from engage.models import Organisation, Supporter
 from engage.normalise import postcode_area
 from engage.queueing import confirmations_owed_queue, queue
@@ -374,22 +375,38 @@ def signatures_unconfirmed_purge() -> int:
         purged += len(batch)
 
 
-def signatures_release(*, signature_ids: list[int]) -> int:
-    """Release held signatures: they become pending and are sent their confirmation email."""
+def _signatures_audit(request_or_actor, organisation, action: str, petition_ids: list[int]) -> None:
+    """One row per petition touched, with how many of its signatures; none for a task's call."""
+    if request_or_actor is None or not petition_ids:
+        return
+    counts: dict[int, int] = {}
+    for petition_id in petition_ids:
+        counts[petition_id] = counts.get(petition_id, 0) + 1
+    for petition in Petition.objects.filter(pk__in=list(counts)).select_related("organisation").order_by("pk"):
+        audit_record(request_or_actor=request_or_actor, organisation=organisation or petition.organisation,
+                     action=action, target=petition, details={"signatures": counts[petition.pk]})
+
+
+def signatures_release(*, signature_ids: list[int], request_or_actor=None, organisation=None) -> int:
+    """Release held signatures: they become pending and are sent their confirmation email.
+    An organiser's release (`request_or_actor`; `organisation`, the one they act for, else each
+    petition's) is audited in the same transaction."""
     from petitions import tasks
 
     with transaction.atomic(durable=True):
-        ids = list(
+        rows = list(
             Signature.objects.select_for_update()
             .filter(pk__in=signature_ids, status=Signature.Status.HELD)
-            .values_list("pk", flat=True)
+            .values_list("pk", "petition_id")
         )
+        ids = [pk for pk, _ in rows]
         Signature.objects.filter(pk__in=ids).update(status=Signature.Status.PENDING)
+        _signatures_audit(request_or_actor, organisation, "signatures.released", [p for _, p in rows])
         transaction.on_commit(lambda: [queue(tasks.signature_confirmation_send, pk) for pk in ids])
     return len(ids)
 
 
-def signatures_invalidate(*, signature_ids: list[int]) -> int:
+def signatures_invalidate(*, signature_ids: list[int], request_or_actor=None, organisation=None) -> int:
     """Invalidate signatures (held or not). Confirmed ones leave the tallies at once and the
     count at the next reconciliation."""
     with transaction.atomic():
@@ -403,4 +420,5 @@ def signatures_invalidate(*, signature_ids: list[int]) -> int:
         )
         invalidated = Signature.objects.filter(pk__in=[r["pk"] for r in rows]).update(status=Signature.Status.INVALID)
         tallies_confirmed_remove(rows=[r for r in rows if r["status"] == Signature.Status.CONFIRMED])
+        _signatures_audit(request_or_actor, organisation, "signatures.invalidated", [r["petition_id"] for r in rows])
     return invalidated

@@ -15,6 +15,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy
 
+from engage.audit import audit_record
 from engage.markdown import render_markdown
 from engage.models import MailingList, Supporter
 from engage.services.subscriptions import subscription_set
@@ -126,19 +127,30 @@ def updates_recipients(*, petition: Petition) -> QuerySet[Supporter]:
 # --- updates --------------------------------------------------------------------------------
 
 
+def _update_audit(request_or_actor, update: PetitionUpdate, action: str, **details) -> None:
+    # An organiser's call (the workspace's) is audited; a fixture's or a script's names nobody.
+    if request_or_actor is not None:
+        audit_record(request_or_actor=request_or_actor, organisation=update.petition.organisation, action=action,
+                     target=update, details={"petition": update.petition.slug, **details})
+
+
 def petition_update_publish(
-    *, petition: Petition, kind: str, title: str, body: str, created_by=None, published_at: datetime | None = None
+    *, petition: Petition, kind: str, title: str, body: str, created_by=None, published_at: datetime | None = None,
+    request_or_actor=None,
 ) -> PetitionUpdate:
     """Post an update: it shows on the petition's page at once."""
-    return PetitionUpdate.objects.create(
-        petition=petition,
-        kind=kind,
-        title=title,
-        body=body,
-        body_html=render_markdown(body),
-        published_at=published_at or timezone.now(),
-        created_by=created_by,
-    )
+    with transaction.atomic():
+        update = PetitionUpdate.objects.create(
+            petition=petition,
+            kind=kind,
+            title=title,
+            body=body,
+            body_html=render_markdown(body),
+            published_at=published_at or timezone.now(),
+            created_by=created_by,
+        )
+        _update_audit(request_or_actor, update, "petition_update.published", kind=kind)
+    return update
 
 
 def petition_update_edit(*, update: PetitionUpdate, kind: str, title: str, body: str) -> PetitionUpdate:
@@ -148,18 +160,24 @@ def petition_update_edit(*, update: PetitionUpdate, kind: str, title: str, body:
     return update
 
 
-def petition_update_withdraw(*, update: PetitionUpdate) -> PetitionUpdate:
+def petition_update_withdraw(*, update: PetitionUpdate, request_or_actor=None) -> PetitionUpdate:
     """Take an update off the petition's page; it stays on record for the organisers."""
-    PetitionUpdate.objects.filter(pk=update.pk, withdrawn_at__isnull=True).update(
-        withdrawn_at=timezone.now(), updated_at=timezone.now()
-    )
+    with transaction.atomic():
+        if PetitionUpdate.objects.filter(pk=update.pk, withdrawn_at__isnull=True).update(
+            withdrawn_at=timezone.now(), updated_at=timezone.now()
+        ):
+            _update_audit(request_or_actor, update, "petition_update.withdrawn")
     update.refresh_from_db(fields=["withdrawn_at", "updated_at"])
     return update
 
 
-def petition_update_restore(*, update: PetitionUpdate) -> PetitionUpdate:
+def petition_update_restore(*, update: PetitionUpdate, request_or_actor=None) -> PetitionUpdate:
     """Put a withdrawn update back on the page."""
-    PetitionUpdate.objects.filter(pk=update.pk).update(withdrawn_at=None, updated_at=timezone.now())
+    with transaction.atomic():
+        if PetitionUpdate.objects.filter(pk=update.pk, withdrawn_at__isnull=False).update(
+            withdrawn_at=None, updated_at=timezone.now()
+        ):
+            _update_audit(request_or_actor, update, "petition_update.restored")
     update.refresh_from_db(fields=["withdrawn_at", "updated_at"])
     return update
 
@@ -170,7 +188,7 @@ EMAIL_BODY = """{body}
 """
 
 
-def petition_update_email(*, update: PetitionUpdate, expected: int, created_by=None) -> Mailing:
+def petition_update_email(*, update: PetitionUpdate, expected: int, created_by=None, request_or_actor=None) -> Mailing:
     """Email an update to the signers who asked for updates, once: a message from the petition's
     organisation's sender, a segment and a mailing on the petition's updates list, started now.
 
@@ -219,7 +237,8 @@ def petition_update_email(*, update: PetitionUpdate, expected: int, created_by=N
             mailing=mailing, updated_at=timezone.now()
         ):
             raise UpdateAlreadyEmailed(gettext("This update has already been emailed."))
-        mailing_send_now(mailing=mailing)
+        mailing_send_now(mailing=mailing, request_or_actor=request_or_actor)
+        _update_audit(request_or_actor, update, "petition_update.emailed", mailing=mailing.pk, recipients=count)
     return mailing
 
 
