@@ -12,6 +12,7 @@ from django.utils.html import format_html
 from django.utils.translation import ngettext
 
 from engage.admin.base import ReadOnlyAdmin, ReadOnlyInline
+from engage.audit import audit_record
 from engage.models import Affiliate, Membership, Organisation, OrganisationMember, PartnerApiKey
 from engage.partners import organisation_origins, origin_valid
 from engage.services.partner_keys import partner_api_key_create, partner_api_key_revoke
@@ -124,6 +125,26 @@ class OrganisationAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(member_count=Count("members", distinct=True))
+
+    def save_formset(self, request, form, formset, change):
+        """Members added, given another role or removed here are audited as on the People page,
+        in the admin's own transaction (docs/design.md, "Organiser accounts")."""
+        if formset.model is not OrganisationMember:
+            return super().save_formset(request, form, formset, change)
+        before = {m.pk: m.role for m in OrganisationMember.objects.filter(organisation=form.instance)}
+        removed = [(f.instance.user, f.instance.role) for f in formset.deleted_forms if f.instance.pk]
+        super().save_formset(request, form, formset, change)
+        organisation = form.instance
+        for user, role in removed:
+            audit_record(request_or_actor=request, organisation=organisation, action="member.removed",
+                         target=user, details={"role": role, "where": "admin"})
+        for member in OrganisationMember.objects.filter(organisation=organisation).select_related("user"):
+            if member.pk not in before:
+                audit_record(request_or_actor=request, organisation=organisation, action="member.added",
+                             target=member.user, details={"role": member.role, "where": "admin"})
+            elif before[member.pk] != member.role:
+                audit_record(request_or_actor=request, organisation=organisation, action="role.changed",
+                             target=member.user, details={"from": before[member.pk], "to": member.role, "where": "admin"})
 
     @admin.display(description="Users", ordering="member_count")
     def member_count(self, organisation):

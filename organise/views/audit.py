@@ -32,6 +32,7 @@ KINDS = {
     "password.reset": gettext_lazy("Password reset"),
     "role.changed": gettext_lazy("Role changed"),
     "member.removed": gettext_lazy("Removed from an organisation"),
+    "member.added": gettext_lazy("Added to an organisation"),
     "invitation.created": gettext_lazy("Invitation sent"),
     "invitation.resent": gettext_lazy("Invitation sent again"),
     "invitation.revoked": gettext_lazy("Invitation revoked"),

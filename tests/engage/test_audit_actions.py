@@ -570,3 +570,37 @@ def test_every_recorded_kind_has_a_name_on_the_audit_page():
         "signatures.invalidated",
     }
     assert kinds <= set(KINDS)
+
+
+def test_members_added_given_a_role_and_removed_in_the_admin_are_audited(client, host):
+    from django.contrib.auth import get_user_model
+
+    superuser = get_user_model().objects.create_superuser("root", "root@hct.example", "pw")
+    client.force_login(superuser)
+    sam = get_user_model().objects.create_user("sam", "sam@hct.example", "pw")
+    url = f"/admin/engage/organisation/{host.pk}/change/"
+
+    def form(members):
+        data = {
+            "name": host.name, "slug": host.slug, "kind": host.kind, "website": "", "logo_url": "", "allowed_origins": "",
+            "people-TOTAL_FORMS": len(members), "people-INITIAL_FORMS": sum(1 for m in members if m.get("id")),
+            "people-MIN_NUM_FORMS": 0, "people-MAX_NUM_FORMS": 1000,
+            "api_keys-TOTAL_FORMS": 0, "api_keys-INITIAL_FORMS": 0, "api_keys-MIN_NUM_FORMS": 0, "api_keys-MAX_NUM_FORMS": 1000,
+        }  # fmt: skip
+        for index, member in enumerate(members):
+            data.update({f"people-{index}-{key}": value for key, value in member.items()})
+        return data
+
+    answer = client.post(url, form([{"user": sam.pk, "role": "viewer", "organisation": host.pk}]))
+    assert answer.status_code == 302, answer.content[:3000]
+    member = OrganisationMember.objects.get(user=sam, organisation=host)
+    added = one("member.added")
+    assert_row(added, actor=superuser, organisation=host)
+    assert added.details == {"role": "viewer", "where": "admin"}
+
+    client.post(url, form([{"id": member.pk, "user": sam.pk, "role": "organiser", "organisation": host.pk}]))
+    assert one("role.changed").details == {"from": "viewer", "to": "organiser", "where": "admin"}
+
+    client.post(url, form([{"id": member.pk, "user": sam.pk, "role": "organiser", "organisation": host.pk, "DELETE": "on"}]))
+    assert not OrganisationMember.objects.filter(pk=member.pk).exists()
+    assert one("member.removed").details == {"role": "organiser", "where": "admin"}
