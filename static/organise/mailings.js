@@ -187,9 +187,10 @@
 
     function eta(seconds) {
       if (seconds == null || !isFinite(seconds)) return panel.dataset.none;
-      if (seconds < 90) return format(panel.dataset.secondsTemplate, { n: Math.max(1, Math.round(seconds)) });
-      if (seconds < 5400) return format(panel.dataset.minutesTemplate, { n: Math.round(seconds / 60) });
-      return format(panel.dataset.hoursTemplate, { n: Math.round(seconds / 3600) });
+      if (seconds < 60) return panel.dataset.secondsTemplate;
+      var minutes = Math.round(seconds / 60), hours = Math.round(seconds / 3600);
+      if (seconds < 5400) return minutes === 1 ? panel.dataset.minuteTemplate : format(panel.dataset.minutesTemplate, { n: minutes });
+      return hours === 1 ? panel.dataset.hourTemplate : format(panel.dataset.hoursTemplate, { n: hours });
     }
 
     function render(p) {
@@ -208,6 +209,7 @@
       rateNode.textContent = perSecond == null ? panel.dataset.none
         : format(panel.dataset.rateTemplate, { rate: grouped(Math.round(perSecond * 60)) });
       etaNode.textContent = p.status !== "sending" ? panel.dataset.none
+        : left === 0 ? panel.dataset.nothingLeft
         : (perSecond > 0 ? eta(left / perSecond) : eta(p.seconds_left));
       var problems = document.getElementById("problems"), list = document.getElementById("problem-list");
       list.textContent = "";
