@@ -24,8 +24,8 @@ from engage.models import AuditEvent, Organisation
 
 
 def audit_ip_hash(ip: str) -> str:
-    """The same keyed hash as petitions.services.signing.ip_hash (the same key and length), so an
-    address in the log can be matched with one on a held signature; engage cannot import petitions."""
+    """A keyed hash of an address: the same address gives the same value (for spotting abuse, and
+    matching the log with a held signature, which stores this too), and the address is never stored."""
     if not ip:
         return ""
     return hmac.new(settings.IP_HASH_KEY.encode(), ip.encode(), hashlib.sha256).hexdigest()[:32]

@@ -3,8 +3,6 @@ reminder), and what becomes of it later (purged unconfirmed, released or invalid
 organiser). Each write is one transaction; emails are queued only after it commits (docs/design.md, "Stored first, sent when the service is back":
 the signature is stored first)."""
 
-import hashlib
-import hmac
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -14,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from engage.audit import audit_ip_hash as ip_hash  # one keyed hash of an address, for signatures and the audit log
 from engage.audit import audit_record
 from engage.models import Organisation, Supporter
 from engage.normalise import postcode_area
@@ -41,14 +40,6 @@ class PetitionNotOpen(Exception):
 class SignResult:
     signature: Signature
     created: bool
-
-
-def ip_hash(ip: str) -> str:
-    """A keyed hash: the same address gives the same value for spotting abuse, and the
-    address itself is never stored."""
-    if not ip:
-        return ""
-    return hmac.new(settings.IP_HASH_KEY.encode(), ip.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def consent_source(*, petition: Petition, source: str = "", partner: Organisation | None = None, via: str = "") -> str:
